@@ -1,0 +1,40 @@
+"""github-automation: a GitHub App backend on AWS, as SQS-chained or Step Functions-orchestrated Lambdas.
+
+`pulumi config set architecture sqs|stepfunctions` picks the architecture of a stack; the business
+functions, tables, secrets and ingress are the same in both.
+"""
+
+import pulumi
+
+from components.config import load_config
+from components.ingress import Ingress, IngressArgs
+from components.naming import AwsIdentity, Naming
+from components.shared import SharedResources, SharedResourcesArgs
+from components.sqs_pipeline import SqsPipeline, SqsPipelineArgs
+from components.stepfunctions_pipeline import StepFunctionsPipeline, StepFunctionsPipelineArgs
+from components.wiring import routing_environment
+
+config, secrets = load_config()
+naming = Naming.for_stack()
+identity = AwsIdentity.current()
+
+shared = SharedResources("shared", SharedResourcesArgs(
+    config=config, secrets=secrets, naming=naming, identity=identity,
+    routing=routing_environment(config, naming, identity)))
+
+if config.architecture == "sqs":
+    pipeline = SqsPipeline("sqs", SqsPipelineArgs(config=config, naming=naming, shared=shared))
+    pulumi.export("queueUrls", pipeline.queue_urls)
+    pulumi.export("deadLetterQueueUrls", pipeline.dead_letter_queue_urls)
+else:
+    pipeline = StepFunctionsPipeline("stepfunctions", StepFunctionsPipelineArgs(
+        config=config, naming=naming, shared=shared))
+    pulumi.export("stateMachineArns", pipeline.state_machine_arns)
+
+ingress = Ingress("ingress", IngressArgs(config=config, naming=naming, receiver=shared.functions["receiver"]))
+
+pulumi.export("architecture", config.architecture)
+pulumi.export("webhookUrl", ingress.webhook_url)
+pulumi.export("membersTable", shared.members_table.name)
+pulumi.export("workflowRunsTable", shared.workflow_runs_table.name)
+pulumi.export("notificationTopicArn", shared.topic.arn)

@@ -1,0 +1,1 @@
+"""Pulumi components of github-automation: one ComponentResource per concern."""

@@ -1,0 +1,61 @@
+"""The business functions: one entry per Lambda, shared by both architectures.
+
+What a function *is* (handler, code, memory, timeout, which secrets and tables it uses) lives here;
+how it is wired (queues or state machines) belongs to the architecture components.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Needs(Enum):
+    """Shared resources a function uses; each grants the least IAM privilege for it."""
+
+    WEBHOOK_SECRET = "webhook-secret"  # secretsmanager:GetSecretValue on the webhook secret
+    GITHUB_APP_SECRET = "github-app-secret"  # secretsmanager:GetSecretValue on the App secret
+    TABLE_NAMES = "table-names"  # builds write plans: knows the table names, no table access
+    TABLE_WRITES = "table-writes"  # runs write plans: conditional puts and updates on both tables
+    NOTIFICATIONS = "notifications"  # sns:Publish on the notification topic
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    key: str  # short name: resource names, log groups, Powertools service name
+    module: str  # Python module under functions/ exposing ``handler``
+    description: str
+    timeout_seconds: int
+    memory_mb: int
+    needs: frozenset[Needs]
+
+    @property
+    def handler(self) -> str:
+        return f"functions.{self.module}.handler"
+
+
+RECEIVER = FunctionSpec(
+    "receiver", "receiver", "Verifies GitHub webhook deliveries and hands them to the pipeline",
+    timeout_seconds=10, memory_mb=256, needs=frozenset({Needs.WEBHOOK_SECRET}))
+ADD_TEAM_MEMBER = FunctionSpec(
+    "add-team-member", "add_team_member", "Adds a new organization member to the onboarding team",
+    timeout_seconds=30, memory_mb=256, needs=frozenset({Needs.GITHUB_APP_SECRET}))
+LOOKUP_DIRECTORY = FunctionSpec(
+    "lookup-directory", "lookup_directory", "Fetches a member's company record and plans the member write",
+    timeout_seconds=30, memory_mb=256, needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES}))
+PRICE_WORKFLOW_RUN = FunctionSpec(
+    "price-workflow-run", "price_workflow_run", "Prices a completed workflow run's jobs for chargeback",
+    timeout_seconds=60, memory_mb=256, needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES}))
+LIST_ORG_MEMBERS = FunctionSpec(
+    "list-org-members", "list_org_members", "Lists an organization's members for a backfill",
+    timeout_seconds=120, memory_mb=256, needs=frozenset({Needs.GITHUB_APP_SECRET}))
+
+#: Deployed unchanged by both architectures.
+BUSINESS_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    RECEIVER, ADD_TEAM_MEMBER, LOOKUP_DIRECTORY, PRICE_WORKFLOW_RUN, LIST_ORG_MEMBERS)
+
+#: The sqs architecture's store step; Step Functions writes and notifies through native integrations.
+STORE_RECORDS = FunctionSpec(
+    "store-records", "store_records", "Runs a planned DynamoDB write once and publishes its notification",
+    timeout_seconds=30, memory_mb=128,
+    needs=frozenset({Needs.TABLE_NAMES, Needs.TABLE_WRITES, Needs.NOTIFICATIONS}))

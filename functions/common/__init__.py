@@ -1,0 +1,1 @@
+"""Helpers every function shares: settings, message models, the two-architecture adapter."""

@@ -1,0 +1,42 @@
+"""Secrets from AWS Secrets Manager, fetched on first use and cached while the function is warm.
+
+The Pulumi program stores them (``githubAppPrivateKey``, ``webhookSecret`` are Pulumi secrets) and
+passes only their ARNs, so no secret value sits in an environment variable or a log line.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.utilities import parameters
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+from functions.common.settings import settings
+
+SECRET_CACHE_SECONDS = 300
+
+
+class GitHubAppCredentials(BaseModel):
+    """The GitHub App identity, stored as one JSON secret."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    app_id: int
+    installation_id: int
+    private_key: str
+
+    def __repr__(self) -> str:  # keep the key out of logs and tracebacks
+        return f"GitHubAppCredentials(app_id={self.app_id}, installation_id={self.installation_id})"
+
+    __str__ = __repr__
+
+
+def webhook_secret() -> str:
+    """The secret GitHub signs each delivery with (``X-Hub-Signature-256``)."""
+    value = parameters.get_secret(settings().need("webhook_secret_arn"), max_age=SECRET_CACHE_SECONDS)
+    return value if isinstance(value, str) else value.decode()
+
+
+def github_app_credentials() -> GitHubAppCredentials:
+    """App id, installation id and private key of the GitHub App."""
+    raw = parameters.get_secret(settings().need("github_app_secret_arn"), max_age=SECRET_CACHE_SECONDS)
+    return GitHubAppCredentials.model_validate_json(raw)
