@@ -36,7 +36,7 @@ class FunctionSpec:
 
 RECEIVER = FunctionSpec(
     "receiver", "receiver", "Verifies GitHub webhook deliveries and hands them to the pipeline",
-    timeout_seconds=10, memory_mb=256, needs=frozenset({Needs.WEBHOOK_SECRET}))
+    timeout_seconds=8, memory_mb=256, needs=frozenset({Needs.WEBHOOK_SECRET}))
 ADD_TEAM_MEMBER = FunctionSpec(
     "add-team-member", "add_team_member", "Adds a new organization member to the onboarding team",
     timeout_seconds=30, memory_mb=256, needs=frozenset({Needs.GITHUB_APP_SECRET}))

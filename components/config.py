@@ -45,7 +45,7 @@ def _allowed(text: str) -> dict[str, Any]:
 class StackConfig(BaseModel):
     """Plain (non-secret) stack configuration. Field aliases are the Pulumi config keys."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     architecture: Literal["sqs", "stepfunctions"] = Field(
         "sqs", alias="architecture", json_schema_extra=_allowed("one of 'sqs', 'stepfunctions'"))
@@ -174,6 +174,9 @@ class StackConfig(BaseModel):
             raise ConfigError("workflowTimeoutSeconds", self.workflow_timeout_seconds,
                               f"at most {limit} with workflowType {self.workflow_type} "
                               "(Express executions run 5 minutes at most)")
+        if self.sqs_batch_size > 10 and self.sqs_batch_window_seconds < 1:
+            raise ConfigError("sqsBatchWindowSeconds", self.sqs_batch_window_seconds,
+                              f"at least 1 when sqsBatchSize ({self.sqs_batch_size}) is above 10 (an AWS rule)")
         if bool(self.custom_domain) != bool(self.custom_domain_zone_id):
             key = "customDomainZoneId" if self.custom_domain else "customDomain"
             value = self.custom_domain_zone_id if self.custom_domain else self.custom_domain

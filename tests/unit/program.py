@@ -94,6 +94,8 @@ def computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, A
             outputs |= {"arn": _arn("acm", f"certificate/{name}"), "domainValidationOptions": [{
                 "domainName": inputs.get("domainName"), "resourceRecordName": f"_x.{inputs.get('domainName')}.",
                 "resourceRecordType": "CNAME", "resourceRecordValue": "_y.acm-validations.aws."}]}
+        case "aws:route53/record:Record":
+            outputs |= {"fqdn": str(inputs.get("name", "")).rstrip(".")}
         case "aws:cloudfront/distribution:Distribution":
             outputs |= {"arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{name}",
                         "domainName": f"{name}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2"}

@@ -1,0 +1,120 @@
+"""Least privilege in both example stacks: every IAM statement names actions without wildcards and
+resources this stack created, except where AWS allows no narrower resource than "*"
+(``components.iam.ACTIONS_WITHOUT_RESOURCE_SCOPE``) and the EventBridge rule Step Functions manages
+for ``.sync`` integrations."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from components.iam import ACTIONS_WITHOUT_RESOURCE_SCOPE
+from components.stepfunctions_pipeline import SYNC_EVENTS_RULE
+from tests.unit.program import ProgramRun, prepare_layer, run_program, stack_config
+
+EXAMPLE_STACKS = {"sqs": "Pulumi.dev.yaml", "stepfunctions": "Pulumi.dev-sfn.yaml",
+                  "stepfunctions-standard": "Pulumi.dev-sfn.yaml"}
+VARIANTS = {"stepfunctions-standard": {"workflowType": "STANDARD", "workflowTimeoutSeconds": "900"}}
+#: Partial wildcards AWS documents for a purpose: SNS topics encrypted with a customer managed key need
+#: the publisher to generate data keys (GenerateDataKey and its WithoutPlaintext form).
+DOCUMENTED_PARTIAL_WILDCARDS = frozenset({"kms:GenerateDataKey*"})
+#: AWS-managed resources a statement may name although this stack does not create them.
+AWS_MANAGED_RESOURCES = (re.compile(rf"^arn:aws:events:[a-z0-9-]+:\d{{12}}:{re.escape(SYNC_EVENTS_RULE)}$"),)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ProgramRun]]:
+    build_dir = tmp_path_factory.mktemp("build")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(build_dir))
+        results = {}
+        for name, stack_file in EXAMPLE_STACKS.items():
+            config = stack_config(stack_file) | VARIANTS.get(name, {})
+            prepare_layer(build_dir, config["lambdaArchitecture"])
+            results[name] = run_program(config)
+        yield results
+
+
+@pytest.fixture(params=list(EXAMPLE_STACKS))
+def run(request: pytest.FixtureRequest, runs: dict[str, ProgramRun]) -> ProgramRun:
+    return runs[request.param]
+
+
+def statements(run: ProgramRun) -> Iterator[tuple[str, dict[str, Any]]]:
+    for policy, document in run.policies():
+        assert document["Version"] == "2012-10-17", policy.name
+        for statement in document["Statement"]:
+            yield policy.name, statement
+
+
+def owned_arns(run: ProgramRun) -> set[str]:
+    return {r.outputs["arn"] for r in run.resources if "arn" in r.outputs}
+
+
+def is_scoped(resource: str, owned: set[str]) -> bool:
+    """This stack's resource, the items in it (``<arn>:*`` log streams), or the executions of one of its
+    state machines; or an AWS-managed resource that is documented as needed."""
+    if resource in owned or (resource.endswith(":*") and resource[:-2] in owned):
+        return True
+    executions = re.fullmatch(r"(arn:aws:states:[^:]+:\d+):execution:([^:*]+):\*", resource)
+    if executions and f"{executions.group(1)}:stateMachine:{executions.group(2)}" in owned:
+        return True
+    return any(pattern.match(resource) for pattern in AWS_MANAGED_RESOURCES)
+
+
+def test_every_statement_allows_listed_actions_on_listed_resources(run: ProgramRun) -> None:
+    for policy, statement in statements(run):
+        assert statement["Effect"] == "Allow", policy
+        assert not {"NotAction", "NotResource", "Principal"} & statement.keys(), policy
+        assert isinstance(statement["Action"], list) and isinstance(statement["Resource"], list), policy
+        assert statement["Action"] and statement["Resource"], policy
+
+
+def test_no_wildcard_actions(run: ProgramRun) -> None:
+    for policy, statement in statements(run):
+        for action in statement["Action"]:
+            assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z0-9]+\*?", action), f"{policy}: {action}"
+            assert not action.endswith("*") or action in DOCUMENTED_PARTIAL_WILDCARDS, f"{policy}: {action}"
+
+
+def test_star_resources_only_for_actions_aws_cannot_scope(run: ProgramRun) -> None:
+    for policy, statement in statements(run):
+        if "*" in statement["Resource"]:
+            assert statement["Resource"] == ["*"], f"{policy}: do not mix '*' with scoped resources"
+            unscoped = set(statement["Action"]) - ACTIONS_WITHOUT_RESOURCE_SCOPE
+            assert not unscoped, f"{policy} allows {sorted(unscoped)} on '*'"
+
+
+def test_every_other_resource_is_this_stacks_own(run: ProgramRun) -> None:
+    owned = owned_arns(run)
+    for policy, statement in statements(run):
+        for resource in statement["Resource"]:
+            if resource != "*":
+                assert is_scoped(resource, owned), f"{policy} names {resource}, which this stack does not own"
+
+
+def test_the_list_of_actions_without_resource_scope_is_exactly_what_is_used(runs: dict[str, ProgramRun]) -> None:
+    used = {action for run in runs.values() for _, statement in statements(run)
+            if statement["Resource"] == ["*"] for action in statement["Action"]}
+    assert used == ACTIONS_WITHOUT_RESOURCE_SCOPE, "stale or missing entries in iam.ACTIONS_WITHOUT_RESOURCE_SCOPE"
+
+
+def test_every_role_is_assumed_by_one_aws_service(run: ProgramRun) -> None:
+    for role in run.of_type("aws:iam/role:Role"):
+        (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+        assert trust["Effect"] == "Allow" and trust["Action"] == "sts:AssumeRole", role.name
+        assert list(trust["Principal"]) == ["Service"], role.name
+        assert trust["Principal"]["Service"] in ("lambda.amazonaws.com", "states.amazonaws.com"), role.name
+
+
+def test_scope_check_rejects_what_it_should() -> None:
+    owned = {"arn:aws:sqs:us-east-1:123456789012:mine", "arn:aws:states:us-east-1:123456789012:stateMachine:m"}
+    assert is_scoped("arn:aws:states:us-east-1:123456789012:execution:m:*", owned)
+    assert not is_scoped("arn:aws:states:us-east-1:123456789012:execution:other:*", owned)
+    assert not is_scoped("arn:aws:sqs:us-east-1:123456789012:*", owned)
+    assert not is_scoped("arn:aws:sqs:us-east-1:123456789012:theirs", owned)
+    assert not is_scoped("arn:aws:events:us-east-1:123456789012:rule/*", owned)

@@ -1,0 +1,286 @@
+"""The stepfunctions example stack (``Pulumi.dev-sfn.yaml``, EXPRESS per-event machines) and the same
+stack with ``workflowType: STANDARD`` under Pulumi mocks, compared with the sqs stack where both
+architectures must deploy the same thing."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from components import wiring
+from components.asl import PLACEHOLDER, DefinitionTemplate
+from components.catalog import BUSINESS_FUNCTIONS, RECEIVER
+from components.config import StackConfig, parse_config
+from components.naming import Naming
+from components.stepfunctions_pipeline import WorkflowTypeError, check_workflow_type
+from tests.unit.program import ACCOUNT, ProgramRun, Resource, prepare_layer, run_program, stack_config
+
+SQS_STACK, SFN_STACK = "Pulumi.dev.yaml", "Pulumi.dev-sfn.yaml"
+# Not the defaults either, so the tests see them wired through.
+STANDARD_VARIANT = {"workflowType": "STANDARD", "workflowTimeoutSeconds": "900", "backfillMaxConcurrency": "7",
+                    "logRetentionDays": "90"}
+MACHINE = "aws:sfn/stateMachine:StateMachine"
+FUNCTION = "aws:lambda/function:Function"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+ROLE = "aws:iam/role:Role"
+TABLE = "aws:dynamodb/table:Table"
+SYNC_RULE = f"arn:aws:events:us-east-1:{ACCOUNT}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+FUNCTION_ARN = re.compile(r"^arn:aws:lambda:[^:]+:\d+:function:[^:]+$")
+
+
+class Stack:
+    def __init__(self, run: ProgramRun, config: StackConfig) -> None:
+        self.run, self.config, self.naming = run, config, Naming("github-automation-dev")
+
+    def machine(self, use_case: str) -> Resource:
+        name = wiring.state_machine_name(self.naming, use_case)
+        (found,) = [m for m in self.run.of_type(MACHINE) if m.inputs["name"] == name]
+        return found
+
+    def definition(self, use_case: str) -> dict[str, Any]:
+        return json.loads(self.machine(use_case).inputs["definition"])
+
+    def statements(self, use_case: str) -> list[dict[str, Any]]:
+        role = self.machine(use_case).inputs["roleArn"].rsplit("/", 1)[1]
+        return [statement for policy, document in self.run.policies() if policy.inputs["role"] == role
+                for statement in document["Statement"]]
+
+    def function(self, key: str) -> Resource:
+        (found,) = [f for f in self.run.of_type(FUNCTION) if f.inputs["name"] == self.naming(key)]
+        return found
+
+    @property
+    def topic_arn(self) -> str:
+        return self.run.of_type("aws:sns/topic:Topic")[0].outputs["arn"]
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str, bool], Stack]]:
+    """Each (stack file, STANDARD variant or not) run once for the whole module."""
+    build_dir = tmp_path_factory.mktemp("build")
+    runs: dict[tuple[str, bool], Stack] = {}
+
+    def stack(stack_file: str, standard: bool = False) -> Stack:
+        if (stack_file, standard) not in runs:
+            config = stack_config(stack_file) | (STANDARD_VARIANT if standard else {})
+            prepare_layer(build_dir, config["lambdaArchitecture"])
+            runs[stack_file, standard] = Stack(run_program(config), parse_config(config))
+        return runs[stack_file, standard]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(build_dir))
+        yield stack
+
+
+@pytest.fixture(params=[False, True], ids=["express", "standard"])
+def sfn(request: pytest.FixtureRequest, stacks: Callable[[str, bool], Stack]) -> Stack:
+    return stacks(SFN_STACK, request.param)
+
+
+def test_the_example_runs_express_per_event_machines(stacks: Callable[[str, bool], Stack]) -> None:
+    assert stacks(SFN_STACK, False).config.workflow_type == "EXPRESS", "the express fixture must be express"
+
+
+def test_the_stepfunctions_stack_has_no_pipeline_queue_and_no_store_lambda(sfn: Stack) -> None:
+    assert sfn.run.of_type("aws:sqs/queue:Queue") == []
+    assert sfn.run.of_type("aws:lambda/eventSourceMapping:EventSourceMapping") == []
+    assert sorted(f.inputs["name"] for f in sfn.run.of_type(FUNCTION)) == sorted(
+        sfn.naming(spec.key) for spec in BUSINESS_FUNCTIONS)
+
+
+def test_one_state_machine_per_use_case_named_as_wired(sfn: Stack) -> None:
+    assert sorted(m.inputs["name"] for m in sfn.run.of_type(MACHINE)) == sorted(
+        wiring.state_machine_name(sfn.naming, use_case) for use_case in wiring.STATE_MACHINES)
+    assert sfn.machine("ONBOARDING").inputs["type"] == sfn.config.workflow_type
+    assert sfn.machine("CHARGEBACK").inputs["type"] == sfn.config.workflow_type
+    assert sfn.machine("BACKFILL").inputs["type"] == "STANDARD"
+
+
+@pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
+def test_every_definition_is_complete_and_calls_only_this_stack(sfn: Stack, use_case: str) -> None:
+    text = sfn.machine(use_case).inputs["definition"]
+    assert not PLACEHOLDER.search(text)
+    definition = json.loads(text)
+    invoked = {v for k, v in _items(definition) if k == "FunctionName"}
+    assert invoked and invoked <= {f.outputs["arn"] for f in sfn.run.of_type(FUNCTION)}
+    topics = {v for k, v in _items(definition) if k == "TopicArn"}
+    assert topics == {sfn.topic_arn}
+
+
+@pytest.mark.parametrize("use_case", ["ONBOARDING", "CHARGEBACK"])
+def test_per_event_machines_time_out_as_configured(sfn: Stack, use_case: str) -> None:
+    assert sfn.definition(use_case)["TimeoutSeconds"] == sfn.config.workflow_timeout_seconds
+
+
+def test_the_backfill_map_runs_onboarding_with_the_configured_concurrency(sfn: Stack) -> None:
+    onboard = sfn.definition("BACKFILL")["States"]["OnboardMembers"]
+    assert onboard["MaxConcurrency"] == sfn.config.backfill_max_concurrency
+    start = onboard["ItemProcessor"]["States"]["OnboardMember"]
+    assert start["Parameters"]["StateMachineArn"] == sfn.machine("ONBOARDING").outputs["arn"]
+    expected = {"STANDARD": "arn:aws:states:::states:startExecution.sync:2",
+                "EXPRESS": "arn:aws:states:::aws-sdk:sfn:startSyncExecution"}[sfn.config.workflow_type]
+    assert start["Resource"] == expected
+
+
+def test_a_standard_onboarding_is_followed_with_sync_2(stacks: Callable[[str, bool], Stack]) -> None:
+    standard = stacks(SFN_STACK, True)
+    start = standard.definition("BACKFILL")["States"]["OnboardMembers"]["ItemProcessor"]["States"]["OnboardMember"]
+    assert start["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+    statements = {s.get("Sid"): s for s in standard.statements("BACKFILL")}
+    onboarding = standard.machine("ONBOARDING").outputs["arn"]
+    assert statements["StartOnboarding"]["Action"] == ["states:StartExecution"]
+    assert statements["StartOnboarding"]["Resource"] == [onboarding]
+    assert statements["FollowOnboarding"]["Action"] == ["states:DescribeExecution", "states:StopExecution"]
+    assert statements["FollowOnboarding"]["Resource"] == [
+        onboarding.replace(":stateMachine:", ":execution:") + ":*"]
+    assert statements["SyncCompletionEvents"]["Resource"] == [SYNC_RULE]
+    assert set(statements["SyncCompletionEvents"]["Action"]) == {"events:PutTargets", "events:PutRule",
+                                                                 "events:DescribeRule"}
+
+
+def test_an_express_onboarding_is_run_synchronously(stacks: Callable[[str, bool], Stack]) -> None:
+    express = stacks(SFN_STACK, False)
+    states_actions = {a for s in express.statements("BACKFILL") for a in s["Action"] if a.startswith("states:")}
+    assert states_actions == {"states:StartSyncExecution"}
+    (start,) = [s for s in express.statements("BACKFILL") if s["Action"] == ["states:StartSyncExecution"]]
+    assert start["Resource"] == [express.machine("ONBOARDING").outputs["arn"]]
+
+
+def test_a_machine_using_sync_must_be_standard() -> None:
+    template = DefinitionTemplate.load("backfill.asl.json")
+    values = {name: "arn:x" for name in template.placeholders} | {
+        "StartOnboardingResource": "arn:aws:states:::states:startExecution.sync:2", "MaxConcurrency": 1}
+    check_workflow_type("backfill", template, values, "STANDARD")
+    with pytest.raises(WorkflowTypeError, match=r"'backfill' \(backfill.asl.json\) uses a \.sync integration "
+                                                r"\(arn:aws:states:::states:startExecution\.sync:2\) and must be "
+                                                r"STANDARD, not EXPRESS"):
+        check_workflow_type("backfill", template, values, "EXPRESS")
+
+
+@pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
+def test_each_machine_invokes_exactly_the_functions_its_definition_calls(sfn: Stack, use_case: str) -> None:
+    invoked = {v for k, v in _items(sfn.definition(use_case)) if k == "FunctionName"}
+    granted = [s for s in sfn.statements(use_case) if any(a.startswith("lambda:") for a in s["Action"])]
+    assert [(s["Action"], set(s["Resource"])) for s in granted] == [(["lambda:InvokeFunction"], invoked)]
+    assert all(FUNCTION_ARN.match(arn) for arn in invoked), "exact function ARNs, no aliases or wildcards"
+
+
+@pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
+def test_only_the_storing_machines_write_the_tables(sfn: Stack, use_case: str) -> None:
+    writes = [s for s in sfn.statements(use_case) if any(a.startswith("dynamodb:") for a in s["Action"])]
+    stores = any(k == "Resource" and v.endswith("dynamodb:transactWriteItems")
+                 for k, v in _items(sfn.definition(use_case)))
+    tables = sorted(t.outputs["arn"] for t in sfn.run.of_type(TABLE))
+    if stores:
+        assert [(s["Action"], sorted(s["Resource"])) for s in writes] == [
+            (["dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], tables)]
+    else:
+        assert writes == []
+
+
+@pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
+def test_each_machine_publishes_only_to_the_encrypted_topic(sfn: Stack, use_case: str) -> None:
+    key = sfn.run.of_type("aws:kms/key:Key")[0].outputs["arn"]
+    statements = sfn.statements(use_case)
+    assert [s["Resource"] for s in statements if "sns:Publish" in s["Action"]] == [[sfn.topic_arn]]
+    assert [s["Resource"] for s in statements if "kms:Decrypt" in s["Action"]] == [[key]]
+
+
+@pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
+def test_each_role_can_be_assumed_only_by_this_accounts_state_machine(sfn: Stack, use_case: str) -> None:
+    machine = sfn.machine(use_case)
+    (role,) = [r for r in sfn.run.of_type(ROLE) if r.outputs["arn"] == machine.inputs["roleArn"]]
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "states.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+    assert trust["Condition"]["ArnLike"]["aws:SourceArn"] == [machine.outputs["arn"], machine.outputs["arn"] + ":*"]
+
+
+@pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
+def test_each_machine_logs_everything_and_traces(sfn: Stack, use_case: str) -> None:
+    machine = sfn.machine(use_case)
+    logging = machine.inputs["loggingConfiguration"]
+    (group,) = [g for g in sfn.run.of_type(LOG_GROUP) if logging["logDestination"] == g.outputs["arn"] + ":*"]
+    assert group.inputs["name"].startswith("/aws/vendedlogs/states/")
+    assert group.inputs["retentionInDays"] == sfn.config.log_retention_days
+    assert logging["level"] == "ALL"
+    assert logging["includeExecutionData"] is (machine.inputs["type"] == "EXPRESS"), (
+        "Express executions have no history: their logs must carry the data")
+    assert machine.inputs["tracingConfiguration"] == {"enabled": True}
+    actions = {a for s in sfn.statements(use_case) if s["Resource"] == ["*"] for a in s["Action"]}
+    assert {"logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeLogGroups",
+            "xray:PutTraceSegments", "xray:GetSamplingTargets"} <= actions
+
+
+@pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
+@pytest.mark.parametrize("metric", ["ExecutionsFailed", "ExecutionsTimedOut"])
+def test_failed_and_timed_out_executions_raise_an_alarm(sfn: Stack, use_case: str, metric: str) -> None:
+    arn = sfn.machine(use_case).outputs["arn"]
+    (alarm,) = [a for a in sfn.run.of_type(ALARM)
+                if a.inputs["metricName"] == metric and a.inputs["dimensions"] == {"StateMachineArn": arn}]
+    assert alarm.inputs["namespace"] == "AWS/States"
+    assert (alarm.inputs["comparisonOperator"], alarm.inputs["threshold"]) == ("GreaterThanThreshold", 0)
+    assert alarm.inputs["alarmActions"] == [sfn.topic_arn]
+
+
+def test_the_receiver_starts_the_machines_that_were_created(sfn: Stack) -> None:
+    env = sfn.function(RECEIVER.key).inputs["environment"]["variables"]
+    arns = {use_case: sfn.machine(use_case).outputs["arn"] for use_case in wiring.STATE_MACHINES}
+    assert {use_case: env[f"{use_case}_TARGET"] for use_case in wiring.ENTRY_STEP} == arns
+    receiver_role = sfn.function(RECEIVER.key).inputs["role"].rsplit("/", 1)[1]
+    starts = [s for policy, document in sfn.run.policies() if policy.inputs["role"] == receiver_role
+              for s in document["Statement"] if any(a.startswith("states:") for a in s["Action"])]
+    assert [(s["Action"], sorted(s["Resource"])) for s in starts] == [
+        (["states:StartExecution"], sorted(arns.values()))]
+    assert sfn.run.exports["stateMachineArns"] == arns
+
+
+def test_tables_and_topic_are_encrypted(sfn: Stack) -> None:
+    for table in sfn.run.of_type(TABLE):
+        assert table.inputs["serverSideEncryption"] == {"enabled": True}, table.name
+    (topic,) = sfn.run.of_type("aws:sns/topic:Topic")
+    assert topic.inputs["kmsMasterKeyId"] == sfn.run.of_type("aws:kms/key:Key")[0].outputs["arn"]
+
+
+# --- what both architectures share ---------------------------------------------------------------
+
+SHARED_FUNCTION_INPUTS = ("name", "handler", "runtime", "layers", "architectures", "memorySize", "timeout",
+                          "tracingConfig", "description")
+
+
+def _business_functions(stack: Stack) -> dict[str, dict[str, Any]]:
+    functions = {}
+    for spec in BUSINESS_FUNCTIONS:
+        inputs = stack.function(spec.key).inputs
+        functions[spec.key] = {key: inputs[key] for key in SHARED_FUNCTION_INPUTS} | {
+            "code": sorted(inputs["code"].assets)}
+    return functions
+
+
+def test_both_architectures_deploy_the_same_business_functions(stacks: Callable[[str, bool], Stack]) -> None:
+    sqs, sfn = stacks(SQS_STACK), stacks(SFN_STACK)
+    assert _business_functions(sqs) == _business_functions(sfn)
+    assert all(functions["code"] for functions in _business_functions(sqs).values())
+
+
+def test_both_architectures_deploy_the_same_tables(stacks: Callable[[str, bool], Stack]) -> None:
+    def tables(stack: Stack) -> list[dict[str, Any]]:
+        return sorted((t.inputs for t in stack.run.of_type(TABLE)), key=lambda inputs: inputs["name"])
+
+    assert tables(stacks(SQS_STACK)) == tables(stacks(SFN_STACK))
+    assert len(tables(stacks(SQS_STACK))) == 2
+
+
+def _items(node: Any) -> Iterator[tuple[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key, value
+            yield from _items(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _items(value)
