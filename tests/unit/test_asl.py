@@ -303,7 +303,11 @@ def test_per_event_machines_store_natively_once_then_notify(file_name: str) -> N
     canceled = "DynamoDb.TransactionCanceledException"
     (brief,) = [r for r in store["Retry"] if r["ErrorEquals"] == [canceled]]
     assert brief["MaxAttempts"] <= 2, "a cancellation is usually a duplicate: retry it briefly"
-    assert store["Catch"][0] == {"ErrorEquals": [canceled], "ResultPath": None, "Next": "AlreadyStored"}
+    assert store["Catch"][0] == {"ErrorEquals": [canceled], "ResultPath": "$.error", "Next": "WhyCancelled"}
+    why = states["WhyCancelled"]
+    assert why["Type"] == "Choice" and why["Default"] == "DescribeFailure", "an unexplained cancellation is a failure"
+    assert [c["Next"] for c in why["Choices"]] == ["AlreadyStored"]
+    assert "ConditionalCheckFailed" in json.dumps(why["Choices"]) and "TransactionConflict" in json.dumps(why["Choices"])
     assert states["AlreadyStored"]["Type"] == "Succeed", "a duplicate is neither notified nor failed"
     assert store["Next"] == "NotifySuccess"
     notify = states["NotifySuccess"]
