@@ -1,0 +1,22 @@
+"""Onboarding, step 2: find the member's company record and plan the member item and notification."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from functions import directory, records
+from functions.common.adapter import step_handler
+from functions.common.models import StoreRequest, TeamMembership
+from functions.common.observability import logger
+
+
+def lookup_directory(membership: TeamMembership) -> StoreRequest:
+    result = directory.lookup(membership.org, membership.login)
+    logger.info(
+        "directory lookup",
+        extra={"login": membership.login, "status": result.status, "source": result.source, "detail": result.detail},
+    )
+    return records.member_store_request(membership, result, onboarded_at=datetime.now(timezone.utc))
+
+
+handler = step_handler(lookup_directory, TeamMembership)

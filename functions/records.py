@@ -1,0 +1,247 @@
+"""The DynamoDB write plans and the notifications, computed once and run by either architecture.
+
+A plan is a ``TransactWriteItems`` body in low-level attribute JSON (``{"S": ...}``, ``{"N": ...}``):
+the Step Functions variant hands it to the native ``aws-sdk:dynamodb:transactWriteItems``
+integration, the SQS variant to ``store_records``. Every plan is conditional, so running it twice
+writes once:
+
+- members (hash key ``login``): one Put, ``attribute_not_exists(login)``: the first onboarding wins.
+- workflow runs (``pk``/``sk``, GSI ``period-index`` on ``period``/``pk``): a Put of the run item,
+  ``attribute_not_exists(pk)``, and in the same transaction two ``ADD`` updates of the
+  repository's totals (``TOTAL``, period ``ALL``; ``MONTH#YYYY-MM``, period ``YYYY-MM``). A
+  duplicate run cancels the whole transaction, so totals never double count.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+
+from functions.common.models import Notification, StoreRequest, TeamMembership, WorkflowRunRef
+from functions.common.settings import settings
+from functions.directory import DirectoryResult
+from functions.pricing import PricedJob, RunPrice
+
+SUBJECT_MAX = 100  # SNS limit
+TOTAL_SK = "TOTAL"
+ALL_PERIODS = "ALL"
+JOB_NAME_MAX = 200  # bounds the run item (DynamoDB items are at most 400 KB)
+
+_serializer = TypeSerializer()
+
+
+def repository_pk(owner: str, repo: str) -> str:
+    return f"REPO#{owner}/{repo}"
+
+
+def run_sk(run_id: int, attempt: int) -> str:
+    """Zero-padded so a repository's runs sort by id, then attempt."""
+    return f"RUN#{run_id:020d}#{attempt:04d}"
+
+
+def month_sk(month: str) -> str:
+    return f"MONTH#{month}"
+
+
+def _utc(timestamp: str) -> datetime:
+    moment = datetime.fromisoformat(timestamp)
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {timestamp!r} has no time zone")
+    return moment.astimezone(timezone.utc)
+
+
+def booking_day(completed_at: str) -> date:
+    """The UTC day a run completed (ISO 8601 timestamp in)."""
+    return _utc(completed_at).date()
+
+
+def booking_month(completed_at: str) -> str:
+    """``YYYY-MM`` (UTC): the month a run's cost is booked to."""
+    return _utc(completed_at).strftime("%Y-%m")
+
+
+def attributes(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Low-level attribute JSON of a plain item; None values are left out."""
+    return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def subject(text: str) -> str:
+    """An SNS Subject: ASCII, one line, at most 100 characters."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    printable = "".join(char for char in ascii_text if char.isprintable() or char.isspace())
+    line = re.sub(r"\s+", " ", printable).strip()
+    return line if len(line) <= SUBJECT_MAX else line[: SUBJECT_MAX - 3].rstrip() + "..."
+
+
+def _message(kind: str, record: dict[str, Any]) -> str:
+    return json.dumps({"kind": kind, **record}, indent=2, sort_keys=True, default=str)
+
+
+# --- members -------------------------------------------------------------------------------------
+
+
+def member_store_request(
+    membership: TeamMembership, directory: DirectoryResult, *, onboarded_at: datetime
+) -> StoreRequest:
+    company = directory.record
+    record = {
+        "login": membership.login,
+        "userId": membership.user_id,
+        "org": membership.org,
+        "team": membership.team,
+        "teamRole": membership.role,
+        "teamState": membership.state,
+        "source": membership.source,
+        "directoryStatus": directory.status,
+        "directorySource": directory.source,
+        "directoryDetail": directory.detail,
+        "employeeId": company.employee_id if company else None,
+        "email": company.email if company else None,
+        "name": company.name if company else None,
+        "department": company.department if company else None,
+        "correlationId": membership.correlation_id,
+        "onboardedAt": onboarded_at.astimezone(timezone.utc).isoformat(timespec="seconds"),
+    }
+    record = {name: value for name, value in record.items() if value is not None}
+    put = {
+        "Put": {
+            "TableName": settings().need("members_table"),
+            "Item": attributes(record),
+            "ConditionExpression": "attribute_not_exists(login)",
+        }
+    }
+    if company is not None:
+        outcome = f"employee {company.employee_id}"
+    elif directory.status == "saml_not_configured":
+        outcome = "SAML not configured for the org"
+    else:
+        outcome = "no company record"
+    return StoreRequest(
+        correlation_id=membership.correlation_id,
+        kind="member",
+        record=record,
+        transact_items=[put],
+        notification=Notification(
+            subject=subject(
+                f"Onboarded {membership.login} to {membership.org}/{membership.team} ({outcome})"
+            ),
+            message=_message("member", record),
+        ),
+    )
+
+
+# --- workflow runs -------------------------------------------------------------------------------
+
+
+def _job_entry(job: PricedJob) -> dict[str, Any]:
+    return {
+        "id": job.job_id,
+        "name": job.name[:JOB_NAME_MAX],
+        "labels": list(job.labels),
+        "sku": job.sku,
+        "minutes": job.minutes,
+        "billableMinutes": job.billable_minutes,
+        "usdPerMinute": format(job.usd_per_minute, "f"),
+        "costUsd": format(job.cost_usd, "f"),
+        "estimated": job.estimated,
+    }
+
+
+def workflow_run_store_request(run: WorkflowRunRef, price: RunPrice) -> StoreRequest:
+    table = settings().need("workflow_runs_table")
+    pk = repository_pk(run.owner, run.repo)
+    month = booking_month(run.completed_at)
+    cost = price.cost_usd
+    record = {
+        "repository": f"{run.owner}/{run.repo}",
+        "repositoryPrivate": run.repository_private,
+        "runId": run.run_id,
+        "runAttempt": run.run_attempt,
+        "workflowName": run.workflow_name,
+        "conclusion": run.conclusion,
+        "event": run.event,
+        "headBranch": run.head_branch,
+        "htmlUrl": run.html_url,
+        "completedAt": run.completed_at,
+        "month": month,
+        "jobCount": len(price.jobs),
+        "minutes": price.minutes,
+        "billableMinutes": price.billable_minutes,
+        "costUsd": format(cost, "f"),
+        "estimatedJobs": len(price.estimated_jobs),
+        "correlationId": run.correlation_id,
+    }
+    record = {name: value for name, value in record.items() if value is not None}
+    run_item = {
+        **record,
+        "pk": pk,
+        "sk": run_sk(run.run_id, run.run_attempt),
+        "costUsd": cost,
+        "jobs": json.dumps([_job_entry(job) for job in price.jobs], separators=(",", ":")),
+    }
+    transact_items = [
+        {
+            "Put": {
+                "TableName": table,
+                "Item": attributes(run_item),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        },
+        _add_to_totals(table, pk, TOTAL_SK, ALL_PERIODS, record["repository"], price),
+        _add_to_totals(table, pk, month_sk(month), month, record["repository"], price),
+    ]
+    status = run.conclusion or "completed"
+    return StoreRequest(
+        correlation_id=run.correlation_id,
+        kind="workflow_run",
+        record=record,
+        transact_items=transact_items,
+        notification=Notification(
+            subject=subject(
+                f"Run {run.run_id} of {record['repository']} ({status}): "
+                f"${format(cost, 'f')}, {price.billable_minutes} billable min"
+            ),
+            message=_message("workflow_run", record),
+        ),
+    )
+
+
+def _add_to_totals(
+    table: str, pk: str, sk: str, period: str, repository: str, price: RunPrice
+) -> dict[str, Any]:
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": attributes({"pk": pk, "sk": sk}),
+            "UpdateExpression": (
+                "SET #period = :period, #repository = :repository "
+                "ADD #runs :one, #minutes :minutes, #billable :billable, #cost :cost, #estimated :estimated"
+            ),
+            "ExpressionAttributeNames": {
+                "#period": "period",
+                "#repository": "repository",
+                "#runs": "runs",
+                "#minutes": "minutes",
+                "#billable": "billableMinutes",
+                "#cost": "costUsd",
+                "#estimated": "estimatedJobs",
+            },
+            "ExpressionAttributeValues": attributes(
+                {
+                    ":period": period,
+                    ":repository": repository,
+                    ":one": 1,
+                    ":minutes": price.minutes,
+                    ":billable": price.billable_minutes,
+                    ":cost": Decimal(price.cost_usd),
+                    ":estimated": len(price.estimated_jobs),
+                }
+            ),
+        }
+    }

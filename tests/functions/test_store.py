@@ -1,0 +1,293 @@
+"""The write plans against DynamoDB and SNS (moto): idempotent, exact, queryable per month."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from functions import records, store_records
+from functions.common.models import StoreRequest, TeamMembership, WorkflowRunRef
+from functions.directory import CompanyRecord, DirectoryResult
+from functions.pricing import JobUsage, price_run
+from tests.functions.fake_github import fixture_payload
+
+MEMBERS_TABLE = "members"
+RUNS_TABLE = "workflow-runs"
+UTC = timezone.utc
+
+
+@dataclass
+class StoreEnv:
+    dynamodb: Any
+    sqs: Any
+    notifications_queue_url: str
+
+    def notifications(self) -> list[dict[str, Any]]:
+        received: list[dict[str, Any]] = []
+        while batch := self.sqs.receive_message(
+            QueueUrl=self.notifications_queue_url, MaxNumberOfMessages=10
+        ).get("Messages", []):
+            received += [json.loads(message["Body"]) for message in batch]
+            for message in batch:
+                self.sqs.delete_message(QueueUrl=self.notifications_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return received
+
+    def run_item(self, pk: str, sk: str) -> dict[str, Any] | None:
+        return self.dynamodb.Table(RUNS_TABLE).get_item(Key={"pk": pk, "sk": sk}).get("Item")
+
+
+def create_tables(dynamodb: Any) -> None:
+    """The schema the Pulumi program deploys (see functions/records.py)."""
+    dynamodb.create_table(
+        TableName=MEMBERS_TABLE,
+        KeySchema=[{"AttributeName": "login", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "login", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.create_table(
+        TableName=RUNS_TABLE,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "period", "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "period-index",
+                "KeySchema": [
+                    {"AttributeName": "period", "KeyType": "HASH"},
+                    {"AttributeName": "pk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+@pytest.fixture
+def store_env(function_env: pytest.MonkeyPatch) -> Iterator[StoreEnv]:
+    """DynamoDB tables, an SNS topic with an SQS subscriber that collects what is published."""
+    with mock_aws():
+        dynamodb = boto3.resource("dynamodb")
+        create_tables(dynamodb)
+        sns, sqs = boto3.client("sns"), boto3.client("sqs")
+        topic_arn = sns.create_topic(Name="notifications")["TopicArn"]
+        queue_url = sqs.create_queue(QueueName="notifications-inbox")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+        function_env.setenv("MEMBERS_TABLE", MEMBERS_TABLE)
+        function_env.setenv("WORKFLOW_RUNS_TABLE", RUNS_TABLE)
+        function_env.setenv("NOTIFICATION_TOPIC_ARN", topic_arn)
+        store_records.dynamodb_client.cache_clear()
+        store_records.sns_client.cache_clear()
+        yield StoreEnv(dynamodb=dynamodb, sqs=sqs, notifications_queue_url=queue_url)
+        store_records.dynamodb_client.cache_clear()
+        store_records.sns_client.cache_clear()
+
+
+def by_period(table: Any, period: str) -> list[dict[str, Any]]:
+    """Every repository's totals for a period (``YYYY-MM`` or ``ALL``), through the GSI."""
+    return table.query(
+        IndexName="period-index",
+        KeyConditionExpression="#period = :period",
+        ExpressionAttributeNames={"#period": "period"},
+        ExpressionAttributeValues={":period": period},
+    )["Items"]
+
+
+def over_the_wire(request: StoreRequest) -> StoreRequest:
+    """What the next step receives: the request as JSON (an SQS body or a state input)."""
+    return StoreRequest.model_validate(json.loads(json.dumps(request.to_wire())))
+
+
+def member_request(login: str = "hacktocat", *, employee_id: str = "E1001") -> StoreRequest:
+    payload = fixture_payload("organization", "member_added")
+    membership = TeamMembership(
+        correlation_id="72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        org=payload["organization"]["login"],
+        login=login,
+        user_id=payload["membership"]["user"]["id"],
+        team="platform",
+        role="member",
+        state="active",
+    )
+    directory = DirectoryResult(
+        status="found",
+        source="github-saml",
+        record=CompanyRecord(employee_id=employee_id, email=f"{login}@example.com", name="Hacktocat Example"),
+    )
+    return records.member_store_request(membership, directory, onboarded_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+
+
+def run_request(
+    run_id: int, *, completed_at: str, minutes: list[int], labels: str = "ubuntu-latest", repo: str = "octo-repo"
+) -> StoreRequest:
+    run = WorkflowRunRef(
+        correlation_id=f"delivery-{run_id}",
+        owner="octo-org",
+        repo=repo,
+        repository_private=True,
+        run_id=run_id,
+        run_attempt=1,
+        workflow_name="CI",
+        conclusion="success",
+        completed_at=completed_at,
+    )
+    start = datetime.fromisoformat(completed_at).astimezone(UTC).replace(hour=0, minute=0, second=0)
+    jobs = [
+        JobUsage(
+            job_id=run_id * 100 + index,
+            name=f"job {index}",
+            labels=(labels,),
+            conclusion="success",
+            started_at=start,
+            completed_at=start.replace(minute=length),
+        )
+        for index, length in enumerate(minutes)
+    ]
+    price = price_run(
+        jobs, repository_private=True, self_hosted_usd_per_minute=Decimal(0), fallback_day=date(2026, 1, 1)
+    )
+    return records.workflow_run_store_request(run, price)
+
+
+def test_a_member_stored_twice_is_written_once_and_notified_once(store_env: StoreEnv) -> None:
+    first = over_the_wire(member_request())
+    store_records.store_records(first)
+    # a redelivery, with a later onboarding time and a different record: the first one wins
+    store_records.store_records(over_the_wire(member_request(employee_id="E9999")))
+
+    item = store_env.dynamodb.Table(MEMBERS_TABLE).get_item(Key={"login": "hacktocat"})["Item"]
+    assert item["employeeId"] == "E1001"
+    assert item["userId"] == 39652351 and item["team"] == "platform" and item["directoryStatus"] == "found"
+    notifications = store_env.notifications()
+    assert len(notifications) == 1
+    assert notifications[0]["Subject"] == first.notification.subject
+    assert json.loads(notifications[0]["Message"])["login"] == "hacktocat"
+    assert notifications[0]["MessageAttributes"]["correlationId"]["Value"] == first.correlation_id
+
+
+def test_a_run_stored_twice_counts_once(store_env: StoreEnv) -> None:
+    request = run_request(289782451, completed_at="2026-03-05T16:33:49Z", minutes=[3, 7])
+    store_records.store_records(over_the_wire(request))
+    store_records.store_records(over_the_wire(request))
+
+    pk = "REPO#octo-org/octo-repo"
+    run = store_env.run_item(pk, records.run_sk(289782451, 1))
+    assert run is not None and run["costUsd"] == Decimal("0.060") and run["billableMinutes"] == 10
+    assert [job["minutes"] for job in json.loads(run["jobs"])] == [3, 7]
+    for sk in ("TOTAL", "MONTH#2026-03"):
+        total = store_env.run_item(pk, sk)
+        assert total is not None
+        assert (total["runs"], total["billableMinutes"], total["costUsd"]) == (1, 10, Decimal("0.06")), sk
+    assert len(store_env.notifications()) == 1
+
+
+def test_runs_add_up_to_the_cent_per_month_and_in_total(store_env: StoreEnv) -> None:
+    requests = [
+        run_request(1001, completed_at="2026-03-01T00:10:00Z", minutes=[1, 2, 59]),  # 62 x 0.006 = 0.372
+        run_request(1002, completed_at="2026-03-31T23:59:59+00:00", minutes=[17]),  # 17 x 0.006 = 0.102
+        run_request(1003, completed_at="2026-04-01T01:00:00+02:00", minutes=[5]),  # UTC: still March 31st
+        run_request(1004, completed_at="2026-04-02T08:00:00Z", minutes=[11], labels="macos-latest"),  # 0.682
+        run_request(2001, completed_at="2026-03-15T12:00:00Z", minutes=[9], repo="other-repo"),  # 0.054
+    ]
+    for request in requests:
+        store_records.store_records(over_the_wire(request))
+
+    pk = "REPO#octo-org/octo-repo"
+    march, april, total = (store_env.run_item(pk, sk) for sk in ("MONTH#2026-03", "MONTH#2026-04", "TOTAL"))
+    assert (march["runs"], march["billableMinutes"], march["costUsd"]) == (3, 84, Decimal("0.504"))
+    assert (april["runs"], april["costUsd"]) == (1, Decimal("0.682"))
+    assert (total["runs"], total["billableMinutes"], total["costUsd"]) == (4, 95, Decimal("1.186"))
+    assert total["costUsd"] == march["costUsd"] + april["costUsd"]
+
+    table = store_env.dynamodb.Table(RUNS_TABLE)
+    in_march = by_period(table, "2026-03")
+    assert [(item["pk"], item["costUsd"]) for item in in_march] == [
+        ("REPO#octo-org/octo-repo", Decimal("0.504")),
+        ("REPO#octo-org/other-repo", Decimal("0.054")),
+    ]
+    all_time = by_period(table, "ALL")
+    assert sum(item["costUsd"] for item in all_time) == Decimal("1.240")
+    assert len(store_env.notifications()) == len(requests)
+
+
+def test_a_repository_s_runs_sort_by_id_then_attempt(store_env: StoreEnv) -> None:
+    for run_id in (99, 100, 2_000_000_000_001):
+        store_records.store_records(run_request(run_id, completed_at="2026-03-05T00:00:00Z", minutes=[1]))
+    table = store_env.dynamodb.Table(RUNS_TABLE)
+    items = table.query(
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :run)",
+        ExpressionAttributeValues={":pk": "REPO#octo-org/octo-repo", ":run": "RUN#"},
+    )["Items"]
+    assert [item["runId"] for item in items] == [99, 100, 2_000_000_000_001]
+
+
+def test_other_cancellations_are_raised_for_a_retry(store_env: StoreEnv) -> None:
+    client = store_records.dynamodb_client()
+    with Stubber(client) as stubber:
+        stubber.add_client_error(
+            "transact_write_items",
+            service_error_code="TransactionCanceledException",
+            service_message="Transaction cancelled",
+            modeled_fields={
+                "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "TransactionConflict"}]
+            },
+        )
+        with pytest.raises(ClientError, match="TransactionCanceledException"):
+            store_records.store_records(run_request(7, completed_at="2026-03-05T00:00:00Z", minutes=[1]))
+        stubber.add_client_error("transact_write_items", service_error_code="ProvisionedThroughputExceededException")
+        with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
+            store_records.store_records(run_request(7, completed_at="2026-03-05T00:00:00Z", minutes=[1]))
+    assert store_env.notifications() == []
+
+
+def test_long_and_unicode_names_still_make_a_valid_subject(store_env: StoreEnv) -> None:
+    request = run_request(5, completed_at="2026-03-05T00:00:00Z", minutes=[1], repo="r" * 100)
+    assert len(request.notification.subject) <= 100 and request.notification.subject.isascii()
+    store_records.store_records(request)
+    assert len(store_env.notifications()) == 1
+    assert records.subject("Déploiement\nnocturne ✓ " * 10).isascii()
+    assert records.subject("a\nb\x00c\td") == "a bc d"
+
+
+def test_the_handler_stores_an_sqs_record_once(store_env: StoreEnv) -> None:
+    """The store Lambda of the sqs architecture, behind the adapter: a redelivery writes nothing."""
+    request = member_request("octocat")
+
+    class Context:
+        function_name = "store-records"
+        memory_limit_in_mb = 256
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:store-records"
+        aws_request_id = "request-1"
+
+    sqs_event = {
+        "Records": [
+            {
+                "messageId": "m-1",
+                "receiptHandle": "r-1",
+                "body": json.dumps(request.to_wire()),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {"correlationId": {"stringValue": request.correlation_id, "dataType": "String"}},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:store",
+                "awsRegion": "us-east-1",
+            }
+        ]
+    }
+    assert store_records.handler(sqs_event, Context()) == {"batchItemFailures": []}
+    assert store_records.handler(sqs_event, Context()) == {"batchItemFailures": []}  # redelivered
+    assert store_env.dynamodb.Table(MEMBERS_TABLE).get_item(Key={"login": "octocat"})["Item"]["login"] == "octocat"
+    assert len(store_env.notifications()) == 1
