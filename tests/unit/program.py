@@ -6,20 +6,16 @@ would give (ARNs, URLs, names), so tests can check the whole topology of a stack
 
 from __future__ import annotations
 
-import asyncio
 import json
-import runpy
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT = "github-automation"
+from sandbox.program import PROJECT, ROOT, placeholder_layer, stack_config  # noqa: F401 (re-exported)
+from sandbox.program import run_program as run_program_with
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TEST_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----\n"
@@ -124,50 +120,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(f"unexpected invoke {args.token}")
 
 
-def stack_config(stack_file: str) -> dict[str, str]:
-    """The project keys of an example stack file, without the project prefix."""
-    values = yaml.safe_load((ROOT / stack_file).read_text())["config"]
-    prefix = f"{PROJECT}:"
-    return {k[len(prefix):]: str(v) for k, v in values.items() if k.startswith(prefix)}
-
-
 def prepare_layer(build_dir: Path, architecture: str) -> None:
     """Stand in for the pip-built dependency layer (no network in tests); the program only hashes its path."""
-    from components.packaging import layer_zip_path
-
-    path = layer_zip_path(architecture)
+    path = placeholder_layer(architecture)
     assert path.parent == build_dir, "set GITHUB_AUTOMATION_BUILD_DIR before preparing the layer"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        with zipfile.ZipFile(path, "w") as archive:
-            archive.writestr("python/README.txt", "placeholder layer for tests")
 
 
 def run_program(config: dict[str, str], secrets: dict[str, str] | None = None,
                 stack: str = "dev", plain_secrets: bool = False) -> ProgramRun:
     """Run ``__main__.py`` with this stack config; return what it created and exported."""
-    secrets = TEST_SECRETS if secrets is None else secrets
-    values = {f"{PROJECT}:{k}": v for k, v in {**config, **secrets}.items()}
-    secret_keys = [] if plain_secrets else [f"{PROJECT}:{k}" for k in secrets]
-    pulumi.runtime.set_all_config(values, secret_keys)
     run = ProgramRun()
-    pulumi.runtime.set_mocks(RecordingMocks(run), project=PROJECT, stack=stack, preview=False)
-    original_export = pulumi.export
-    pulumi.export = lambda key, value: run.exports.__setitem__(key, value)  # type: ignore[assignment]
-    try:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-        asyncio.get_event_loop().run_until_complete(pulumi.runtime.stack.wait_for_rpcs())
-    finally:
-        pulumi.export = original_export
-    run.exports = {key: _resolve(value) for key, value in run.exports.items()}
+    run.exports = run_program_with(RecordingMocks(run), config, TEST_SECRETS if secrets is None else secrets,
+                                   stack=stack, plain_secrets=plain_secrets)
     return run
-
-
-def _resolve(value: Any) -> Any:
-    if isinstance(value, pulumi.Output):
-        future: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
-        value.apply(future.set_result)
-        return asyncio.get_event_loop().run_until_complete(future)
-    if isinstance(value, dict):
-        return {k: _resolve(v) for k, v in value.items()}
-    return value
