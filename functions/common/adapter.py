@@ -1,0 +1,191 @@
+"""Turn a plain business step into a Lambda handler that works in both architectures.
+
+A step is ``step(message: In) -> Out | list[Out]`` and knows nothing of SQS or Step Functions:
+
+- Step Functions invokes the handler with the state input; the handler returns the step's result (a list
+  as ``{"items": [...], "count": n}``) and lets exceptions propagate, so the ASL ``Retry``/``Catch``
+  rules see the exception's class name as the error name.
+- An SQS event source mapping invokes it with a batch; each record is processed on its own, its result
+  sent to ``NEXT_QUEUE_URL``, and a failing record reported as a batch item failure, so one bad record
+  does not redrive the batch. On the record's last receive before the dead-letter queue, a failure
+  notification is published to ``NOTIFICATION_TOPIC_ARN``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any, TypeVar
+
+import boto3
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.client import BaseClient
+
+from functions.common.dispatch import correlation_attributes, sqs_client
+from functions.common.models import Message, Notification
+from functions.common.observability import logger, metrics, tracer
+from functions.common.settings import settings
+
+In = TypeVar("In", bound=Message)
+Out = TypeVar("Out", bound=Message)
+StepResult = Message | Sequence[Message] | None
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+SEND_MESSAGE_BATCH_LIMIT = 10
+SNS_SUBJECT_LIMIT = 100
+
+
+class ForwardingFailed(RuntimeError):
+    """SQS refused some messages of a SendMessageBatch; the record is retried as a whole."""
+
+
+@cache
+def sns_client() -> BaseClient:
+    return boto3.client("sns")
+
+
+def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type[In]) -> LambdaHandler:
+    """The Lambda handler for ``step``, whose input messages are ``input_model``."""
+    step_name = getattr(step, "__name__", "step")
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def process_record(record: SQSRecord) -> None:
+        logger.set_correlation_id(_correlation_id(record))
+        try:
+            _forward(step(input_model.model_validate_json(record.body)))
+        except Exception as error:
+            _count_failure(step_name, receive_count=_receive_count(record))
+            if _receive_count(record) >= settings().max_receive_count:
+                _notify_failure(step_name, record, error)
+            raise
+        _count_success()
+
+    def run_state(state_input: dict[str, Any]) -> dict[str, Any]:
+        logger.set_correlation_id(state_input.get("correlationId"))
+        try:
+            output = _state_output(step(input_model.model_validate(state_input)))
+        except Exception:
+            _count_failure(step_name)
+            raise
+        _count_success()
+        return output
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        if _is_sqs_event(event):
+            return process_partial_response(
+                event=event, record_handler=process_record, processor=processor, context=context
+            )
+        return run_state(event)
+
+    return handler
+
+
+def _count_success() -> None:
+    metrics.add_metric(name="StepSucceeded", unit=MetricUnit.Count, value=1)
+
+
+def _count_failure(step_name: str, **log_keys: Any) -> None:
+    """Count and log a failure (with its traceback) from inside the ``except`` block that caught it."""
+    metrics.add_metric(name="StepFailed", unit=MetricUnit.Count, value=1)
+    logger.exception("step failed", extra={"step": step_name, **log_keys})
+
+
+def _is_sqs_event(event: dict[str, Any]) -> bool:
+    records = event.get("Records")
+    return bool(records) and records[0].get("eventSource") == "aws:sqs"
+
+
+def _state_output(result: StepResult) -> dict[str, Any]:
+    if result is None:
+        return {}
+    if isinstance(result, Message):
+        return result.to_wire()
+    return {"items": [item.to_wire() for item in result], "count": len(result)}
+
+
+def _forward(result: StepResult) -> None:
+    """Send the step's result to the next queue, one message per item of a list."""
+    queue_url = settings().next_queue_url
+    if not queue_url or result is None:
+        return
+    if isinstance(result, Message):
+        sqs_client().send_message(
+            QueueUrl=queue_url,
+            MessageBody=json.dumps(result.to_wire()),
+            MessageAttributes=correlation_attributes(result.correlation_id),
+        )
+        return
+    for start in range(0, len(result), SEND_MESSAGE_BATCH_LIMIT):
+        _send_batch(queue_url, result[start : start + SEND_MESSAGE_BATCH_LIMIT])
+
+
+def _send_batch(queue_url: str, items: Sequence[Message]) -> None:
+    entries = [
+        {
+            "Id": str(index),
+            "MessageBody": json.dumps(item.to_wire()),
+            "MessageAttributes": correlation_attributes(item.correlation_id),
+        }
+        for index, item in enumerate(items)
+    ]
+    response = sqs_client().send_message_batch(QueueUrl=queue_url, Entries=entries)
+    failed = response.get("Failed", [])
+    if failed:
+        reasons = "; ".join(f"{entry['Id']}: {entry.get('Code')} {entry.get('Message', '')}" for entry in failed)
+        raise ForwardingFailed(f"{len(failed)} of {len(entries)} messages not sent to the next queue ({reasons})")
+
+
+def _correlation_id(record: SQSRecord) -> str:
+    """The delivery id the record carries, or its SQS message id when a producer forgot it."""
+    attribute = record.message_attributes["correlationId"]
+    if attribute is not None and attribute.string_value:
+        return attribute.string_value
+    return record.message_id
+
+
+def _receive_count(record: SQSRecord) -> int:
+    return int(record.attributes.approximate_receive_count)
+
+
+def _notify_failure(step_name: str, record: SQSRecord, error: Exception) -> None:
+    """Tell people about a message that is on its way to the dead-letter queue.
+
+    A failure to publish is logged, not raised: the record still fails and lands in the DLQ.
+    """
+    correlation_id = _correlation_id(record)
+    notification = Notification(
+        subject=_sns_subject(f"{step_name} failed for delivery {correlation_id}"),
+        message=json.dumps(
+            {
+                "step": step_name,
+                "correlationId": correlation_id,
+                "messageId": record.message_id,
+                "receiveCount": _receive_count(record),
+                "errorType": type(error).__name__,
+                "error": str(error),
+                "outcome": "the message goes to the dead-letter queue; redrive it once the cause is fixed",
+            },
+            indent=2,
+        ),
+    )
+    try:
+        sns_client().publish(
+            TopicArn=settings().need("notification_topic_arn"),
+            Subject=notification.subject,
+            Message=notification.message,
+        )
+    except Exception:
+        logger.exception("could not publish the failure notification")
+
+
+def _sns_subject(text: str) -> str:
+    """SNS subjects are at most 100 printable ASCII characters, without line breaks."""
+    printable = "".join(char if " " <= char <= "~" else "?" for char in text)
+    return printable[:SNS_SUBJECT_LIMIT]

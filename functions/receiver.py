@@ -1,0 +1,135 @@
+"""The GitHub App webhook endpoint (API Gateway HTTP API, payload format 2.0).
+
+It verifies the delivery, turns a handled event into its pipeline message and hands it over, then
+answers 202 at once: GitHub waits 10 s and never retries on its own, so the work happens behind the
+queue or the state machine. An AWS failure answers 500, so the delivery shows as failed in GitHub and
+can be redelivered (same delivery id: the pipeline is idempotent on it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+from githubkit.webhooks import verify
+
+from functions.common.dispatch import dispatch
+from functions.common.models import BackfillRequest, MemberRef, Message, WorkflowRunRef
+from functions.common.observability import logger, metrics, tracer
+from functions.common.secrets import webhook_secret
+from functions.common.settings import settings
+from functions.webhook_events import MalformedWebhook, to_message
+
+DELIVERY_ID_PATH = 'headers."x-github-delivery"'
+SIGNATURE_PREFIX = "sha256="
+AWS_ERRORS = (ClientError, BotoCoreError, GetParameterError)
+
+# Which setting names the target (queue URL or state machine ARN) of each message.
+TARGET_SETTING: dict[type[Message], str] = {
+    MemberRef: "onboarding_target",
+    WorkflowRunRef: "chargeback_target",
+    BackfillRequest: "backfill_target",
+}
+
+
+class Rejected(Exception):
+    """The request cannot be accepted; ``reason`` is safe to return to the caller."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@logger.inject_lambda_context(correlation_id_path=DELIVERY_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = APIGatewayProxyEventV2(event)
+    logger.append_keys(github_event=request.headers.get("x-github-event"))
+    try:
+        return _receive(request)
+    except Rejected as rejection:
+        _count("WebhooksRejected")
+        logger.warning("webhook rejected", extra={"status": rejection.status, "reason": rejection.reason})
+        return _response(rejection.status, {"error": rejection.reason})
+    except AWS_ERRORS:
+        _count("WebhooksFailed")
+        logger.exception("webhook not handed over: AWS failed")
+        return _response(500, {"error": "the event could not be handed over; redeliver it"})
+
+
+def _receive(request: APIGatewayProxyEventV2) -> dict[str, Any]:
+    body = _raw_body(request)
+    _verify_signature(body, request.headers.get("x-hub-signature-256"))
+    event_name = _required_header(request, "x-github-event")
+    delivery_id = _required_header(request, "x-github-delivery")
+    payload = _json_object(body)
+    logger.append_keys(action=payload.get("action"))
+    try:
+        message = to_message(event_name, payload, delivery_id, settings().need("github_org"))
+    except MalformedWebhook as error:
+        raise Rejected(400, str(error)) from error
+    if message is None:
+        _count("WebhooksIgnored")
+        logger.info("webhook ignored")
+        return _response(202, {"status": "ignored"})
+    dispatch(settings().architecture, settings().need(TARGET_SETTING[type(message)]), message)
+    _count("WebhooksAccepted")
+    logger.info("webhook accepted", extra={"message_type": type(message).__name__})
+    return _response(202, {"status": "accepted", "deliveryId": delivery_id})
+
+
+def _raw_body(request: APIGatewayProxyEventV2) -> bytes:
+    """The exact bytes GitHub sent (the signature covers them), within the size limit."""
+    text = request.body or ""
+    try:
+        body = base64.b64decode(text, validate=True) if request.is_base64_encoded else text.encode()
+    except binascii.Error as error:
+        raise Rejected(400, "body is marked base64 but is not valid base64") from error
+    limit = settings().max_webhook_bytes
+    if len(body) > limit:
+        raise Rejected(413, f"body is {len(body)} bytes; the limit is {limit}")
+    return body
+
+
+def _verify_signature(body: bytes, signature: str | None) -> None:
+    if not signature:
+        raise Rejected(401, "X-Hub-Signature-256 header is missing")
+    # githubkit would fall back to SHA-1 for another prefix, and compare_digest refuses non-ASCII text.
+    if not (
+        signature.startswith(SIGNATURE_PREFIX) and signature.isascii() and verify(webhook_secret(), body, signature)
+    ):
+        raise Rejected(401, "X-Hub-Signature-256 does not match the body")
+
+
+def _required_header(request: APIGatewayProxyEventV2, name: str) -> str:
+    value = request.headers.get(name)
+    if not value:
+        raise Rejected(400, f"{name} header is missing")
+    return value
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise Rejected(400, f"body is not JSON: {error}") from error
+    if not isinstance(payload, dict):
+        raise Rejected(400, "body is not a JSON object")
+    return payload
+
+
+def _count(metric: str) -> None:
+    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+
+
+def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"content-type": "application/json"}, "body": json.dumps(body)}

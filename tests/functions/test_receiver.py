@@ -1,0 +1,470 @@
+"""The webhook receiver, end to end against moto: every GitHub payload example, both architectures."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+from functions.common import dispatch
+from functions.common.observability import logger
+from tests.functions.webhooks import (
+    FIXTURES,
+    FakeLambdaContext,
+    delivery_headers,
+    fixture_id,
+    fixture_paths,
+    http_api_event,
+    new_delivery_id,
+    signature,
+    signed_delivery,
+)
+
+SECRET = "It's a Secret to Everybody"
+MEMBER_ADDED = (FIXTURES / "organization" / "member_added.payload.json").read_bytes()
+PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+TARGETS = ("onboarding", "chargeback", "backfill")
+ARCHITECTURES = ("sqs", "stepfunctions")
+
+WORKFLOW_RUN = {
+    "owner": "octo-org",
+    "repo": "octo-repo",
+    "repositoryPrivate": False,
+    "runId": 289782451,
+    "runAttempt": 1,
+    "workflowName": ".github/workflows/test.yml",  # the example's name is empty: the path stands in
+    "conclusion": "success",
+    "event": "repository_dispatch",
+    "headBranch": "master",
+    "completedAt": "2020-10-05T16:33:49Z",
+    "htmlUrl": "https://github.com/octo-org/octo-repo/actions/runs/289782451",
+}
+MEMBER = {"org": "Octocoders", "login": "hacktocat", "userId": 39652351, "source": "member_added"}
+BACKFILL = {"org": "Codertocat", "installationId": 957387}
+
+# fixture id -> (target, message without its correlationId)
+HANDLED: dict[str, tuple[str, dict[str, Any]]] = {
+    "organization/member_added": ("onboarding", MEMBER),
+    "organization/member_added.with-installation": ("onboarding", MEMBER),
+    "workflow_run/completed": ("chargeback", WORKFLOW_RUN),
+    "workflow_run/completed.with-pull-requests": ("chargeback", WORKFLOW_RUN),
+    "installation/created": ("backfill", BACKFILL),
+    "installation/created.with-requester": ("backfill", BACKFILL),
+}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The receiver's AWS side in moto: the webhook secret and one queue and state machine per target."""
+
+    secret_arn: str
+    queues: dict[str, str]
+    machines: dict[str, str]
+
+    def target(self, architecture: str, name: str) -> str:
+        return (self.queues if architecture == "sqs" else self.machines)[name]
+
+    def purge(self) -> None:
+        """Empty the queues, so that what a failed test left behind does not fail the next one."""
+        self._received()
+
+    def dispatched(self, architecture: str, delivery_id: str) -> dict[str, list[dict[str, Any]]]:
+        """What reached each target for this delivery (queues are drained)."""
+        found = self._messages(delivery_id) if architecture == "sqs" else self._executions(delivery_id)
+        return {target: messages for target, messages in found.items() if messages}
+
+    def _received(self) -> dict[str, list[dict[str, Any]]]:
+        """Every message in each queue, removed from it."""
+        sqs = dispatch.sqs_client()
+        received: dict[str, list[dict[str, Any]]] = {}
+        for target, url in self.queues.items():
+            received[target] = []
+            while messages := sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", []):
+                for message in messages:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                    received[target].append(message)
+        return received
+
+    def _messages(self, delivery_id: str) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for target, messages in self._received().items():
+            correlation_ids = {message["MessageAttributes"]["correlationId"]["StringValue"] for message in messages}
+            assert correlation_ids <= {delivery_id}
+            found[target] = [json.loads(message["Body"]) for message in messages]
+        return found
+
+    def _executions(self, delivery_id: str) -> dict[str, list[dict[str, Any]]]:
+        sfn = dispatch.sfn_client()
+        found: dict[str, list[dict[str, Any]]] = {}
+        for target, arn in self.machines.items():
+            executions = sfn.list_executions(stateMachineArn=arn)["executions"]
+            found[target] = [
+                json.loads(sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+                for execution in executions
+                if execution["name"] == delivery_id
+            ]
+        return found
+
+
+def _clear_clients() -> None:
+    dispatch.sqs_client.cache_clear()
+    dispatch.sfn_client.cache_clear()
+    parameters.clear_caches()
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> Iterator[Pipeline]:
+    with mock_aws():
+        _clear_clients()
+        secret_arn = boto3.client("secretsmanager").create_secret(Name="webhook", SecretString=SECRET)["ARN"]
+        sqs = dispatch.sqs_client()
+        sfn = dispatch.sfn_client()
+        role = "arn:aws:iam::123456789012:role/states"
+        yield Pipeline(
+            secret_arn=secret_arn,
+            queues={name: sqs.create_queue(QueueName=name)["QueueUrl"] for name in TARGETS},
+            machines={
+                name: sfn.create_state_machine(name=name, definition=PASS_MACHINE, roleArn=role)["stateMachineArn"]
+                for name in TARGETS
+            },
+        )
+        _clear_clients()
+
+
+@dataclass(frozen=True)
+class Receiver:
+    """The receiver Lambda deployed in one architecture, with its targets in moto."""
+
+    architecture: str
+    pipeline: Pipeline
+    env: pytest.MonkeyPatch
+
+    def post(self, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Invoke the handler; (status, parsed JSON body)."""
+        from functions.receiver import handler
+
+        response = handler(event, FakeLambdaContext(function_name="receiver"))
+        assert response["headers"] == {"content-type": "application/json"}
+        return response["statusCode"], json.loads(response["body"])
+
+    def deliver(
+        self,
+        body: bytes = MEMBER_ADDED,
+        *,
+        event_name: str = "organization",
+        delivery_id: str,
+        base64_encoded: bool = False,
+    ) -> tuple[int, dict[str, Any]]:
+        """Post a correctly signed delivery."""
+        return self.post(
+            signed_delivery(
+                body, event_name=event_name, secret=SECRET, delivery_id=delivery_id, base64_encoded=base64_encoded
+            )
+        )
+
+    def dispatched(self, delivery_id: str) -> dict[str, list[dict[str, Any]]]:
+        return self.pipeline.dispatched(self.architecture, delivery_id)
+
+
+@pytest.fixture(params=ARCHITECTURES)
+def architecture(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def receiver(function_env: pytest.MonkeyPatch, pipeline: Pipeline, architecture: str) -> Receiver:
+    if architecture == "sqs":
+        pipeline.purge()
+    function_env.setenv("ARCHITECTURE", architecture)
+    function_env.setenv("GITHUB_ORG", "Octocoders")
+    function_env.setenv("WEBHOOK_SECRET_ARN", pipeline.secret_arn)
+    for name in TARGETS:
+        function_env.setenv(f"{name.upper()}_TARGET", pipeline.target(architecture, name))
+    return Receiver(architecture, pipeline, function_env)
+
+
+def accepted(delivery_id: str) -> tuple[int, dict[str, Any]]:
+    return 202, {"status": "accepted", "deliveryId": delivery_id}
+
+
+def onboarded(delivery_id: str) -> dict[str, list[dict[str, Any]]]:
+    """What the member_added example dispatches."""
+    return {"onboarding": [{"correlationId": delivery_id, **MEMBER}]}
+
+
+def sha1_signature(secret: str, body: bytes) -> str:
+    """The legacy ``X-Hub-Signature`` value: correct, but SHA-1 is not accepted."""
+    return "sha1=" + hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+def org_of(payload: dict[str, Any]) -> str:
+    """The organization an example belongs to, so that only its event and action decide the outcome."""
+    for owner in (
+        payload.get("organization"),
+        (payload.get("repository") or {}).get("owner"),
+        (payload.get("installation") or {}).get("account"),
+    ):
+        if isinstance(owner, dict) and owner.get("login"):
+            return owner["login"]
+    return "octo-org"
+
+
+def test_the_handled_table_names_exactly_the_handled_examples() -> None:
+    handled_globs = ("organization/member_added*", "workflow_run/completed*", "installation/created*")
+    handled = {fixture_id(path) for pattern in handled_globs for path in FIXTURES.glob(pattern)}
+    assert handled == set(HANDLED)
+    assert len(fixture_paths()) > 250
+
+
+@pytest.mark.parametrize("path", fixture_paths(), ids=fixture_id)
+def test_every_example_is_accepted_or_ignored(path: Path, receiver: Receiver) -> None:
+    body = path.read_bytes()
+    receiver.env.setenv("GITHUB_ORG", org_of(json.loads(body)))
+    delivery_id = new_delivery_id()
+
+    answer = receiver.deliver(body, event_name=path.parent.name, delivery_id=delivery_id)
+
+    if fixture_id(path) in HANDLED:
+        target, message = HANDLED[fixture_id(path)]
+        assert answer == accepted(delivery_id)
+        assert receiver.dispatched(delivery_id) == {target: [{"correlationId": delivery_id, **message}]}
+    else:
+        assert answer == (202, {"status": "ignored"})
+        assert receiver.dispatched(delivery_id) == {}
+
+
+@pytest.mark.parametrize(
+    "bad_signature",
+    [
+        pytest.param(lambda body: signature("not the secret", body), id="wrong-secret"),
+        pytest.param(lambda body: signature(SECRET, body + b" "), id="other-bytes"),
+        pytest.param(lambda body: "", id="empty"),
+        pytest.param(lambda body: "sha256=zz", id="garbage"),
+        pytest.param(lambda body: "sha256=é" + "0" * 63, id="non-ascii"),
+        pytest.param(lambda body: sha1_signature(SECRET, body), id="sha1-in-256-header"),
+    ],
+)
+def test_a_bad_signature_is_401_and_dispatches_nothing(bad_signature: Any, receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+    headers = delivery_headers(MEMBER_ADDED, event_name="organization", secret=SECRET, delivery_id=delivery_id)
+    headers["x-hub-signature-256"] = bad_signature(MEMBER_ADDED)
+
+    status, answer = receiver.post(http_api_event(MEMBER_ADDED, headers))
+
+    assert status == 401
+    assert "X-Hub-Signature-256" in answer["error"]
+    assert SECRET not in json.dumps(answer)
+    assert receiver.dispatched(delivery_id) == {}
+
+
+def test_a_missing_signature_is_401(receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+    headers = delivery_headers(MEMBER_ADDED, event_name="organization", secret=SECRET, delivery_id=delivery_id)
+    del headers["x-hub-signature-256"]
+    headers["x-hub-signature"] = sha1_signature(SECRET, MEMBER_ADDED)  # the legacy header does not count
+
+    assert receiver.post(http_api_event(MEMBER_ADDED, headers)) == (
+        401,
+        {"error": "X-Hub-Signature-256 header is missing"},
+    )
+    assert receiver.dispatched(delivery_id) == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b'{"action": "member_added",', "body is not JSON"),
+        (b"", "body is not JSON"),
+        (b"\xff\xfe{}", "body is not JSON"),
+        (b'[{"action": "member_added"}]', "body is not a JSON object"),
+        (b'"member_added"', "body is not a JSON object"),
+    ],
+)
+def test_a_signed_body_that_is_not_a_json_object_is_400(body: bytes, error: str, receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+
+    status, answer = receiver.deliver(body, delivery_id=delivery_id, base64_encoded=True)
+
+    assert status == 400
+    assert answer["error"].startswith(error)
+    assert receiver.dispatched(delivery_id) == {}
+
+
+@pytest.mark.parametrize("missing", ["x-github-event", "x-github-delivery"])
+def test_a_missing_github_header_is_400(missing: str, receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+    headers = delivery_headers(MEMBER_ADDED, event_name="organization", secret=SECRET, delivery_id=delivery_id)
+    del headers[missing]
+
+    assert receiver.post(http_api_event(MEMBER_ADDED, headers)) == (400, {"error": f"{missing} header is missing"})
+    assert receiver.dispatched(delivery_id) == {}
+
+
+def test_a_handled_event_without_the_fields_the_pipeline_needs_is_400(receiver: Receiver) -> None:
+    payload = json.loads(MEMBER_ADDED)
+    del payload["membership"]["user"]["id"]
+    delivery_id = new_delivery_id()
+
+    status, answer = receiver.deliver(json.dumps(payload).encode(), delivery_id=delivery_id)
+
+    assert (status, answer) == (400, {"error": "organization.member_added payload: membership.user.id: Field required"})
+    assert receiver.dispatched(delivery_id) == {}
+
+
+def test_an_oversize_body_is_413_before_its_signature_is_checked(receiver: Receiver) -> None:
+    receiver.env.setenv("MAX_WEBHOOK_BYTES", str(len(MEMBER_ADDED) - 1))
+    delivery_id = new_delivery_id()
+    wrongly_signed = signed_delivery(
+        MEMBER_ADDED, event_name="organization", secret="not the secret", delivery_id=delivery_id
+    )
+
+    status, answer = receiver.post(wrongly_signed)
+
+    assert status == 413
+    assert answer == {"error": f"body is {len(MEMBER_ADDED)} bytes; the limit is {len(MEMBER_ADDED) - 1}"}
+    assert receiver.dispatched(delivery_id) == {}
+
+
+def test_a_body_of_exactly_the_limit_is_accepted(receiver: Receiver) -> None:
+    receiver.env.setenv("MAX_WEBHOOK_BYTES", str(len(MEMBER_ADDED)))
+    delivery_id = new_delivery_id()
+
+    assert receiver.deliver(delivery_id=delivery_id) == accepted(delivery_id)
+    assert receiver.dispatched(delivery_id) == onboarded(delivery_id)
+
+
+def test_a_base64_body_is_verified_on_its_decoded_bytes(receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+
+    assert receiver.deliver(delivery_id=delivery_id, base64_encoded=True) == accepted(delivery_id)
+    assert receiver.dispatched(delivery_id) == onboarded(delivery_id)
+
+
+def test_a_body_marked_base64_that_is_not_is_400(receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+    event = signed_delivery(MEMBER_ADDED, event_name="organization", secret=SECRET, delivery_id=delivery_id)
+    event["isBase64Encoded"] = True
+
+    assert receiver.post(event) == (400, {"error": "body is marked base64 but is not valid base64"})
+    assert receiver.dispatched(delivery_id) == {}
+
+
+@pytest.mark.parametrize("org", ["someone-else", "Octocoders-fork"])
+def test_an_event_of_another_organization_is_ignored(org: str, receiver: Receiver) -> None:
+    receiver.env.setenv("GITHUB_ORG", org)
+    delivery_id = new_delivery_id()
+
+    assert receiver.deliver(delivery_id=delivery_id) == (202, {"status": "ignored"})
+    assert receiver.dispatched(delivery_id) == {}
+
+
+def test_the_organization_is_matched_case_insensitively(receiver: Receiver) -> None:
+    receiver.env.setenv("GITHUB_ORG", "OCTOCODERS")
+    delivery_id = new_delivery_id()
+
+    assert receiver.deliver(delivery_id=delivery_id) == accepted(delivery_id)
+    assert receiver.dispatched(delivery_id) == onboarded(delivery_id)
+
+
+@pytest.mark.parametrize("architecture", ["stepfunctions"])
+@pytest.mark.parametrize("finished_in_between", [False, True], ids=["still-running", "finished"])
+def test_a_redelivery_starts_no_second_execution(finished_in_between: bool, receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+
+    first = receiver.deliver(delivery_id=delivery_id)
+    if finished_in_between:  # Step Functions then answers ExecutionAlreadyExists
+        machine = receiver.pipeline.machines["onboarding"]
+        execution_arn = machine.replace(":stateMachine:", ":execution:") + f":{delivery_id}"
+        dispatch.sfn_client().stop_execution(executionArn=execution_arn)
+    second = receiver.deliver(delivery_id=delivery_id)
+
+    assert first == second == accepted(delivery_id)
+    assert receiver.dispatched(delivery_id) == onboarded(delivery_id)
+
+
+@pytest.mark.parametrize("architecture", ["stepfunctions"])
+@pytest.mark.parametrize("delivery_id", ["manual redelivery: " + "x" * 100, "a:b", "a b"])
+def test_a_delivery_id_that_is_not_a_valid_execution_name_still_starts_one(
+    delivery_id: str, receiver: Receiver
+) -> None:
+    name = dispatch.execution_name(delivery_id)
+
+    assert receiver.deliver(delivery_id=delivery_id) == accepted(delivery_id)
+    assert re.fullmatch(r"[0-9A-Za-z_-]{1,80}", name)
+    assert name == dispatch.execution_name(delivery_id)
+    assert receiver.dispatched(name) == {"onboarding": [{"correlationId": delivery_id, **MEMBER}]}
+
+
+def test_different_delivery_ids_never_share_an_execution_name() -> None:
+    ids = ["a:b", "a b", "a_b", "x" * 81, "x" * 82, "manual redelivery: " + "x" * 100]
+    assert len({dispatch.execution_name(delivery_id) for delivery_id in ids}) == len(ids)
+    assert dispatch.execution_name("72d3162e-cc78-11e3-81ab-4c9367dc0958") == "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+
+
+def test_an_aws_failure_is_500_so_github_can_redeliver(receiver: Receiver) -> None:
+    missing_target = {
+        "sqs": "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue",
+        "stepfunctions": "arn:aws:states:us-east-1:123456789012:stateMachine:no-such-machine",
+    }
+    receiver.env.setenv("ONBOARDING_TARGET", missing_target[receiver.architecture])
+
+    assert receiver.deliver(delivery_id=new_delivery_id()) == (
+        500,
+        {"error": "the event could not be handed over; redeliver it"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("signed_with", "outcome"),
+    [(SECRET, "webhook accepted"), ("not the secret", "webhook rejected")],
+)
+def test_every_log_line_carries_the_delivery_id(signed_with: str, outcome: str, receiver: Receiver) -> None:
+    log = io.StringIO()
+    receiver.env.setattr(logger.registered_handler, "stream", log)
+    delivery_id = new_delivery_id()
+
+    receiver.post(signed_delivery(MEMBER_ADDED, event_name="organization", secret=signed_with, delivery_id=delivery_id))
+
+    lines = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert [line["message"] for line in lines] == [outcome]
+    assert all(line["correlation_id"] == delivery_id for line in lines)
+    assert lines[0]["github_event"] == "organization"
+    assert SECRET not in log.getvalue()
+
+
+def test_a_run_completed_in_another_time_zone_is_booked_in_utc(receiver: Receiver) -> None:
+    payload = json.loads((FIXTURES / "workflow_run" / "completed.payload.json").read_bytes())
+    payload["workflow_run"]["updated_at"] = "2020-10-31T23:30:00-02:00"
+    receiver.env.setenv("GITHUB_ORG", "octo-org")
+    delivery_id = new_delivery_id()
+
+    assert receiver.deliver(json.dumps(payload).encode(), event_name="workflow_run", delivery_id=delivery_id) == (
+        accepted(delivery_id)
+    )
+    [message] = receiver.dispatched(delivery_id)["chargeback"]
+    assert message["completedAt"] == "2020-11-01T01:30:00Z"
+
+
+def test_an_installation_on_an_account_without_a_login_is_ignored(receiver: Receiver) -> None:
+    payload = json.loads((FIXTURES / "installation" / "created.payload.json").read_bytes())
+    payload["installation"]["account"] = {"slug": "an-enterprise", "name": "An Enterprise"}
+    delivery_id = new_delivery_id()
+
+    assert receiver.deliver(json.dumps(payload).encode(), event_name="installation", delivery_id=delivery_id) == (
+        202,
+        {"status": "ignored"},
+    )
+    assert receiver.dispatched(delivery_id) == {}
