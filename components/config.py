@@ -27,6 +27,8 @@ _SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
 _ORG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+# https everywhere; plain http only on loopback, for the local sandbox's fake GitHub and directory.
+_SERVICE_URL = re.compile(r"^(https://[^\s/]+|http://(127\.0\.0\.1|localhost)(:\d{1,5})?)(/\S*)?$")
 
 
 class ConfigError(ValueError):
@@ -57,10 +59,12 @@ class StackConfig(BaseModel):
         "member", alias="teamRole", json_schema_extra=_allowed("one of 'member', 'maintainer'"))
     directory: str = Field(
         "github-saml", alias="directory",
-        json_schema_extra=_allowed("'github-saml' or an https:// URL of the company directory"))
+        json_schema_extra=_allowed("'github-saml' or an https:// URL of the company directory "
+                                   "(http:// only on 127.0.0.1 or localhost, for the local sandbox)"))
     github_api_url: str = Field(
         "https://api.github.com", alias="githubApiUrl",
-        json_schema_extra=_allowed("an https:// URL of the GitHub REST API (GitHub Enterprise: https://HOST/api/v3)"))
+        json_schema_extra=_allowed("an https:// URL of the GitHub REST API (GitHub Enterprise: https://HOST/api/v3; "
+                                   "http:// only on 127.0.0.1 or localhost, for the local sandbox)"))
     github_app_id: int = Field(
         0, alias="githubAppId", gt=0, json_schema_extra=_allowed("the numeric id of the GitHub App, e.g. 123456"))
     github_app_installation_id: int = Field(
@@ -117,14 +121,14 @@ class StackConfig(BaseModel):
     @field_validator("directory")
     @classmethod
     def _directory(cls, value: str) -> str:
-        if value != "github-saml" and not re.match(r"^https://[^\s/]+(/\S*)?$", value):
+        if value != "github-saml" and not _SERVICE_URL.match(value):
             raise ValueError(value)
         return value.rstrip("/")
 
     @field_validator("github_api_url")
     @classmethod
     def _api_url(cls, value: str) -> str:
-        if not re.match(r"^https://[^\s/]+(/\S*)?$", value):
+        if not _SERVICE_URL.match(value):
             raise ValueError(value)
         return value.rstrip("/")
 

@@ -196,3 +196,12 @@ def test_private_key_must_be_pem_and_is_not_printed() -> None:
     message = _run_error(stack_config("Pulumi.dev.yaml"), secrets={**TEST_SECRETS, "githubAppPrivateKey": not_a_key})
     assert message.startswith(f"invalid stack config {PROJECT}:githubAppPrivateKey = <secret>: a PEM private key")
     assert not_a_key not in message
+
+
+@pytest.mark.parametrize("key", ["githubApiUrl", "directory"])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8080", "http://localhost:9000/directory"])
+def test_plain_http_is_accepted_only_on_loopback_for_the_sandbox(key: str, url: str) -> None:
+    base = stack_config("Pulumi.dev.yaml")
+    assert getattr(parse_config(base | {key: url}), "github_api_url" if key == "githubApiUrl" else "directory") == url
+    with pytest.raises(ConfigError, match=key):
+        parse_config(base | {key: url.replace("127.0.0.1", "10.0.0.1").replace("localhost", "localhost.example.com")})
