@@ -77,7 +77,7 @@ class DefinitionTemplate:
         """Every Task's ``Resource``, with ``values`` substituted (they must be plain text, not Outputs:
         what a state machine calls decides which workflow type may run it, at build time)."""
         resources = []
-        for key, value in _items(self.document):
+        for key, value in key_values(self.document):
             if key != "Resource" or not isinstance(value, str):
                 continue
             for name in PLACEHOLDER.findall(value):
@@ -111,18 +111,19 @@ def _text(value: Any, name: str, path: Path) -> str:
     return str(value)
 
 
-def _items(node: Any) -> Iterator[tuple[str, Any]]:
+def key_values(node: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) pair of a JSON document, at any depth."""
     if isinstance(node, dict):
         for key, value in node.items():
             yield key, value
-            yield from _items(value)
+            yield from key_values(value)
     elif isinstance(node, list):
         for value in node:
-            yield from _items(value)
+            yield from key_values(value)
 
 
 def _keys(node: Any) -> Iterator[str]:
-    return (key for key, _ in _items(node))
+    return (key for key, _ in key_values(node))
 
 
 def _strings(node: Any) -> Iterator[str]:

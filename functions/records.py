@@ -15,8 +15,6 @@ writes once:
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -28,7 +26,6 @@ from functions.common.settings import settings
 from functions.directory import DirectoryResult
 from functions.pricing import PricedJob, RunPrice
 
-SUBJECT_MAX = 100  # SNS limit
 TOTAL_SK = "TOTAL"
 ALL_PERIODS = "ALL"
 JOB_NAME_MAX = 200  # bounds the run item (DynamoDB items are at most 400 KB)
@@ -69,14 +66,6 @@ def booking_month(completed_at: str) -> str:
 def attributes(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Low-level attribute JSON of a plain item; None values are left out."""
     return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
-
-
-def subject(text: str) -> str:
-    """An SNS Subject: ASCII, one line, at most 100 characters."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    printable = "".join(char for char in ascii_text if char.isprintable() or char.isspace())
-    line = re.sub(r"\s+", " ", printable).strip()
-    return line if len(line) <= SUBJECT_MAX else line[: SUBJECT_MAX - 3].rstrip() + "..."
 
 
 def _message(kind: str, record: dict[str, Any]) -> str:
@@ -128,9 +117,7 @@ def member_store_request(
         record=record,
         transact_items=[put],
         notification=Notification(
-            subject=subject(
-                f"Onboarded {membership.login} to {membership.org}/{membership.team} ({outcome})"
-            ),
+            subject=f"Onboarded {membership.login} to {membership.org}/{membership.team} ({outcome})",
             message=_message("member", record),
         ),
     )
@@ -203,7 +190,7 @@ def workflow_run_store_request(run: WorkflowRunRef, price: RunPrice) -> StoreReq
         record=record,
         transact_items=transact_items,
         notification=Notification(
-            subject=subject(
+            subject=(
                 f"Run {run.run_id} of {record['repository']} ({status}): "
                 f"${format(cost, 'f')}, {price.billable_minutes} billable min"
             ),

@@ -36,7 +36,6 @@ StepResult = Message | Sequence[Message] | None
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 SEND_MESSAGE_BATCH_LIMIT = 10
-SNS_SUBJECT_LIMIT = 100
 
 
 class ForwardingFailed(RuntimeError):
@@ -161,7 +160,7 @@ def _notify_failure(step_name: str, record: SQSRecord, error: Exception) -> None
     """
     correlation_id = _correlation_id(record)
     notification = Notification(
-        subject=_sns_subject(f"{step_name} failed for delivery {correlation_id}"),
+        subject=f"{step_name} failed for delivery {correlation_id}",
         message=json.dumps(
             {
                 "step": step_name,
@@ -183,9 +182,3 @@ def _notify_failure(step_name: str, record: SQSRecord, error: Exception) -> None
         )
     except Exception:
         logger.exception("could not publish the failure notification")
-
-
-def _sns_subject(text: str) -> str:
-    """SNS subjects are at most 100 printable ASCII characters, without line breaks."""
-    printable = "".join(char if " " <= char <= "~" else "?" for char in text)
-    return printable[:SNS_SUBJECT_LIMIT]

@@ -8,9 +8,11 @@ whole webhook body (Step Functions payloads are capped at 256 KiB).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+import unicodedata
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 
@@ -66,12 +68,23 @@ class BackfillRequest(Message):
     installation_id: int | None = None
 
 
+SNS_SUBJECT_MAX = 100
+
+
+def sns_subject(text: str) -> str:
+    """An SNS Subject: ASCII, one line, at most 100 characters (SNS rejects anything else)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    printable = "".join(char for char in ascii_text if char.isprintable() or char.isspace())
+    line = re.sub(r"\s+", " ", printable).strip()
+    return line if len(line) <= SNS_SUBJECT_MAX else line[: SNS_SUBJECT_MAX - 3].rstrip() + "..."
+
+
 class Notification(BaseModel):
-    """An SNS message (Subject is at most 100 characters)."""
+    """An SNS message; its subject is made valid for SNS whatever text it is given."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
-    subject: str
+    subject: Annotated[str, AfterValidator(sns_subject)]
     message: str
 
 

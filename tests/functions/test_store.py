@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from functions import records, store_records
-from functions.common.models import StoreRequest, TeamMembership, WorkflowRunRef
+from functions.common.models import StoreRequest, TeamMembership, WorkflowRunRef, sns_subject
 from functions.directory import CompanyRecord, DirectoryResult
 from functions.pricing import JobUsage, price_run
 from tests.functions.fake_github import fixture_payload
@@ -259,8 +259,8 @@ def test_long_and_unicode_names_still_make_a_valid_subject(store_env: StoreEnv) 
     assert len(request.notification.subject) <= 100 and request.notification.subject.isascii()
     store_records.store_records(request)
     assert len(store_env.notifications()) == 1
-    assert records.subject("Déploiement\nnocturne ✓ " * 10).isascii()
-    assert records.subject("a\nb\x00c\td") == "a bc d"
+    assert sns_subject("Déploiement\nnocturne ✓ " * 10).isascii()
+    assert sns_subject("a\nb\x00c\td") == "a bc d"
 
 
 def test_the_handler_stores_an_sqs_record_once(store_env: StoreEnv) -> None:

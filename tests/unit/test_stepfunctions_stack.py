@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from components import wiring
-from components.asl import PLACEHOLDER, DefinitionTemplate
+from components.asl import PLACEHOLDER, DefinitionTemplate, key_values
 from components.catalog import BUSINESS_FUNCTIONS, RECEIVER
 from components.config import StackConfig, parse_config
 from components.naming import Naming
@@ -106,9 +106,9 @@ def test_every_definition_is_complete_and_calls_only_this_stack(sfn: Stack, use_
     text = sfn.machine(use_case).inputs["definition"]
     assert not PLACEHOLDER.search(text)
     definition = json.loads(text)
-    invoked = {v for k, v in _items(definition) if k == "FunctionName"}
+    invoked = {v for k, v in key_values(definition) if k == "FunctionName"}
     assert invoked and invoked <= {f.outputs["arn"] for f in sfn.run.of_type(FUNCTION)}
-    topics = {v for k, v in _items(definition) if k == "TopicArn"}
+    topics = {v for k, v in key_values(definition) if k == "TopicArn"}
     assert topics == {sfn.topic_arn}
 
 
@@ -164,7 +164,7 @@ def test_a_machine_using_sync_must_be_standard() -> None:
 
 @pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
 def test_each_machine_invokes_exactly_the_functions_its_definition_calls(sfn: Stack, use_case: str) -> None:
-    invoked = {v for k, v in _items(sfn.definition(use_case)) if k == "FunctionName"}
+    invoked = {v for k, v in key_values(sfn.definition(use_case)) if k == "FunctionName"}
     granted = [s for s in sfn.statements(use_case) if any(a.startswith("lambda:") for a in s["Action"])]
     assert [(s["Action"], set(s["Resource"])) for s in granted] == [(["lambda:InvokeFunction"], invoked)]
     assert all(FUNCTION_ARN.match(arn) for arn in invoked), "exact function ARNs, no aliases or wildcards"
@@ -174,7 +174,7 @@ def test_each_machine_invokes_exactly_the_functions_its_definition_calls(sfn: St
 def test_only_the_storing_machines_write_the_tables(sfn: Stack, use_case: str) -> None:
     writes = [s for s in sfn.statements(use_case) if any(a.startswith("dynamodb:") for a in s["Action"])]
     stores = any(k == "Resource" and v.endswith("dynamodb:transactWriteItems")
-                 for k, v in _items(sfn.definition(use_case)))
+                 for k, v in key_values(sfn.definition(use_case)))
     tables = sorted(t.outputs["arn"] for t in sfn.run.of_type(TABLE))
     if stores:
         assert [(s["Action"], sorted(s["Resource"])) for s in writes] == [
@@ -275,12 +275,3 @@ def test_both_architectures_deploy_the_same_tables(stacks: Callable[[str, bool],
     assert tables(stacks(SQS_STACK)) == tables(stacks(SFN_STACK))
     assert len(tables(stacks(SQS_STACK))) == 2
 
-
-def _items(node: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield key, value
-            yield from _items(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _items(value)
