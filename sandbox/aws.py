@@ -1,0 +1,154 @@
+"""The embedded AWS: a moto server on loopback with real Step Functions execution and local Lambda."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import urllib.request
+from types import TracebackType
+from typing import Any
+
+import boto3
+from botocore.client import BaseClient
+from botocore.config import Config
+from moto.server import ThreadedMotoServer
+
+from sandbox import moto_fixes
+from sandbox.lambda_runtime import DEFAULT_MAX_PROCESSES, FAKE_CREDENTIALS, LocalLambdaRuntime, OutputSink
+
+REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+_LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+_active_lock = threading.Lock()
+_active: EmbeddedAws | None = None
+
+
+class EmbeddedAws:
+    """``with EmbeddedAws(time_scale=0.01) as aws: aws.client("sqs")...``
+
+    moto keeps its state per process, so one EmbeddedAws runs at a time; leaving it resets moto, stops the
+    server and the function processes, removes the fixes, and restores ``MOTO_PORT``. ``time_scale``
+    multiplies Step Functions' ``Retry`` waits (tests and ``make run`` only; never the product).
+    """
+
+    def __init__(self, time_scale: float = 1.0, max_processes: int = DEFAULT_MAX_PROCESSES,
+                 output: OutputSink | None = None) -> None:
+        self.time_scale = time_scale
+        self._max_processes = max_processes
+        self._output = output
+        self._server: ThreadedMotoServer | None = None
+        self._runtime: LocalLambdaRuntime | None = None
+        self._fixes: moto_fixes.Patches | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._saved_config: dict[str, Any] | None = None
+        self._saved_log_level: int | None = None
+        self._clients: dict[str, BaseClient] = {}
+        self._clients_lock = threading.Lock()
+        self.port = 0
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def runtime(self) -> LocalLambdaRuntime:
+        if self._runtime is None:
+            raise RuntimeError("the embedded AWS is not running")
+        return self._runtime
+
+    def client(self, service: str) -> BaseClient:
+        """A boto3 client for the emulator, with fake credentials, in us-east-1 (one per service, shared:
+        boto3 clients are thread-safe)."""
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = self._new_client(service)
+            return self._clients[service]
+
+    def _new_client(self, service: str) -> BaseClient:
+        return boto3.session.Session(
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            region_name=REGION,
+        ).client(service, endpoint_url=self.endpoint_url,
+                 # a loopback endpoint has no sync-/data- host names (StartSyncExecution's hostPrefix)
+                 config=Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3}))
+
+    def start(self) -> EmbeddedAws:
+        global _active
+        with _active_lock:
+            if _active is not None:
+                raise RuntimeError("an EmbeddedAws is already running in this process (moto's state is global)")
+            _active = self
+        try:
+            werkzeug = logging.getLogger("werkzeug")  # it logs every request at INFO
+            self._saved_log_level = werkzeug.level
+            werkzeug.setLevel(logging.WARNING)
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._server.start()
+            self.port = self._server.get_host_and_port()[1]
+            # The Step Functions engine calls the other services back at localhost:$MOTO_PORT.
+            self._set_env("MOTO_PORT", str(self.port))
+            self._moto_api("reset")
+            self._saved_config = self._moto_api("config")
+            # Must be set before any state machine is created.
+            self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
+            self._runtime = LocalLambdaRuntime(self.endpoint_url, REGION, self._max_processes, output=self._output)
+            self._fixes = moto_fixes.install(self._runtime, self.time_scale)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        global _active
+        try:
+            if self._fixes is not None:
+                moto_fixes.uninstall(self._fixes)
+                self._fixes = None
+            if self._runtime is not None:
+                self._runtime.close()
+                self._runtime = None
+            if self._server is not None:
+                self._moto_api("reset")
+                if self._saved_config is not None:
+                    self._moto_api("config", self._saved_config)
+                self._server.stop()
+                self._server = None
+        finally:
+            for name, value in self._saved_env.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            self._saved_env = {}
+            self._clients.clear()
+            if self._saved_log_level is not None:
+                logging.getLogger("werkzeug").setLevel(self._saved_log_level)
+                self._saved_log_level = None
+            with _active_lock:
+                if _active is self:
+                    _active = None
+
+    def __enter__(self) -> EmbeddedAws:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.stop()
+
+    def _set_env(self, name: str, value: str) -> None:
+        self._saved_env.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+    def _moto_api(self, action: str, body: dict[str, Any] | None = None) -> Any:
+        """moto's own API (``/moto-api/reset``, ``/moto-api/config``); a body means POST."""
+        data = None if body is None and action == "config" else json.dumps(body or {}).encode()
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/{action}", data=data,
+                                         headers={"Content-Type": "application/json"})
+        with _LOOPBACK.open(request, timeout=10) as response:
+            text = response.read()
+        return json.loads(text) if text else None

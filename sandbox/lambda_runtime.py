@@ -1,0 +1,483 @@
+"""A local Lambda service: every function runs in its own processes, through awslambdaric.
+
+Each execution environment is one ``python -m awslambdaric <handler>`` process (the real Lambda runtime
+interface client) with the function's code as its task root and its own Runtime API server on loopback
+(``/2018-06-01/runtime/invocation/next``, ``/response``, ``/error``, ``/init/error``). Functions never share a
+process: in one process two functions' modules and environment variables leak into each other.
+
+Idle environments are reused (warm starts); concurrent invocations of a function get more environments,
+up to ``max_processes`` each, and wait beyond that. The function timeout is enforced by killing the
+process, and errors come back as Lambda returns them (``FunctionError: Unhandled`` with the runtime's
+``errorType``/``errorMessage``/``stackTrace``), so Step Functions ``Retry``/``Catch`` match them by name.
+The function's packages come from this interpreter's environment (pinned like the Lambda layer).
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import io
+import json
+import os
+import queue
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+RUNTIME_API_PREFIX = "/2018-06-01/runtime"
+INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase of an on-demand environment
+DEFAULT_MAX_PROCESSES = 4
+OUTPUT_LINES_KEPT = 5000  # per function
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+OutputSink = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    """What an execution environment is built from; a change (new code, new variables) means new ones."""
+
+    name: str
+    arn: str
+    handler: str
+    code_zip: bytes = field(repr=False)
+    code_sha256: str
+    timeout: int
+    memory_size: int
+    version: str = "$LATEST"
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    payload: bytes
+    function_error: str | None = None  # "Unhandled", as in the Invoke API's X-Amz-Function-Error
+
+    @property
+    def error_type(self) -> str | None:
+        if self.function_error is None:
+            return None
+        try:
+            return str(json.loads(self.payload).get("errorType"))
+        except (ValueError, AttributeError):
+            return None
+
+
+@dataclass(frozen=True)
+class InvokeRecord:
+    """One invocation, for ``make bench``: ``duration`` runs from handing over the event to the result."""
+
+    function: str
+    request_id: str
+    cold: bool
+    duration: float
+    error_type: str | None
+
+
+@dataclass(frozen=True)
+class _PickedUp:
+    """The runtime took the invocation from ``/next``; the function timeout runs from here."""
+
+
+@dataclass(frozen=True)
+class _Exited:
+    returncode: int
+
+
+@dataclass(frozen=True)
+class _Invocation:
+    request_id: str
+    payload: bytes
+
+
+def _error_payload(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class _RuntimeApi(BaseHTTPRequestHandler):
+    """One environment's Runtime API, as awslambdaric (its C client) calls it."""
+
+    server: _RuntimeApiServer
+    protocol_version = "HTTP/1.1"  # keep-alive, and 100-continue for the client's larger posts
+    disable_nagle_algorithm = True  # TCP_NODELAY: without it each warm invoke waited ~88 ms on delayed ACKs
+
+    def do_GET(self) -> None:
+        if self.path != f"{RUNTIME_API_PREFIX}/invocation/next":
+            return self._reply(HTTPStatus.NOT_FOUND, b'{"errorType":"NotFound"}')
+        invocation = self.server.environment.next_invocation()
+        if invocation is None:  # shutting down
+            return self._reply(HTTPStatus.GONE, b'{"errorType":"Shutdown"}')
+        self._reply(HTTPStatus.OK, invocation.payload, self.server.environment.invocation_headers(invocation))
+
+    def do_POST(self) -> None:
+        body = self._body()
+        environment = self.server.environment
+        parts = self.path[len(RUNTIME_API_PREFIX):].strip("/").split("/")
+        if parts == ["init", "error"]:
+            environment.report(InvokeResult(body, "Unhandled"), request_id=None)
+        elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
+            error = "Unhandled" if parts[2] == "error" else None
+            if not environment.report(InvokeResult(body, error), request_id=parts[1]):
+                return self._reply(HTTPStatus.BAD_REQUEST, _error_payload("InvalidRequestID", parts[1]))
+        else:
+            return self._reply(HTTPStatus.NOT_FOUND, b'{"errorType":"NotFound"}')
+        self._reply(HTTPStatus.ACCEPTED, b'{"status":"OK"}')
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", ""):
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            self.rfile.readline()
+            return b"".join(chunks)
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _reply(self, status: HTTPStatus, body: bytes, headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        pass
+
+
+class _RuntimeApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, environment: _Environment) -> None:
+        super().__init__(("127.0.0.1", 0), _RuntimeApi)
+        self.environment = environment
+
+
+class _Environment:
+    """One execution environment: an awslambdaric process and its Runtime API."""
+
+    def __init__(self, config: FunctionConfig, code_dir: Path, base_env: Mapping[str, str], python: str,
+                 sink: OutputSink) -> None:
+        self.config = config
+        self._invocations: queue.Queue[_Invocation | None] = queue.Queue()
+        self._events: queue.Queue[_PickedUp | InvokeResult | _Exited] = queue.Queue()
+        self._current: _Invocation | None = None
+        self._lock = threading.Lock()
+        self.broken = False
+        self._server = _RuntimeApiServer(self)
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
+            name=f"runtime-api-{config.name}")
+        self._server_thread.start()
+        env = {**config.environment, **base_env, **self._reserved_env(code_dir)}
+        self._process = subprocess.Popen(
+            [python, "-m", "awslambdaric", config.handler], cwd=code_dir, env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._reader = threading.Thread(target=self._read_output, args=(sink,), daemon=True,
+                                        name=f"lambda-output-{config.name}")
+        self._reader.start()
+
+    def _reserved_env(self, code_dir: Path) -> dict[str, str]:
+        config = self.config
+        today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y/%m/%d")
+        return {
+            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:%d" % self._server.server_address[1],
+            "_HANDLER": config.handler,
+            "LAMBDA_TASK_ROOT": str(code_dir),
+            "PYTHONPATH": str(code_dir),
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
+            "AWS_LAMBDA_FUNCTION_NAME": config.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[{config.version}]{uuid.uuid4().hex}",
+        }
+
+    def _read_output(self, sink: OutputSink) -> None:
+        assert self._process.stdout is not None
+        for line in iter(self._process.stdout.readline, b""):
+            # awslambdaric joins a record's lines (a traceback) with "\r": one line each here.
+            for part in line.decode(errors="replace").rstrip("\r\n").split("\r"):
+                sink(self.config.name, part)
+        self._events.put(_Exited(self._process.wait()))
+
+    # Called by the Runtime API's threads.
+
+    def next_invocation(self) -> _Invocation | None:
+        invocation = self._invocations.get()
+        if invocation is not None:
+            with self._lock:
+                self._current = invocation
+            self._events.put(_PickedUp())
+        return invocation
+
+    def invocation_headers(self, invocation: _Invocation) -> dict[str, str]:
+        deadline_ms = int((time.time() + self.config.timeout) * 1000)
+        return {
+            "Lambda-Runtime-Aws-Request-Id": invocation.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": self.config.arn,
+            "Lambda-Runtime-Trace-Id": _trace_header(),
+        }
+
+    def report(self, result: InvokeResult, request_id: str | None) -> bool:
+        """Hand the runtime's answer to the waiting invoke; ``request_id`` None is an init error."""
+        with self._lock:
+            current = self._current
+            if request_id is not None and (current is None or current.request_id != request_id):
+                return False
+            self._current = None
+        if request_id is None:
+            self.broken = True  # the runtime exits after reporting an init error
+        self._events.put(result)
+        return True
+
+    # Called by the invoking thread.
+
+    def run(self, invocation: _Invocation) -> InvokeResult:
+        self._invocations.put(invocation)
+        deadline = time.monotonic() + INIT_TIMEOUT_SECONDS
+        picked_up = False
+        while True:
+            try:
+                event = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                limit = f"Task timed out after {self.config.timeout:.2f} seconds" if picked_up else (
+                    f"Init phase timed out after {INIT_TIMEOUT_SECONDS:.2f} seconds")
+                stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+                return InvokeResult(_error_payload("Sandbox.Timedout", f"{stamp}Z {invocation.request_id} {limit}"),
+                                    "Unhandled")
+            if isinstance(event, _PickedUp):
+                picked_up = True
+                deadline = time.monotonic() + self.config.timeout
+            elif isinstance(event, InvokeResult):
+                return event
+            else:
+                self.broken = True
+                return InvokeResult(_error_payload(
+                    "Runtime.ExitError",
+                    f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
+                    f"exit status {event.returncode}"), "Unhandled")
+
+    @property
+    def alive(self) -> bool:
+        return not self.broken and self._process.poll() is None
+
+    def kill(self) -> None:
+        self.broken = True
+        if self._process.poll() is None:
+            self._process.kill()
+
+    def close(self) -> None:
+        self.kill()
+        self._process.wait()
+        self._invocations.put(None)  # releases a Runtime API thread waiting in /next
+        self._server.shutdown()
+        self._server.server_close()
+        self._reader.join(timeout=5)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
+
+
+def _trace_header() -> str:
+    """An X-Ray trace header marked not sampled, so the function's tracer records nothing and sends nothing."""
+    return f"Root=1-{int(time.time()):08x}-{secrets.token_hex(12)};Parent={secrets.token_hex(8)};Sampled=0"
+
+
+class _Pool:
+    """The execution environments of one function configuration."""
+
+    def __init__(self, config: FunctionConfig, start: Callable[[FunctionConfig], _Environment], limit: int) -> None:
+        self.config = config
+        self._start = start
+        self._limit = limit
+        self._idle: list[_Environment] = []
+        self._all: set[_Environment] = set()
+        self._starting = 0
+        self._retired = False
+        self._changed = threading.Condition()
+
+    def acquire(self) -> tuple[_Environment, bool]:
+        with self._changed:
+            while True:
+                if self._retired:
+                    raise RuntimeError(f"the environments of {self.config.name} are shut down")
+                if self._idle:
+                    return self._idle.pop(), False
+                if len(self._all) + self._starting < self._limit:
+                    self._starting += 1
+                    break
+                self._changed.wait()
+        try:
+            environment = self._start(self.config)
+        finally:
+            with self._changed:
+                self._starting -= 1
+                self._changed.notify()
+        with self._changed:
+            self._all.add(environment)
+        return environment, True
+
+    def release(self, environment: _Environment) -> None:
+        with self._changed:
+            if environment.alive and not self._retired:
+                self._idle.append(environment)  # the most recently used is reused first, as Lambda does
+                self._changed.notify()
+                return
+            self._all.discard(environment)
+            self._changed.notify()
+        environment.close()
+
+    def retire(self) -> list[_Environment]:
+        """Stop handing out environments; return those to close now (the busy ones close on release)."""
+        with self._changed:
+            self._retired = True
+            idle, self._idle = self._idle, []
+            self._all.difference_update(idle)
+            self._changed.notify_all()
+            return idle
+
+    def size(self) -> int:
+        with self._changed:
+            return len(self._all)
+
+    def busy(self) -> list[_Environment]:
+        with self._changed:
+            return [env for env in self._all if env not in self._idle]
+
+
+class LocalLambdaRuntime:
+    """Runs functions' invocations in local awslambdaric processes; ``close()`` stops them all."""
+
+    def __init__(self, endpoint_url: str, region: str = "us-east-1", max_processes: int = DEFAULT_MAX_PROCESSES,
+                 python: str = sys.executable, output: OutputSink | None = None) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.max_processes = max_processes
+        self._python = python
+        self._forward_output = output
+        self._workdir = Path(tempfile.mkdtemp(prefix="sandbox-lambda-"))
+        self._lock = threading.Lock()
+        self._pools: dict[str, _Pool] = {}
+        self._output: dict[str, collections.deque[str]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=OUTPUT_LINES_KEPT))
+        self._records: list[InvokeRecord] = []
+        self._background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-event")
+        self._closed = False
+
+    # The invoke paths.
+
+    def invoke(self, config: FunctionConfig, payload: bytes) -> InvokeResult:
+        """A synchronous (RequestResponse) invocation."""
+        pool = self._pool(config)
+        environment, cold = pool.acquire()
+        invocation = _Invocation(str(uuid.uuid4()), payload)
+        started = time.perf_counter()
+        try:
+            result = environment.run(invocation)
+        finally:
+            pool.release(environment)
+        with self._lock:
+            self._records.append(InvokeRecord(config.name, invocation.request_id, cold,
+                                              time.perf_counter() - started, result.error_type))
+        return result
+
+    def invoke_async(self, config: FunctionConfig, payload: bytes) -> None:
+        """An ``Event`` invocation: queued, run in the background, its result only recorded."""
+        self._background.submit(self.invoke, config, payload)
+
+    # What it did.
+
+    def records(self) -> list[InvokeRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def output(self, function_name: str) -> list[str]:
+        """The last lines the function's processes wrote to stdout and stderr (its logs)."""
+        with self._lock:
+            return list(self._output.get(function_name, ()))
+
+    def processes(self, function_name: str) -> int:
+        """How many execution environments the function has (idle and busy)."""
+        with self._lock:
+            pool = self._pools.get(function_name)
+        return 0 if pool is None else pool.size()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pools, self._pools = list(self._pools.values()), {}
+        environments = [env for pool in pools for env in pool.retire() + pool.busy()]
+        for environment in environments:
+            environment.kill()
+        self._background.shutdown(wait=False, cancel_futures=True)
+        with ThreadPoolExecutor(max_workers=max(1, len(environments))) as closing:
+            list(closing.map(_Environment.close, environments))
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    # Internals.
+
+    def _pool(self, config: FunctionConfig) -> _Pool:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the local Lambda runtime is closed")
+            pool = self._pools.get(config.name)
+            if pool is not None and pool.config == config:
+                return pool
+            self._pools[config.name] = new = _Pool(config, self._start, self.max_processes)
+        if pool is not None:  # the function was updated: its old environments go
+            for environment in pool.retire():
+                environment.close()
+        return new
+
+    def _start(self, config: FunctionConfig) -> _Environment:
+        base_env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            # No shared config or credentials files: the process sees only the emulator.
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        }
+        return _Environment(config, self._code_dir(config), base_env, self._python, self._collect)
+
+    def _code_dir(self, config: FunctionConfig) -> Path:
+        """The function's code, extracted once per code hash (shared by its environments, like /var/task)."""
+        target = self._workdir / "code" / config.code_sha256.replace("/", "_").replace("+", "-")
+        with self._lock:
+            if not target.exists():
+                staging = Path(tempfile.mkdtemp(dir=self._workdir))
+                with zipfile.ZipFile(io.BytesIO(config.code_zip)) as archive:
+                    archive.extractall(staging)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                staging.rename(target)
+        return target
+
+    def _collect(self, function_name: str, line: str) -> None:
+        with self._lock:
+            self._output[function_name].append(line)
+        if self._forward_output is not None:
+            self._forward_output(function_name, line)

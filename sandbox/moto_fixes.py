@@ -1,0 +1,340 @@
+"""Small patches of moto 5.2.5 for the gaps the sandbox depends on (DESIGN.md section 4, "Local emulation").
+
+Each fix is one function that patches one moto behaviour and says why; `install()` applies them all and
+returns a handle whose `uninstall()` restores moto exactly. Every fix has its own test in
+tests/sandbox/test_moto_fixes.py, so a moto upgrade that breaks one fails loudly.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import threading
+import time
+import types
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.model import OperationModel
+
+if TYPE_CHECKING:
+    from sandbox.lambda_runtime import LocalLambdaRuntime
+
+Sleep = Callable[[float], None]
+
+SFN_SERVICE = "stepfunctions"
+
+
+@dataclass
+class Patches:
+    """The attributes replaced so far, restorable in reverse order."""
+
+    _undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def replace(self, owner: Any, name: str, value: Any) -> None:
+        if name in vars(owner):
+            original = vars(owner)[name]
+            self._undo.append(lambda: setattr(owner, name, original))
+        else:
+            self._undo.append(lambda: delattr(owner, name))
+        setattr(owner, name, value)
+
+    def uninstall(self) -> None:
+        while self._undo:
+            self._undo.pop()()
+
+
+_installed_lock = threading.Lock()
+_installed: Patches | None = None
+
+
+def install(runtime: LocalLambdaRuntime, time_scale: float = 1.0) -> Patches:
+    """Apply every fix; one installation per process at a time (moto's backends are process-wide)."""
+    global _installed
+    with _installed_lock:
+        if _installed is not None:
+            raise RuntimeError("the moto fixes are already installed in this process")
+        patches = Patches()
+        try:
+            case_sfn_task_parameters(patches)
+            serve_start_sync_execution(patches)
+            name_unnamed_executions(patches)
+            scale_retry_sleeps(patches, time_scale)
+            stop_synchronous_sqs_event_sources(patches)
+            route_lambda_invokes(patches, runtime)
+        except BaseException:
+            patches.uninstall()
+            raise
+        _installed = patches
+    return patches
+
+
+def uninstall(patches: Patches) -> None:
+    global _installed
+    with _installed_lock:
+        patches.uninstall()
+        if _installed is patches:
+            _installed = None
+
+
+# --- Step Functions: service integrations -------------------------------------------------------------
+
+
+@cache
+def _sfn_operations() -> dict[str, OperationModel]:
+    """Step Functions' botocore operations by snake_case name (``start_execution``)."""
+    from moto.stepfunctions.parser.utils import camel_to_snake_case
+
+    model = botocore.session.get_session().get_service_model(SFN_SERVICE)
+    return {camel_to_snake_case(name): model.operation_model(name) for name in model.operation_names}
+
+
+def case_sfn_task_parameters(patches: Patches) -> None:
+    """Convert Step Functions task parameters to botocore's casing, and responses back to ASL's.
+
+    moto's copy of the ASL engine (from LocalStack) dropped the generic ``_normalise_parameters`` that maps
+    ASL's ``StateMachineArn``/``Name``/``Input`` to botocore's ``stateMachineArn``/``name``/``input`` (and
+    ``executionArn`` back to ``ExecutionArn``, timestamps as epoch milliseconds). The engine's boto client runs without parameter validation,
+    so ``states:startExecution(.sync/.sync:2)`` sent an empty request and failed with cause
+    ``'StateMachineArn'``; ``aws-sdk:sfn:*`` tasks did the same. Applied only to Step Functions tasks: the
+    other services' parameters already match botocore's names.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_sfn as sfn,
+    )
+
+    def casing(cls: type) -> tuple[Callable[..., None], Callable[..., None]]:
+        original_parameters = cls._normalise_parameters
+        original_response = cls._normalise_response
+
+        def is_sfn(task: Any, boto_service_name: str | None) -> bool:
+            return task._get_boto_service_name(boto_service_name) == SFN_SERVICE
+
+        def normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None,
+                                 service_action_name: str | None = None) -> None:
+            original_parameters(self, parameters, boto_service_name, service_action_name)
+            if is_sfn(self, boto_service_name):
+                operation = _sfn_operations()[self._get_boto_service_action(service_action_name)]
+                self._to_boto_request(parameters, operation.input_shape)
+
+        def normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
+                               service_action_name: str | None = None) -> None:
+            original_response(self, response, boto_service_name, service_action_name)
+            if is_sfn(self, boto_service_name):
+                operation = _sfn_operations()[self._get_boto_service_action(service_action_name)]
+                self._from_boto_response(response, operation.output_shape)
+                _timestamps_to_epoch_millis(response)
+
+        return normalise_parameters, normalise_response
+
+    for cls in (sfn.StateTaskServiceSfn, aws_sdk.StateTaskServiceAwsSdk):
+        parameters, response = casing(cls)
+        patches.replace(cls, "_normalise_parameters", parameters)
+        patches.replace(cls, "_normalise_response", response)
+
+
+def _timestamps_to_epoch_millis(response: Any) -> None:
+    """Task results carry timestamps as epoch milliseconds (``"StartDate": 1700000000000``), never datetimes."""
+    if isinstance(response, dict):
+        for key, value in response.items():
+            if isinstance(value, datetime.datetime):
+                response[key] = int(value.timestamp() * 1000)
+            else:
+                _timestamps_to_epoch_millis(value)
+    elif isinstance(response, list):
+        for item in response:
+            _timestamps_to_epoch_millis(item)
+
+
+def serve_start_sync_execution(patches: Patches) -> None:
+    """Implement ``StartSyncExecution`` (Express workflows), which moto's API does not serve at all.
+
+    moto has the engine's ``SyncExecution`` but no ``StartSyncExecution`` action in its responses nor its
+    backend, so ``aws-sdk:sfn:startSyncExecution`` (the EXPRESS onboarding child of the backfill) could not
+    run. botocore also sends this operation to the host ``sync-<endpoint host>`` (its ``hostPrefix``),
+    which does not resolve on loopback: the engine's Step Functions clients get ``inject_host_prefix``
+    off, as every client of a local endpoint needs.
+    """
+    from moto.core.exceptions import AWSError
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.parser.api import StateMachineType
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+    from moto.stepfunctions.parser.backend.execution import SyncExecution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    class StateMachineTypeNotSupported(AWSError):
+        TYPE = "StateMachineTypeNotSupported"
+        STATUS = 400
+
+    def start_sync_execution(self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None,
+                             execution_input: str | None = None, trace_header: str | None = None) -> SyncExecution:
+        state_machine = self.describe_state_machine(state_machine_arn)
+        if state_machine.type != StateMachineType.EXPRESS:  # (moto's ``sm_type`` is always STANDARD)
+            raise StateMachineTypeNotSupported("This operation is only supported by EXPRESS state machines")
+        input_data = execution_input if execution_input is not None else "{}"
+        try:
+            json.loads(input_data)
+        except ValueError as error:
+            raise InvalidExecutionInput(str(error)) from error
+        snapshot = copy.deepcopy(
+            state_machine, {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend}
+        )
+        exec_name = name or str(uuid.uuid4())
+        execution = SyncExecution(
+            name=exec_name,
+            sm_type=StateMachineType.EXPRESS,
+            role_arn=snapshot.roleArn,
+            exec_arn=f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:express:"
+                     f"{state_machine.name}:{exec_name}:{uuid.uuid4()}",
+            account_id=self.account_id,
+            region_name=self.region_name,
+            state_machine=snapshot,
+            start_date=datetime.datetime.now(tz=datetime.timezone.utc),
+            cloud_watch_logging_session=None,
+            input_data=input_data,
+            trace_header=trace_header,
+            activity_store={},
+        )
+        execution.start()  # a SyncExecutionWorker evaluates the whole program on this thread
+        return execution
+
+    def start_sync_execution_action(self: StepFunctionResponse) -> ActionResult:
+        execution = self.stepfunction_backend.start_sync_execution(
+            self._get_param("stateMachineArn"), self._get_param("name"), self._get_param("input", if_none="{}"),
+            self._get_param("traceHeader"),
+        )
+        output = dict(execution.to_start_sync_execution_output())
+        output["status"] = output["status"].value
+        output.pop("inputDetails", None)
+        output.pop("outputDetails", None)
+        return ActionResult(output)
+
+    original_client_for = aws_sdk.boto_client_for
+
+    def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+        client = original_client_for(region=region, service=service, state_credentials=state_credentials)
+        if service != SFN_SERVICE:
+            return client
+        return boto3.client(
+            service, region_name=region, endpoint_url=client.meta.endpoint_url,
+            aws_access_key_id="ak", aws_secret_access_key="sk",
+            config=client.meta.config.merge(Config(inject_host_prefix=False)),
+        )
+
+    patches.replace(StepFunctionsParserBackend, "start_sync_execution", start_sync_execution)
+    patches.replace(StepFunctionResponse, "start_sync_execution", start_sync_execution_action)
+    patches.replace(aws_sdk, "boto_client_for", boto_client_for)
+
+
+def name_unnamed_executions(patches: Patches) -> None:
+    """Give an execution started without a name a UUID, as AWS does.
+
+    moto's engine backend uses the name as given, so every unnamed execution was named ``None`` and got
+    the same ARN (``...:execution:<machine>:None``): the second one could not be told from the first.
+    """
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self: Any, state_machine_arn: str, name: str | None = None,
+                        execution_input: str | None = None, trace_header: str | None = None) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    patches.replace(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def scale_retry_sleeps(patches: Patches, time_scale: float, sleep: Sleep = time.sleep) -> None:
+    """Multiply the waits between ``Retry`` attempts by ``time_scale`` (tests and ``make run`` only).
+
+    moto really sleeps ``IntervalSeconds * BackoffRate^n`` between attempts, so a retried task took
+    seconds to minutes; with e.g. 0.01 the same retries (same count, same order) take milliseconds.
+    """
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    if time_scale < 0:
+        raise ValueError(f"time_scale must be >= 0, not {time_scale}")
+    scaled_time = types.SimpleNamespace(sleep=lambda seconds: sleep(seconds * time_scale))
+    patches.replace(retrier_decl, "time", scaled_time)
+
+
+# --- SQS and Lambda -------------------------------------------------------------------------------------
+
+
+class _NoMappings(dict):
+    """An always-empty mapping: what is stored in it is forgotten."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+
+def stop_synchronous_sqs_event_sources(patches: Patches) -> None:
+    """Stop moto from invoking an SQS event source mapping's function inside ``SendMessage``.
+
+    moto's queue invokes the mapped function synchronously in the sender's request, one record at a time,
+    ignoring batch size, the batching window, ``ReportBatchItemFailures`` and retries. The sandbox's
+    poller (sandbox/sqs_poller.py) does that job properly, so a queue no longer keeps the mappings it
+    would invoke; the mappings themselves stay in the Lambda backend (``ListEventSourceMappings``).
+    """
+    from moto.sqs.models import Queue
+
+    patches.replace(Queue, "lambda_event_source_mappings",
+                    property(lambda queue: _NoMappings(), lambda queue, value: None))
+
+
+def route_lambda_invokes(patches: Patches, runtime: LocalLambdaRuntime) -> None:
+    """Run every Lambda invocation in the local runtime (sandbox/lambda_runtime.py).
+
+    Without Docker, moto runs no function code. Every invoke path (the Invoke API, Step Functions'
+    ``lambda:invoke``, SNS) ends in ``LambdaFunction.invoke``; this replaces it. ``Event`` invocations
+    return at once (HTTP 202) and run in the background, like Lambda's asynchronous invocation.
+    """
+    from moto.awslambda.models import LambdaFunction
+
+    from sandbox.lambda_runtime import FunctionConfig
+
+    def invoke(self: LambdaFunction, body: str | bytes, request_headers: Any, response_headers: Any) -> bytes:
+        config = FunctionConfig(
+            name=self.function_name,
+            arn=self.function_arn,
+            handler=self.handler,
+            code_zip=self.code_bytes,
+            code_sha256=self.code_sha_256,
+            timeout=int(self.timeout),
+            memory_size=int(self.memory_size),
+            version=str(self.version),
+            environment=dict(self.environment_vars or {}),
+        )
+        payload = body.encode() if isinstance(body, str) else (body or b"{}")
+        invocation_type = _header(request_headers, "x-amz-invocation-type") or "RequestResponse"
+        if invocation_type == "DryRun":
+            return b""
+        if invocation_type == "Event":
+            runtime.invoke_async(config, payload)
+            return b""
+        result = runtime.invoke(config, payload)
+        if result.function_error:
+            response_headers["x-amz-function-error"] = result.function_error
+        return result.payload
+
+    patches.replace(LambdaFunction, "invoke", invoke)
+
+
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None

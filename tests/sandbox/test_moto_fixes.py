@@ -1,0 +1,214 @@
+"""One test per moto fix (sandbox/moto_fixes.py), each on the smallest state machine or call that needs it."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from sandbox import moto_fixes
+from sandbox.aws import EmbeddedAws
+from tests.sandbox.lambda_fixtures import create_function
+
+ROLE = "arn:aws:iam::123456789012:role/sandbox-tests-sfn"
+CHILD = {
+    "StartAt": "Echo",
+    "States": {"Echo": {"Type": "Pass", "Parameters": {"name.$": "$$.Execution.Name", "input.$": "$"}, "End": True}},
+}
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[EmbeddedAws]:
+    with EmbeddedAws(time_scale=0.01) as embedded:
+        yield embedded
+
+
+def _state_machine(aws: EmbeddedAws, definition: dict[str, Any], kind: str = "STANDARD") -> str:
+    return aws.client("stepfunctions").create_state_machine(
+        name=f"m-{uuid.uuid4().hex[:12]}", definition=json.dumps(definition), roleArn=ROLE, type=kind,
+    )["stateMachineArn"]
+
+
+def _run(aws: EmbeddedAws, machine: str, execution_input: dict[str, Any]) -> dict[str, Any]:
+    sfn = aws.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps(execution_input))["executionArn"]
+    deadline = time.monotonic() + 10
+    while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"{arn} still running"
+        time.sleep(0.02)
+    return execution
+
+
+def _parent_of(resource: str, child: str) -> dict[str, Any]:
+    """The backfill's OnboardMember task, reduced: a named child whose Input is a merged JSON object."""
+    return {
+        "StartAt": "StartChild",
+        "States": {
+            "StartChild": {
+                "Type": "Task",
+                "Resource": resource,
+                "Parameters": {
+                    "StateMachineArn": child,
+                    "Name.$": "$.name",
+                    "Input.$": "States.JsonMerge($.member, $.startedBy, false)",
+                },
+                "End": True,
+            }
+        },
+    }
+
+
+PARENT_INPUT = {"name": "octocat-0123", "member": {"login": "octocat"}, "startedBy": {"by": "parent"}}
+
+
+def test_start_execution_sync2_runs_the_named_child_and_returns_its_output(aws: EmbeddedAws) -> None:
+    child = _state_machine(aws, CHILD)
+    parent = _state_machine(aws, _parent_of("arn:aws:states:::states:startExecution.sync:2", child))
+
+    execution = _run(aws, parent, PARENT_INPUT)
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    assert output["Status"] == "SUCCEEDED"
+    assert output["Name"] == "octocat-0123"
+    assert output["Output"] == {"name": "octocat-0123", "input": {"login": "octocat", "by": "parent"}}
+    assert isinstance(output["StartDate"], int)  # epoch milliseconds, as Step Functions returns them
+    children = aws.client("stepfunctions").list_executions(stateMachineArn=child)["executions"]
+    assert [(c["name"], c["status"]) for c in children] == [("octocat-0123", "SUCCEEDED")]
+
+
+def test_start_sync_execution_runs_the_named_express_child(aws: EmbeddedAws) -> None:
+    child = _state_machine(aws, CHILD, kind="EXPRESS")
+    parent = _state_machine(aws, _parent_of("arn:aws:states:::aws-sdk:sfn:startSyncExecution", child))
+
+    execution = _run(aws, parent, PARENT_INPUT)
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    assert output["Status"] == "SUCCEEDED"
+    assert output["Name"] == "octocat-0123"
+    assert ":express:" in output["ExecutionArn"]
+    assert json.loads(output["Output"]) == {"name": "octocat-0123", "input": {"login": "octocat", "by": "parent"}}
+
+
+def test_a_failed_express_child_is_a_status_not_a_task_failure(aws: EmbeddedAws) -> None:
+    """What the backfill's CheckOnboarding relies on: startSyncExecution answers with the child's status."""
+    failing_child = {"StartAt": "Fail", "States": {"Fail": {"Type": "Fail", "Error": "Boom", "Cause": "child"}}}
+    child = _state_machine(aws, failing_child, kind="EXPRESS")
+    parent = _state_machine(aws, _parent_of("arn:aws:states:::aws-sdk:sfn:startSyncExecution", child))
+
+    execution = _run(aws, parent, PARENT_INPUT)
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    assert (output["Status"], output["Error"], output["Cause"]) == ("FAILED", "Boom", "child")
+
+
+def test_start_sync_execution_through_the_api(aws: EmbeddedAws) -> None:
+    child = _state_machine(aws, CHILD, kind="EXPRESS")
+    standard = _state_machine(aws, CHILD)
+    sfn = aws.client("stepfunctions")
+
+    response = sfn.start_sync_execution(stateMachineArn=child, input='{"a": 1}')
+
+    assert response["status"] == "SUCCEEDED"
+    assert json.loads(response["output"])["input"] == {"a": 1}
+    with pytest.raises(sfn.exceptions.StateMachineTypeNotSupported):
+        sfn.start_sync_execution(stateMachineArn=standard, input="{}")
+
+
+def test_executions_started_without_a_name_get_distinct_names(aws: EmbeddedAws) -> None:
+    machine = _state_machine(aws, CHILD)
+    sfn = aws.client("stepfunctions")
+
+    first = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    second = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+
+    assert first != second
+    names = {sfn.describe_execution(executionArn=arn)["name"] for arn in (first, second)}
+    assert len(names) == 2 and "None" not in names
+    assert all(uuid.UUID(name) for name in names)
+
+
+def test_retry_waits_are_scaled(aws: EmbeddedAws) -> None:
+    slept: list[float] = []
+    recording = moto_fixes.Patches()
+    moto_fixes.scale_retry_sleeps(recording, 0.01, sleep=slept.append)
+    failing = {
+        "StartAt": "GetMissingItem",
+        "States": {
+            "GetMissingItem": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:dynamodb:getItem",
+                "Parameters": {"TableName": "no-such-table", "Key": {"id": {"S": "1"}}},
+                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 2, "BackoffRate": 2, "MaxAttempts": 2}],
+                "End": True,
+            }
+        },
+    }
+    try:
+        execution = _run(aws, _state_machine(aws, failing), {})
+    finally:
+        recording.uninstall()
+
+    assert execution["status"] == "FAILED"
+    assert slept == pytest.approx([0.02, 0.04])  # 2 s then 4 s, scaled by 0.01
+
+
+def test_send_message_no_longer_invokes_the_mapped_function(aws: EmbeddedAws) -> None:
+    function = create_function(aws, "queue-consumer")
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName="mapped")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.client("lambda").create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=function, BatchSize=5)
+
+    sqs.send_message(QueueUrl=queue_url, MessageBody="hello")
+
+    assert not [r for r in aws.runtime.records() if r.function == "queue-consumer"]
+    received = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert [(m["Body"], m["Attributes"]["ApproximateReceiveCount"]) for m in received] == [("hello", "1")]
+    mappings = aws.client("lambda").list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]
+    assert [(m["FunctionArn"], m["BatchSize"]) for m in mappings] == [(function, 5)]
+
+
+def test_every_invoke_path_runs_in_the_local_runtime(aws: EmbeddedAws) -> None:
+    function = create_function(aws, "every-path")
+    lam = aws.client("lambda")
+    lam.invoke(FunctionName=function, Payload=b'{"path": "invoke"}')
+    assert lam.invoke(FunctionName=function, InvocationType="Event", Payload=b'{"path": "event"}')["StatusCode"] == 202
+    topic = aws.client("sns").create_topic(Name="every-path")["TopicArn"]
+    aws.client("sns").subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function)
+    aws.client("sns").publish(TopicArn=topic, Message="from sns")
+    task = {"StartAt": "Invoke", "States": {"Invoke": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": function, "Payload": {"path": "stepfunctions"}}, "End": True}}}
+    execution = _run(aws, _state_machine(aws, task), {})
+
+    assert execution["status"] == "SUCCEEDED"
+    assert json.loads(execution["output"])["Payload"]["event"] == {"path": "stepfunctions"}
+    deadline = time.monotonic() + 10
+    while len([r for r in aws.runtime.records() if r.function == "every-path"]) < 4:
+        assert time.monotonic() < deadline, aws.runtime.records()
+        time.sleep(0.02)
+
+
+def test_patches_are_undone_in_reverse_order(aws: EmbeddedAws) -> None:
+    from moto.sqs.models import Queue
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    installed = StepFunctionsParserBackend.start_execution
+    patches = moto_fixes.Patches()
+    moto_fixes.name_unnamed_executions(patches)
+    patches.replace(Queue, "a_new_attribute", 1)
+    assert StepFunctionsParserBackend.start_execution is not installed
+
+    patches.uninstall()
+
+    assert StepFunctionsParserBackend.start_execution is installed
+    assert not hasattr(Queue, "a_new_attribute")
+    with pytest.raises(RuntimeError, match="already installed"):
+        moto_fixes.install(aws.runtime)
