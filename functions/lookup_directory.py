@@ -8,6 +8,7 @@ from functions import directory, records
 from functions.common.adapter import step_handler
 from functions.common.models import StoreRequest, TeamMembership
 from functions.common.observability import logger
+from functions.common.settings import settings
 
 
 def lookup_directory(membership: TeamMembership) -> StoreRequest:
@@ -16,7 +17,8 @@ def lookup_directory(membership: TeamMembership) -> StoreRequest:
         "directory lookup",
         extra={"login": membership.login, "status": result.status, "source": result.source, "detail": result.detail},
     )
-    return records.member_store_request(membership, result, onboarded_at=datetime.now(timezone.utc))
+    return records.member_store_request(membership, result, onboarded_at=datetime.now(timezone.utc),
+                                        table=settings().need("members_table"))
 
 
 handler = step_handler(lookup_directory, TeamMembership)

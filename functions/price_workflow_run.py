@@ -70,7 +70,7 @@ def price_workflow_run(run: WorkflowRunRef) -> StoreRequest:
             "cost_usd": format(price.cost_usd, "f"),
         },
     )
-    return records.workflow_run_store_request(run, price)
+    return records.workflow_run_store_request(run, price, table=settings().need("workflow_runs_table"))
 
 
 handler = step_handler(price_workflow_run, WorkflowRunRef)

@@ -22,7 +22,6 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 
 from functions.common.models import Notification, StoreRequest, TeamMembership, WorkflowRunRef
-from functions.common.settings import settings
 from functions.directory import DirectoryResult
 from functions.pricing import PricedJob, RunPrice
 
@@ -76,7 +75,7 @@ def _message(kind: str, record: dict[str, Any]) -> str:
 
 
 def member_store_request(
-    membership: TeamMembership, directory: DirectoryResult, *, onboarded_at: datetime
+    membership: TeamMembership, directory: DirectoryResult, *, onboarded_at: datetime, table: str
 ) -> StoreRequest:
     company = directory.record
     record = {
@@ -100,7 +99,7 @@ def member_store_request(
     record = {name: value for name, value in record.items() if value is not None}
     put = {
         "Put": {
-            "TableName": settings().need("members_table"),
+            "TableName": table,
             "Item": attributes(record),
             "ConditionExpression": "attribute_not_exists(login)",
         }
@@ -140,8 +139,7 @@ def _job_entry(job: PricedJob) -> dict[str, Any]:
     }
 
 
-def workflow_run_store_request(run: WorkflowRunRef, price: RunPrice) -> StoreRequest:
-    table = settings().need("workflow_runs_table")
+def workflow_run_store_request(run: WorkflowRunRef, price: RunPrice, *, table: str) -> StoreRequest:
     pk = repository_pk(run.owner, run.repo)
     month = booking_month(run.completed_at)
     cost = price.cost_usd

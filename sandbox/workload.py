@@ -26,12 +26,11 @@ import hashlib
 import hmac
 import json
 import re
-import types
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer
 from hypothesis import strategies as st
@@ -324,23 +323,6 @@ def _without_volatile(item: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in item.items() if name not in VOLATILE_MEMBER_FIELDS}
 
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _reading(settings: Settings, function: F) -> F:
-    """``function`` of ``functions.records`` reading ``settings`` instead of the process environment.
-
-    The write plans name their tables from the function settings (a Lambda's environment). The oracle
-    has no such environment, and setting ``os.environ`` would leak into every thread of the sandbox.
-    """
-    namespace = {**function.__globals__, "settings": lambda: settings}
-    copied = types.FunctionType(
-        function.__code__, namespace, function.__name__, function.__defaults__, function.__closure__
-    )
-    copied.__kwdefaults__ = function.__kwdefaults__
-    return copied  # type: ignore[return-value]
-
-
 class _Oracle:
     ONBOARDED_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)  # left out of the comparison
 
@@ -348,8 +330,6 @@ class _Oracle:
         self.seed = seed
         self.settings = settings
         self.tables = _Tables({MEMBERS_TABLE: ("login",), WORKFLOW_RUNS_TABLE: ("pk", "sk")})
-        self._member_plan = _reading(settings, records.member_store_request)
-        self._run_plan = _reading(settings, records.workflow_run_store_request)
 
     def deliver(self, delivery: Delivery) -> None:
         try:
@@ -384,7 +364,8 @@ class _Oracle:
         )
         person = next((person for person in self.seed.members if person.login == member.login), None)
         directory = _directory_result(self.settings.directory, member.org, member.login, person)
-        self.tables.transact(self._member_plan(membership, directory, onboarded_at=self.ONBOARDED_AT))
+        self.tables.transact(records.member_store_request(
+            membership, directory, onboarded_at=self.ONBOARDED_AT, table=MEMBERS_TABLE))
 
     def charge(self, run: WorkflowRunRef) -> None:
         key = (run.repo, run.run_id, run.run_attempt)
@@ -408,7 +389,8 @@ class _Oracle:
             self_hosted_usd_per_minute=self_hosted_rate(self.settings.self_hosted_usd_per_minute),
             fallback_day=records.booking_day(run.completed_at),
         )
-        self.tables.transact(self._run_plan(run, price))
+        self.tables.transact(records.workflow_run_store_request(
+            run, price, table=WORKFLOW_RUNS_TABLE))
 
 
 def _directory_result(setting: str, org: str, login: str, person: Person | None) -> DirectoryResult:

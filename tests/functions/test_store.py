@@ -128,7 +128,8 @@ def member_request(login: str = "hacktocat", *, employee_id: str = "E1001") -> S
         source="github-saml",
         record=CompanyRecord(employee_id=employee_id, email=f"{login}@example.com", name="Hacktocat Example"),
     )
-    return records.member_store_request(membership, directory, onboarded_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+    return records.member_store_request(membership, directory, onboarded_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+                                         table=MEMBERS_TABLE)
 
 
 def run_request(
@@ -160,7 +161,7 @@ def run_request(
     price = price_run(
         jobs, repository_private=True, self_hosted_usd_per_minute=Decimal(0), fallback_day=date(2026, 1, 1)
     )
-    return records.workflow_run_store_request(run, price)
+    return records.workflow_run_store_request(run, price, table=RUNS_TABLE)
 
 
 def test_a_member_stored_twice_is_written_once_and_notified_once(store_env: StoreEnv) -> None:

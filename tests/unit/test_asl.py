@@ -466,7 +466,8 @@ def lookup_directory(event: dict[str, Any]) -> dict[str, Any]:
     found = DirectoryResult(status="found", source="github-saml",
                             record=CompanyRecord(employee_id="E1", email="octo@example.com"))
     request = records.member_store_request(TeamMembership.model_validate(event), found,
-                                           onboarded_at=datetime(2026, 11, 2, tzinfo=timezone.utc))
+                                           onboarded_at=datetime(2026, 11, 2, tzinfo=timezone.utc),
+                                           table=f"{STACK}-members")
     return request.to_wire()
 
 
@@ -540,7 +541,7 @@ def test_chargeback_stores_the_run_and_its_totals_once(engine: Engine) -> None:
     machine = engine.state_machine("chargeback.asl.json", {
         "PriceWorkflowRunFunctionArn": engine.function(
             "price-workflow-run", lambda event: records.workflow_run_store_request(
-                WorkflowRunRef.model_validate(event), price).to_wire()),
+                WorkflowRunRef.model_validate(event), price, table=f"{STACK}-workflow-runs").to_wire()),
         "TimeoutSeconds": 60})
 
     for name in ("delivery-4", "delivery-4-again"):
