@@ -26,6 +26,21 @@ _active_lock = threading.Lock()
 _active: EmbeddedAws | None = None
 
 
+#: A loopback endpoint has no sync-/data- host names (StartSyncExecution's hostPrefix).
+_CLIENT_CONFIG = Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3})
+
+
+def emulator_client(endpoint_url: str, service: str, config: Config | None = None) -> BaseClient:
+    """A boto3 client for the emulator, with fake credentials, in us-east-1; ``config`` adds to the defaults."""
+    return boto3.session.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        region_name=REGION,
+    ).client(service, endpoint_url=endpoint_url,
+             config=_CLIENT_CONFIG if config is None else _CLIENT_CONFIG.merge(config))
+
+
 class EmbeddedAws:
     """``with EmbeddedAws(time_scale=0.01) as aws: aws.client("sqs")...``
 
@@ -68,14 +83,7 @@ class EmbeddedAws:
             return self._clients[service]
 
     def _new_client(self, service: str) -> BaseClient:
-        return boto3.session.Session(
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
-            region_name=REGION,
-        ).client(service, endpoint_url=self.endpoint_url,
-                 # a loopback endpoint has no sync-/data- host names (StartSyncExecution's hostPrefix)
-                 config=Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3}))
+        return emulator_client(self.endpoint_url, service)
 
     def start(self) -> EmbeddedAws:
         global _active

@@ -1,0 +1,97 @@
+"""`python -m sandbox run | up | bench`: the product on a laptop, no AWS account, no GitHub, no network.
+
+- run:   deploy an sqs and a stepfunctions stack into the embedded AWS, replay a workload made from the
+         webhook fixtures to both, wait until it is processed, print both side by side, and exit.
+- up:    deploy both and keep them running; print the webhook URLs and AWS_ENDPOINT_URL until Ctrl-C.
+- bench: cold starts, warm receiver latency, end-to-end latency and events per second per architecture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from sandbox.environment import ARCHITECTURES, Sandbox
+from sandbox.replay import replay
+from sandbox.report import print_report
+from sandbox.workload import sandbox_workload
+
+#: Step Functions Retry waits and SQS retry visibility run this much faster than configured.
+DEFAULT_TIME_SCALE = 0.01
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("run", "up", "bench"))
+    parser.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE,
+                        help="factor on retry waits (Step Functions Retry, SQS visibility) [%(default)s]")
+    parser.add_argument("--architecture", choices=ARCHITECTURES, action="append",
+                        help="deploy only this architecture (repeatable; default: both)")
+    options = parser.parse_args(argv)
+    console = Console()
+    architectures = tuple(options.architecture or ARCHITECTURES)
+    if options.command == "bench":
+        from sandbox.bench import bench
+
+        return bench(console, architectures, options.time_scale)
+    sandbox = _start(console, architectures, options.time_scale)
+    try:
+        return run(console, sandbox) if options.command == "run" else up(console, sandbox)
+    finally:
+        with console.status("Stopping the sandbox"):
+            sandbox.stop()
+
+
+def _start(console: Console, architectures: tuple[str, ...], time_scale: float) -> Sandbox:
+    sandbox = Sandbox(architectures, time_scale=time_scale)
+    started = time.perf_counter()
+    with console.status("Starting the embedded AWS and the fake GitHub, deploying the Pulumi program") as status:
+        sandbox.start(on_deployed=lambda name: status.update(f"Deployed {name}; deploying the next stack"))
+    console.print(f"Deployed {', '.join(architectures)} in {time.perf_counter() - started:.1f} s "
+                  f"(the real Pulumi program, under mocks that create each resource in the emulator)")
+    for name, stack in sandbox.stacks.items():
+        unemulated = stack.deployment.unemulated
+        if unemulated:
+            console.print(f"  {name}: not emulated: " + ", ".join(f"{r.typ} {r.name}" for r in unemulated))
+    return sandbox
+
+
+def run(console: Console, sandbox: Sandbox) -> int:
+    deliveries = sandbox_workload(sandbox.seed)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as progress:
+        sending = progress.add_task("Sending deliveries", total=len(deliveries) * len(sandbox.stacks))
+        reports = replay(sandbox, deliveries, on_sent=lambda: progress.advance(sending))
+    print_report(console, reports)
+    failed_as_planned = all(r.failed == sum(d.expected == "failed" for d in deliveries) for r in reports.values())
+    consistent = all(not r.oracle_differences for r in reports.values())
+    return 0 if failed_as_planned and consistent else 1
+
+
+def up(console: Console, sandbox: Sandbox) -> int:
+    assert sandbox.aws is not None and sandbox.github is not None
+    console.print(f"\nAWS_ENDPOINT_URL={sandbox.aws.endpoint_url}  (any access key; region us-east-1)")
+    console.print(f"Fake GitHub: {sandbox.github.url}   webhook secret: {sandbox.webhook_secret}")
+    for name, stack in sandbox.stacks.items():
+        console.print(f"[bold]{name}[/bold] webhook URL: {stack.webhook_url}")
+        for key, value in sorted(stack.exports.items()):
+            if key != "webhookUrl":
+                console.print(f"    {key}: {value}")
+    console.print("\nTry: AWS_ENDPOINT_URL=... aws dynamodb scan --table-name <membersTable>;  Ctrl-C stops.")
+    stop = threading.Event()
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        console.print("Stopping")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
