@@ -4,18 +4,29 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt functions/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv test test-unit test-functions layer clean
+.PHONY: venv run up bench test test-unit test-functions test-sandbox layer clean
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt functions/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## Every test: the Pulumi program under mocks, the functions against moto and a fake GitHub.
+## The product on this machine: both architectures deployed into an embedded AWS, a workload replayed, a report.
+run: venv
+	$(BIN)/python -m sandbox run
+
+## Both stacks kept running on loopback until Ctrl-C (prints the webhook URLs and AWS_ENDPOINT_URL).
+up: venv
+	$(BIN)/python -m sandbox up
+
+## Cold starts, warm receiver latency, end-to-end latency and events per second per architecture.
+bench: venv
+	$(BIN)/python -m sandbox bench
+
+## Every test: the program under Pulumi mocks, the functions on moto, the sandbox end to end and equivalence.
 test: venv
 	$(BIN)/python -m pytest -q
 
@@ -24,6 +35,9 @@ test-unit: venv
 
 test-functions: venv
 	$(BIN)/python -m pytest -q tests/functions
+
+test-sandbox: venv
+	$(BIN)/python -m pytest -q tests/sandbox tests/e2e
 
 ## Build the Lambda dependency layer for both CPU architectures (pulumi up builds it on demand too).
 layer: venv
