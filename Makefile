@@ -27,8 +27,11 @@ bench: venv
 	$(BIN)/python -m sandbox bench
 
 ## Every test: the program under Pulumi mocks, the functions on moto, the sandbox end to end and equivalence.
+## (Two processes: the Pulumi runtime is global to a process, and a sandbox deploy that fails on purpose
+## must not share it with the unit tests' programs.)
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q tests/unit tests/functions
+	$(BIN)/python -m pytest -q tests/e2e tests/sandbox
 
 test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit

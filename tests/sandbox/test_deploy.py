@@ -38,12 +38,6 @@ def _config(stack: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def aws() -> Iterator[EmbeddedAws]:
-    with EmbeddedAws(time_scale=0.01) as embedded:
-        yield embedded
-
-
-@pytest.fixture(scope="module")
 def stacks(aws: EmbeddedAws, secrets: dict[str, str]) -> Iterator[dict[str, Deployment]]:
     """Both stacks in one emulator; the queues are not polled, so a test can see what the receiver sent."""
     deployments: dict[str, Deployment] = {}

@@ -131,12 +131,6 @@ def test_function_answers_become_http_responses(result: InvokeResult, expected: 
 
 
 @pytest.fixture(scope="module")
-def aws() -> Iterator[EmbeddedAws]:
-    with EmbeddedAws(time_scale=0.01) as embedded:
-        yield embedded
-
-
-@pytest.fixture(scope="module")
 def receiver(aws: EmbeddedAws) -> str:
     return create_function(aws, "http-api-receiver", code=zip_files({"receiver.py": RECEIVER}),
                            handler="receiver.handler", timeout=5)

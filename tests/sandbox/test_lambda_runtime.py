@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
+
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,12 +14,6 @@ import pytest
 from sandbox.aws import EmbeddedAws
 from sandbox.lambda_runtime import FunctionConfig, LocalLambdaRuntime
 from tests.sandbox.lambda_fixtures import create_function, invoke, probe_zip, zip_files
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[EmbeddedAws]:
-    with EmbeddedAws(time_scale=0.01) as embedded:
-        yield embedded
 
 
 def test_first_invoke_is_cold_then_the_process_is_reused_warm(aws: EmbeddedAws) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+
 from typing import Any
 
 import pytest
@@ -19,12 +19,6 @@ CHILD = {
     "StartAt": "Echo",
     "States": {"Echo": {"Type": "Pass", "Parameters": {"name.$": "$$.Execution.Name", "input.$": "$"}, "End": True}},
 }
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[EmbeddedAws]:
-    with EmbeddedAws(time_scale=0.01) as embedded:
-        yield embedded
 
 
 def _state_machine(aws: EmbeddedAws, definition: dict[str, Any], kind: str = "STANDARD") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -102,12 +102,6 @@ def test_mapping_settings_come_from_the_lambda_api_configuration() -> None:
 
 
 # --- against the embedded AWS and a real function ---------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[EmbeddedAws]:
-    with EmbeddedAws(time_scale=0.01) as embedded:
-        yield embedded
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,466 @@
+"""`python -m sandbox bench`: cold starts, warm receiver latency, end-to-end latency and events per second.
+
+Both stacks are deployed into one sandbox, then measured one architecture at a time (the other one idle),
+so the two never compete for this machine's cores. Per architecture, in this order:
+
+1. Cold start per function: deliveries sent one at a time, each processed before the next (a member
+   added, a workflow run completed, an installation created), so every function's first invoke starts a
+   fresh process while nothing else runs. The figure is the first (cold) invoke's duration as the local
+   Lambda runtime records it: from handing the event over to the result, so it takes in starting the
+   Python process, awslambdaric, importing the handler module and the handler's own work (Lambda's
+   "Init Duration" plus "Duration"). The warm invokes' median over the whole bench is shown next to it.
+2. Warm receiver latency: after a warm-up, ``ROUND_TRIPS`` webhook round trips one after another
+   through the stack's HTTP API (client side: request out -> response in) for an ignored event (``ping``:
+   signature check and parsing, nothing dispatched; paced below the stage's throttle, which would
+   otherwise answer 429) and ``ACCEPTED_ROUND_TRIPS`` for an accepted one (a ``workflow_run`` completed:
+   also SendMessage / StartExecution; paced at ``ACCEPTED_RATE``). The accepted ones set processing off,
+   which runs on the same two cores while the next requests are timed, as it would on a busy stack.
+3. End to end: the tables emptied, a burst of distinct deliveries (every seeded member added, every
+   seeded run completed, fresh delivery ids) sent as fast as one client sends them; per delivery the
+   time from sending to the last notification naming it (as `make run` measures it), and events per
+   second = deliveries / (first send -> stack idle). The stored tables are checked against the oracle.
+
+The figures are printed as tables and written to ``build/bench.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+from rich.console import Console
+from rich.table import Table
+
+from components.config import StackConfig
+from sandbox.environment import STACK_NAMES, Response, Sandbox
+from sandbox.lambda_runtime import InvokeRecord
+from sandbox.replay import StackReport, median, percentile, replay
+from sandbox.workload import Delivery, ignored, installation_created, member_added, workflow_run_completed
+
+#: The functions of both architectures, by the key their names end in.
+FUNCTIONS = ("receiver", "add-team-member", "lookup-directory", "price-workflow-run", "list-org-members",
+             "store-records")
+ROUND_TRIPS = 200  # ignored (ping) round trips per architecture
+ACCEPTED_ROUND_TRIPS = 100  # accepted (workflow_run) ones: each sets processing off, so fewer (run time)
+WARM_UP = 10  # round trips of each kind before timing starts
+#: Ignored round trips are paced at this share of the stack's HTTP API rate limit (apiThrottlingRateLimit),
+#: so the stage's throttle never answers 429 instead of the receiver.
+IGNORED_RATE_SHARE = 0.8
+#: Accepted round trips per second: a rate both architectures keep up with on two cores, so the figure is
+#: the receiver's latency while processing runs alongside, not the latency of a growing backlog.
+ACCEPTED_RATE = 5.0
+E2E_EVENTS = (("organization", "member added"), ("workflow_run", "workflow run completed"))
+OUTPUT = Path(__file__).resolve().parent.parent / "build" / "bench.json"
+IDLE_TIMEOUT = 180.0
+
+DEFINITIONS = {
+    "cold_start_s": "first invoke of the function in the architecture: from handing the event to a freshly "
+                    "spawned awslambdaric process to its result (process start + runtime + handler import + "
+                    "handler); nothing else running meanwhile",
+    "warm_invoke_p50_s": "median duration of the function's warm invokes (reused process) over the whole bench",
+    "receiver_round_trip": "client-side webhook round trip through the stack's HTTP API (request out -> "
+                           "response in), one request at a time after a warm-up; ignored = ping (signature "
+                           "check + parse, no dispatch; paced below the HTTP API throttle), accepted = "
+                           "workflow_run completed (+ SendMessage / StartExecution, paced, whose processing "
+                           "runs meanwhile on the same cores); *_invoke = the receiver function's own duration",
+    "end_to_end": "burst of distinct deliveries (every seeded member added + every seeded run completed, "
+                  "fresh ids, empty tables) sent back to back; latency = sent -> last notification naming "
+                  "the delivery",
+    "events_per_second": "burst deliveries / (first send -> stack idle)",
+}
+
+
+# --- the figures (pure) ------------------------------------------------------------------------------
+
+
+def function_key(name: str) -> str | None:
+    """The function key a deployed function's name ends in (``...-sandbox-sqs-receiver`` -> ``receiver``)."""
+    for key in sorted(FUNCTIONS, key=len, reverse=True):
+        if name == key or name.endswith("-" + key):
+            return key
+    return None
+
+
+@dataclass(frozen=True)
+class FunctionFigures:
+    cold_start_s: float | None  # the first cold invoke's duration
+    cold_starts: int  # processes started (a function may get more than one)
+    warm_invoke_p50_s: float | None
+    warm_invokes: int
+    errors: int
+
+
+def function_figures(records: Iterable[InvokeRecord]) -> dict[str, FunctionFigures]:
+    """Per function key, from one architecture's invoke records in the order they were made."""
+    grouped: dict[str, list[InvokeRecord]] = {}
+    for record in records:
+        key = function_key(record.function)
+        if key is not None:
+            grouped.setdefault(key, []).append(record)
+    figures = {}
+    for key in FUNCTIONS:
+        calls = grouped.get(key, [])
+        cold = [call.duration for call in calls if call.cold]
+        warm = [call.duration for call in calls if not call.cold]
+        figures[key] = FunctionFigures(
+            cold_start_s=cold[0] if cold else None,
+            cold_starts=len(cold),
+            warm_invoke_p50_s=median(warm) if warm else None,
+            warm_invokes=len(warm),
+            errors=sum(1 for call in calls if call.error_type is not None),
+        )
+    return figures
+
+
+@dataclass(frozen=True)
+class Latency:
+    n: int
+    p50_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    max_s: float | None
+
+
+def latency(values: Sequence[float]) -> Latency:
+    if not values:
+        return Latency(0, None, None, None, None)
+    return Latency(len(values), percentile(values, 0.50), percentile(values, 0.95), percentile(values, 0.99),
+                   max(values))
+
+
+def events_per_second(deliveries: int, seconds: float) -> float | None:
+    return deliveries / seconds if seconds > 0 else None
+
+
+def cpu_model(cpuinfo: str) -> str:
+    """The first ``model name`` of /proc/cpuinfo (or ``Hardware`` / ``Processor`` on ARM)."""
+    for label in ("model name", "Hardware", "Processor"):
+        match = re.search(rf"^{label}\s*:\s*(.+)$", cpuinfo, re.M)
+        if match:
+            return match.group(1).strip()
+    return "unknown"
+
+
+def machine() -> dict[str, Any]:
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        cpuinfo = ""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"nproc": cpus, "cpu": cpu_model(cpuinfo) if cpuinfo else platform.processor() or "unknown",
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+@dataclass
+class ArchitectureFigures:
+    architecture: str
+    settings: dict[str, str]
+    deployed: list[str] = field(default_factory=list)  # function keys
+    functions: dict[str, FunctionFigures] = field(default_factory=dict)
+    receiver_ignored: Latency = field(default_factory=lambda: latency([]))
+    receiver_accepted: Latency = field(default_factory=lambda: latency([]))
+    receiver_ignored_invoke: Latency = field(default_factory=lambda: latency([]))  # the function's own share
+    receiver_accepted_invoke: Latency = field(default_factory=lambda: latency([]))
+    accepted_drain_s: float = 0.0  # after the accepted round trips: last response -> idle
+    end_to_end: dict[str, Latency] = field(default_factory=dict)
+    burst_deliveries: int = 0
+    burst_seconds: float = 0.0
+    events_per_second: float | None = None
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0  # the whole measurement of this architecture
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+
+
+def to_json(machine_info: Mapping[str, Any], time_scale: float, round_trips: int, accepted_round_trips: int,
+            figures: Mapping[str, ArchitectureFigures]) -> dict[str, Any]:
+    return {"machine": dict(machine_info), "time_scale": time_scale,
+            "round_trips": {"ignored": round_trips, "accepted": accepted_round_trips},
+            "pacing_per_second": {"ignored": f"{IGNORED_RATE_SHARE:.0%} of apiThrottlingRateLimit",
+                                  "accepted": ACCEPTED_RATE},
+            "definitions": DEFINITIONS, "architectures": {name: asdict(f) for name, f in figures.items()}}
+
+
+# --- measuring ---------------------------------------------------------------------------------------
+
+
+class _OneStack:
+    """The sandbox as :func:`replay` sees it, with only one architecture's stack in it."""
+
+    def __init__(self, sandbox: Sandbox, architecture: str) -> None:
+        self._sandbox = sandbox
+        self.stacks = {architecture: sandbox.stacks[architecture]}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sandbox, name)
+
+
+def _settings(sandbox: Sandbox, architecture: str) -> dict[str, str]:
+    """The stack settings the figures depend on (the stack's config, else the program's default)."""
+    config = sandbox.stack_config(architecture)
+
+    def value(key: str, attribute: str) -> str:
+        return str(config.get(key, StackConfig.model_fields[attribute].default))
+
+    settings = {"apiThrottlingRateLimit": value("apiThrottlingRateLimit", "api_throttling_rate_limit")}
+    if architecture == "sqs":
+        settings |= {"sqsBatchSize": value("sqsBatchSize", "sqs_batch_size"),
+                     "sqsBatchWindowSeconds": value("sqsBatchWindowSeconds", "sqs_batch_window_seconds")}
+    else:
+        settings |= {"workflowType": value("workflowType", "workflow_type")}
+    return settings
+
+
+def _deployed_functions(sandbox: Sandbox, architecture: str) -> list[str]:
+    """The function keys the stack deployed (stepfunctions has no store-records: it writes natively)."""
+    assert sandbox.aws is not None
+    pages = sandbox.aws.client("lambda").get_paginator("list_functions").paginate()
+    stack = STACK_NAMES[architecture]
+    names = [function["FunctionName"] for page in pages for function in page["Functions"]]
+    return [key for key in FUNCTIONS if any(f"-{stack}-" in name and function_key(name) == key for name in names)]
+
+
+def _round_trips(sandbox: Sandbox, architecture: str, make: Callable[[], Delivery], count: int, rate: float,
+                 expect: str, problems: list[str]) -> list[float]:
+    """``count`` round trips one after another, the n-th sent no earlier than n / ``rate`` s from the first."""
+    seconds = []
+    started = time.perf_counter()
+    for index in range(count):
+        delay = started + index / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        response: Response = sandbox.send(architecture, make())
+        if response.status != 202 or response.body.get("status") != expect:
+            problems.append(f"expected 202 {expect}, got {response.status} {response.body}")
+        seconds.append(response.seconds)
+    return seconds
+
+
+def _receiver_invokes(records: Sequence[InvokeRecord]) -> list[float]:
+    return [record.duration for record in records if function_key(record.function) == "receiver" and not record.cold]
+
+
+class _Phases:
+    """Calling it with a phase's name ends the previous phase (its seconds go to ``seconds``); "" ends the last."""
+
+    def __init__(self, seconds: dict[str, float], on_phase: Callable[[str], None]) -> None:
+        self._seconds, self._on_phase = seconds, on_phase
+        self._current, self._started = "", time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        if self._current:
+            self._seconds[self._current] = round(now - self._started, 2)
+        self._current, self._started = name, now
+        if name:
+            self._on_phase(name)
+
+
+def measure(sandbox: Sandbox, architecture: str, round_trips: int = ROUND_TRIPS,
+            accepted_round_trips: int = ACCEPTED_ROUND_TRIPS,
+            on_phase: Callable[[str], None] = lambda _: None) -> ArchitectureFigures:
+    assert sandbox.aws is not None
+    runtime = sandbox.aws.runtime
+    seed = sandbox.seed
+    figures = ArchitectureFigures(architecture, _settings(sandbox, architecture))
+    phase = _Phases(figures.phase_seconds, on_phase)
+    ignored_rate = IGNORED_RATE_SHARE * float(figures.settings["apiThrottlingRateLimit"])
+    started = time.perf_counter()
+    first_record = len(runtime.records())
+
+    phase("cold starts: one delivery at a time")
+    for delivery in (member_added(seed, seed.members[0]), workflow_run_completed(seed, seed.runs[0]),
+                     installation_created(seed)):
+        response = sandbox.send(architecture, delivery)
+        if response.status != 202:
+            figures.problems.append(f"{delivery.label}: {response.status} {response.body}")
+        sandbox.wait_until_idle(timeout=IDLE_TIMEOUT)
+
+    smallest_run = min(seed.runs, key=lambda run: len(run.jobs))
+
+    def ping() -> Delivery:
+        return ignored(seed, "ping", "with-organization")
+
+    def run_completed() -> Delivery:
+        return workflow_run_completed(seed, smallest_run)
+
+    phase("warm-up")
+    _round_trips(sandbox, architecture, ping, WARM_UP, ignored_rate, "ignored", figures.problems)
+    _round_trips(sandbox, architecture, run_completed, WARM_UP, ACCEPTED_RATE, "accepted", figures.problems)
+    sandbox.wait_until_idle(timeout=IDLE_TIMEOUT)
+
+    phase(f"receiver: {round_trips} ignored round trips at {ignored_rate:g}/s")
+    mark = len(runtime.records())
+    figures.receiver_ignored = latency(_round_trips(sandbox, architecture, ping, round_trips, ignored_rate,
+                                                    "ignored", figures.problems))
+    figures.receiver_ignored_invoke = latency(_receiver_invokes(runtime.records()[mark:]))
+    phase(f"receiver: {accepted_round_trips} accepted round trips at {ACCEPTED_RATE:g}/s")
+    mark = len(runtime.records())
+    figures.receiver_accepted = latency(_round_trips(sandbox, architecture, run_completed, accepted_round_trips,
+                                                     ACCEPTED_RATE, "accepted", figures.problems))
+    drain_started = time.perf_counter()
+    sandbox.wait_until_idle(timeout=IDLE_TIMEOUT)
+    figures.accepted_drain_s = time.perf_counter() - drain_started
+    figures.receiver_accepted_invoke = latency(_receiver_invokes(runtime.records()[mark:]))
+
+    phase("end to end: burst")
+    sandbox.clear_tables()
+    burst = [member_added(seed, person) for person in seed.members]
+    burst += [workflow_run_completed(seed, run) for run in seed.runs]
+    report: StackReport = replay(cast(Sandbox, _OneStack(sandbox, architecture)), burst,
+                                 timeout=IDLE_TIMEOUT)[architecture]
+    figures.end_to_end = {event: latency(report.latencies(event)) for event, _ in E2E_EVENTS}
+    figures.burst_deliveries = len(burst)
+    figures.burst_seconds = report.seconds
+    figures.events_per_second = events_per_second(len(burst), report.seconds)
+    if report.accepted != len(burst) or report.failed or report.parked:
+        figures.problems.append(f"burst: {report.accepted}/{len(burst)} accepted, {report.failed} failed, "
+                                f"parked {report.parked}")
+    figures.problems += [f"burst: {difference}" for difference in report.oracle_differences]
+    figures.deployed = _deployed_functions(sandbox, architecture)
+    figures.functions = {key: value for key, value in function_figures(runtime.records()[first_record:]).items()
+                         if key in figures.deployed}
+    figures.problems += [f"{key}: {f.errors} function errors" for key, f in figures.functions.items() if f.errors]
+    figures.problems += [f"{key}: deployed but never invoked" for key, f in figures.functions.items()
+                         if f.cold_start_s is None]
+    phase("")
+    figures.seconds = time.perf_counter() - started
+    return figures
+
+
+# --- printing ----------------------------------------------------------------------------------------
+
+
+def _s(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f} s"
+
+
+def _ms(value: float | None, decimals: int = 1) -> str:
+    return "-" if value is None else f"{value * 1000:.{decimals}f} ms"
+
+
+def _pair(first: float | None, second: float | None, unit: Callable[[float | None], str]) -> str:
+    return f"{unit(first).removesuffix(' ms').removesuffix(' s')} / {unit(second)}"
+
+
+def _table(first: str, names: Sequence[str]) -> Table:
+    table = Table(title_justify="left")
+    table.add_column(first, no_wrap=True)
+    for name in names:
+        table.add_column(name, justify="right")
+    return table
+
+
+def print_figures(console: Console, machine_info: Mapping[str, Any], time_scale: float, round_trips: int,
+                  accepted_round_trips: int, figures: Mapping[str, ArchitectureFigures],
+                  deploy_seconds: float) -> None:
+    names = list(figures)
+    console.print()
+    console.print(f"[bold]Machine[/bold]: nproc {machine_info['nproc']}, {machine_info['cpu']}, "
+                  f"Python {machine_info['python']} ({machine_info['platform']})")
+    console.print(f"[bold]time_scale[/bold] {time_scale} (scales retry waits only; nothing is retried here). "
+                  f"Both stacks deployed in one sandbox in {deploy_seconds:.1f} s, then measured one "
+                  f"architecture at a time (the other idle): "
+                  + ", ".join(f"{name} {figures[name].seconds:.0f} s" for name in names) + ".")
+    console.print("[bold]Stack settings[/bold]: " + "; ".join(
+        f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures[name].settings.items()) for name in names))
+
+    console.print()
+    console.print("[bold]1. Cold start per function[/bold]: duration of the function's first invoke, in a freshly "
+                  "spawned process (process start + awslambdaric + handler import + handler), one delivery at "
+                  "a time with nothing else running. Warm: median duration of its invokes in a reused process "
+                  "over the whole bench (n); an sqs invoke handles a batch of up to sqsBatchSize records.")
+    cold = _table("function", [f"{name} {part}" for name in names for part in ("cold", "warm (n)")])
+    for key in FUNCTIONS:
+        cells = []
+        for name in names:
+            f = figures[name].functions.get(key)
+            if f is None:
+                cells += ["not deployed", ""]
+            else:
+                cells += [_s(f.cold_start_s), f"{_ms(f.warm_invoke_p50_s, 0)} ({f.warm_invokes})"]
+        cold.add_row(key, *cells)
+    console.print(cold)
+
+    console.print()
+    console.print(f"[bold]2. Warm receiver latency[/bold]: client-side round trip of a signed webhook POST through "
+                  f"the stack's HTTP API (request out -> response in), one after another after {WARM_UP} warm-up "
+                  f"ones of each kind: {round_trips} pings, {accepted_round_trips} workflow_runs. ping: ignored "
+                  f"(signature check + parse, nothing dispatched), paced "
+                  f"at {IGNORED_RATE_SHARE:.0%} of apiThrottlingRateLimit. workflow_run completed: accepted (+ "
+                  f"SendMessage / StartExecution), paced at {ACCEPTED_RATE:g}/s while their processing runs on "
+                  f"the same cores. 'receiver invoke' is the function's own duration inside the round trip.")
+    receiver = _table("p50 / p99", names)
+    rows: list[tuple[str, Callable[[ArchitectureFigures], str]]] = [
+        ("ping round trip", lambda f: _pair(f.receiver_ignored.p50_s, f.receiver_ignored.p99_s, _ms)),
+        ("  receiver invoke", lambda f: _pair(f.receiver_ignored_invoke.p50_s, f.receiver_ignored_invoke.p99_s, _ms)),
+        ("workflow_run round trip",
+         lambda f: _pair(f.receiver_accepted.p50_s, f.receiver_accepted.p99_s, _ms)),
+        ("  receiver invoke",
+         lambda f: _pair(f.receiver_accepted_invoke.p50_s, f.receiver_accepted_invoke.p99_s, _ms)),
+        ("max: ping / workflow_run", lambda f: _pair(f.receiver_ignored.max_s, f.receiver_accepted.max_s, _ms)),
+        ("after the last: until idle", lambda f: _s(f.accepted_drain_s)),
+    ]
+    for label, cell in rows:
+        receiver.add_row(label, *(cell(figures[name]) for name in names))
+    console.print(receiver)
+
+    console.print()
+    burst = next(iter(figures.values())).burst_deliveries if figures else 0
+    console.print(f"[bold]3. End to end[/bold]: the tables emptied, a burst of {burst} distinct deliveries (every "
+                  f"seeded member added, every seeded run completed, fresh delivery ids) sent back to back by one "
+                  f"client. Latency: sent -> last notification naming the delivery. Events per second: "
+                  f"deliveries / (first send -> stack idle).")
+    e2e = _table("", names)
+    for event, label in E2E_EVENTS:
+        e2e.add_row(f"{label}, p50 / p95", *(
+            f"{_pair(lat.p50_s, lat.p95_s, _s)} (n={lat.n})"
+            for lat in (figures[name].end_to_end.get(event) or latency([]) for name in names)))
+    e2e.add_row("max", *(_s(max((lat.max_s or 0.0 for lat in figures[name].end_to_end.values()), default=None))
+                         for name in names))
+    e2e.add_row("first send -> idle", *(_s(figures[name].burst_seconds) for name in names))
+    e2e.add_row("events per second", *("-" if figures[name].events_per_second is None
+                                       else f"{figures[name].events_per_second:.2f}" for name in names))
+    console.print(e2e)
+
+    for name in names:
+        problems = figures[name].problems
+        for problem in problems[:10]:
+            console.print(f"[red]{name}: {problem}[/red]")
+        if len(problems) > 10:
+            console.print(f"[red]{name}: ... and {len(problems) - 10} more[/red]")
+    if not any(figures[name].problems for name in names):
+        console.print("Every delivery answered as expected, no function error, both burst tables equal the oracle.")
+
+
+def bench(console: Console, architectures: Sequence[str], time_scale: float) -> int:
+    info = machine()
+    sandbox = Sandbox(architectures, time_scale=time_scale)
+    figures: dict[str, ArchitectureFigures] = {}
+    try:
+        started = time.perf_counter()
+        with console.status("Starting the embedded AWS and the fake GitHub, deploying the Pulumi program") as status:
+            sandbox.start(on_deployed=lambda name: status.update(f"Deployed {name}"))
+        deploy_seconds = time.perf_counter() - started
+        for name in architectures:
+            with console.status(f"{name}") as status:
+                figures[name] = measure(sandbox, name,
+                                        on_phase=lambda phase, n=name: status.update(f"{n}: {phase}"))
+            console.print(f"Measured {name} in {figures[name].seconds:.1f} s")
+    finally:
+        with console.status("Stopping the sandbox"):
+            sandbox.stop()
+    print_figures(console, info, time_scale, ROUND_TRIPS, ACCEPTED_ROUND_TRIPS, figures, deploy_seconds)
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    document = to_json(info, time_scale, ROUND_TRIPS, ACCEPTED_ROUND_TRIPS, figures)
+    document["deploy_seconds"] = deploy_seconds
+    OUTPUT.write_text(json.dumps(document, indent=2) + "\n")
+    shown = OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT
+    console.print(f"Figures written to {shown}")
+    return 1 if any(f.problems for f in figures.values()) else 0

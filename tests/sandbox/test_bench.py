@@ -1,0 +1,112 @@
+"""`make bench`'s figures from made-up invoke records and latencies: no sandbox is started here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from sandbox.bench import (
+    FUNCTIONS,
+    ArchitectureFigures,
+    cpu_model,
+    events_per_second,
+    function_figures,
+    function_key,
+    latency,
+    print_figures,
+    to_json,
+)
+from sandbox.lambda_runtime import InvokeRecord
+
+
+def record(function: str, duration: float, *, cold: bool = False, error: str | None = None) -> InvokeRecord:
+    return InvokeRecord(f"github-automation-sandbox-sqs-{function}", "request", cold, duration, error)
+
+
+@pytest.mark.parametrize(("name", "key"), [
+    ("github-automation-sandbox-sqs-receiver", "receiver"),
+    ("github-automation-sandbox-sfn-add-team-member", "add-team-member"),
+    ("github-automation-sandbox-sfn-price-workflow-run", "price-workflow-run"),
+    ("store-records", "store-records"),
+    ("github-automation-sandbox-sqs-something-else", None),
+    ("github-automation-sandbox-sqs-xreceiver", None),
+])
+def test_function_key_is_the_end_of_the_name(name: str, key: str | None) -> None:
+    assert function_key(name) == key
+
+
+def test_the_cold_start_is_the_first_cold_invoke_and_warm_is_the_median_of_the_others() -> None:
+    records = [
+        record("receiver", 1.5, cold=True),
+        record("receiver", 0.010),
+        record("receiver", 0.030),
+        record("receiver", 0.020),
+        record("add-team-member", 2.0, cold=True),
+        record("add-team-member", 0.2, error="GitHubUnavailable"),
+        record("add-team-member", 3.0, cold=True),  # a second process, started later
+        InvokeRecord("some-other-function", "request", True, 9.0, None),
+    ]
+    figures = function_figures(records)
+    assert list(figures) == list(FUNCTIONS)
+    assert figures["receiver"].cold_start_s == 1.5
+    assert figures["receiver"].cold_starts == 1
+    assert figures["receiver"].warm_invoke_p50_s == pytest.approx(0.020)
+    assert figures["receiver"].warm_invokes == 3
+    assert figures["add-team-member"].cold_start_s == 2.0
+    assert figures["add-team-member"].cold_starts == 2
+    assert figures["add-team-member"].errors == 1
+    assert figures["store-records"].cold_start_s is None
+    assert figures["store-records"].warm_invoke_p50_s is None
+
+
+def test_latency_percentiles_are_nearest_rank() -> None:
+    values = [float(n) for n in range(1, 201)]  # 1..200, shuffled order does not matter
+    figures = latency(list(reversed(values)))
+    assert (figures.n, figures.p50_s, figures.p95_s, figures.p99_s, figures.max_s) == (200, 100.0, 190.0, 198.0, 200.0)
+    assert latency([0.5]).p99_s == 0.5
+    assert latency([]) == latency([])
+    assert latency([]).p50_s is None
+
+
+def test_events_per_second() -> None:
+    assert events_per_second(17, 4.25) == pytest.approx(4.0)
+    assert events_per_second(17, 0.0) is None
+
+
+def test_cpu_model_from_proc_cpuinfo() -> None:
+    cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Processor\n\nprocessor\t: 1\n"
+    assert cpu_model(cpuinfo) == "Intel(R) Xeon(R) Processor"
+    assert cpu_model("processor : 0\n") == "unknown"
+
+
+def _figures(name: str) -> ArchitectureFigures:
+    figures = ArchitectureFigures(name, {"apiThrottlingRateLimit": "50"})
+    figures.deployed = [key for key in FUNCTIONS if name == "sqs" or key != "store-records"]
+    all_functions = function_figures([record(key, 1.0, cold=True) for key in FUNCTIONS] + [record("receiver", 0.01)])
+    figures.functions = {key: value for key, value in all_functions.items() if key in figures.deployed}
+    figures.receiver_ignored = latency([0.01, 0.02])
+    figures.receiver_accepted = latency([0.03, 0.05])
+    figures.end_to_end = {"organization": latency([1.0, 2.0]), "workflow_run": latency([0.5])}
+    figures.burst_deliveries, figures.burst_seconds = 17, 4.25
+    figures.events_per_second = events_per_second(17, 4.25)
+    return figures
+
+
+def test_the_figures_print_and_serialise() -> None:
+    machine = {"nproc": 2, "cpu": "Test CPU", "python": "3.11.7", "platform": "Linux"}
+    figures = {name: _figures(name) for name in ("sqs", "stepfunctions")}
+    console = Console(record=True, width=80)
+    print_figures(console, machine, 0.01, 200, 100, figures, deploy_seconds=9.0)
+    text = console.export_text()
+    assert "nproc 2, Test CPU, Python 3.11.7" in text
+    assert "time_scale 0.01" in text
+    assert "not deployed" in text  # stepfunctions has no store-records function
+    assert "4.00" in text  # events per second
+    document = json.loads(json.dumps(to_json(machine, 0.01, 200, 100, figures)))
+    assert document["architectures"]["sqs"]["functions"]["receiver"]["cold_start_s"] == 1.0
+    assert document["architectures"]["sqs"]["events_per_second"] == pytest.approx(4.0)
+    assert document["round_trips"] == {"ignored": 200, "accepted": 100}
+    assert "store-records" not in document["architectures"]["stepfunctions"]["functions"]
+    assert set(document["definitions"]) >= {"cold_start_s", "receiver_round_trip", "end_to_end", "events_per_second"}
