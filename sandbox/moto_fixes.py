@@ -16,6 +16,7 @@ import types
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+import functools
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,7 @@ def install(runtime: LocalLambdaRuntime, time_scale: float = 1.0) -> Patches:
             name_unnamed_executions(patches)
             scale_retry_sleeps(patches, time_scale)
             stop_synchronous_sqs_event_sources(patches)
+            isolate_dynamodb_writes(patches)
             route_lambda_invokes(patches, runtime)
         except BaseException:
             patches.uninstall()
@@ -293,6 +295,31 @@ def stop_synchronous_sqs_event_sources(patches: Patches) -> None:
 
     patches.replace(Queue, "lambda_event_source_mappings",
                     property(lambda queue: _NoMappings(), lambda queue, value: None))
+
+
+def isolate_dynamodb_writes(patches: Patches) -> None:
+    """Serialize moto's DynamoDB writes, as DynamoDB isolates a transaction from every other write.
+
+    moto runs ``TransactWriteItems`` by copying the tables it touches, applying the items one by one and,
+    when a condition fails, putting the copies back. Two threads at once (a redelivery racing its
+    original; both architectures run concurrently) let a cancelled transaction's restore wipe out what
+    the other one committed meanwhile: a run item without its totals, a member that vanishes. One lock
+    around every write operation gives the serializable isolation DynamoDB documents.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+    for name in ("transact_write_items", "put_item", "update_item", "delete_item"):  # (BatchWriteItem calls these)
+        patches.replace(DynamoDBBackend, name, _holding(lock, getattr(DynamoDBBackend, name)))
+
+
+def _holding(lock: threading.RLock, function: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(function)
+    def serialized(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return function(*args, **kwargs)
+
+    return serialized
 
 
 def route_lambda_invokes(patches: Patches, runtime: LocalLambdaRuntime) -> None:

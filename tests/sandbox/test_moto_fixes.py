@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from typing import Any
 
@@ -206,3 +207,31 @@ def test_patches_are_undone_in_reverse_order(aws: EmbeddedAws) -> None:
     assert not hasattr(Queue, "a_new_attribute")
     with pytest.raises(RuntimeError, match="already installed"):
         moto_fixes.install(aws.runtime)
+
+
+def test_concurrent_transactions_never_undo_each_other(aws: EmbeddedAws) -> None:
+    """The store step's shape: a conditional Put of a run plus ADD to its totals, all or nothing. Threads
+    storing the same runs at once (redeliveries racing their originals) must count each run once."""
+    dynamodb = aws.client("dynamodb")
+    table = f"runs-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+
+    def store(run: int) -> None:
+        try:
+            dynamodb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": f"RUN#{run}"}},
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Update": {"TableName": table, "Key": {"pk": {"S": "TOTAL"}},
+                            "UpdateExpression": "ADD runs :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            ])
+        except dynamodb.exceptions.TransactionCanceledException:
+            pass  # already stored
+
+    runs = [run for run in range(40) for _ in range(3)]  # every run stored three times
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(store, runs))
+    items = {item["pk"]["S"]: item for item in dynamodb.scan(TableName=table)["Items"]}
+    assert {pk for pk in items if pk.startswith("RUN#")} == {f"RUN#{run}" for run in range(40)}
+    assert items["TOTAL"]["runs"]["N"] == "40"
