@@ -35,7 +35,8 @@ def print_report(console: Console, reports: Mapping[str, StackReport]) -> None:
     deliveries.add_row("wall time, first send to idle", *(f"{reports[name].seconds:.1f} s" for name in names))
     console.print(deliveries)
 
-    latency = Table(title="End-to-end latency per event (sent -> last notification), median / max",
+    latency = Table(title="End-to-end latency per event (sent -> last notification), median / max; both stacks at "
+                          "once on this machine, cold starts included (make bench measures them one at a time)",
                     title_justify="left")
     latency.add_column("event")
     for name in names:
