@@ -13,7 +13,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from functions.common.adapter import step_handler
+from functions.common.adapter import sns_client, step_handler
 from functions.common.models import StoreRequest
 from functions.common.observability import logger
 from functions.common.settings import settings
@@ -24,11 +24,6 @@ ALREADY_STORED_REASONS = frozenset({"ConditionalCheckFailed", "None"})
 @cache
 def dynamodb_client() -> BaseClient:
     return boto3.client("dynamodb")
-
-
-@cache
-def sns_client() -> BaseClient:
-    return boto3.client("sns")
 
 
 def store_records(request: StoreRequest) -> None:

@@ -16,6 +16,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from functions import records, store_records
+from functions.common import adapter
 from functions.common.models import StoreRequest, TeamMembership, WorkflowRunRef, sns_subject
 from functions.directory import CompanyRecord, DirectoryResult
 from functions.pricing import JobUsage, price_run
@@ -91,10 +92,10 @@ def store_env(function_env: pytest.MonkeyPatch) -> Iterator[StoreEnv]:
         function_env.setenv("WORKFLOW_RUNS_TABLE", RUNS_TABLE)
         function_env.setenv("NOTIFICATION_TOPIC_ARN", topic_arn)
         store_records.dynamodb_client.cache_clear()
-        store_records.sns_client.cache_clear()
+        adapter.sns_client.cache_clear()
         yield StoreEnv(dynamodb=dynamodb, sqs=sqs, notifications_queue_url=queue_url)
         store_records.dynamodb_client.cache_clear()
-        store_records.sns_client.cache_clear()
+        adapter.sns_client.cache_clear()
 
 
 def by_period(table: Any, period: str) -> list[dict[str, Any]]:
