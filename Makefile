@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt functions/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv run up bench test test-unit test-functions test-sandbox test-equivalence layer clean
+.PHONY: venv run up bench lint test test-unit test-functions test-sandbox test-equivalence layer clean
 
 venv: $(STAMP)
 
@@ -30,7 +30,12 @@ bench: venv
 ## 50 generated workloads that must leave both stacks' tables equal to the oracle.
 ## (Two processes: the Pulumi runtime is global to a process, and a sandbox deploy that fails on purpose
 ## must not share it with the unit tests' programs.)
-test: venv
+## Lint and format check (ruff); `make test` runs it first.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: venv lint
 	$(BIN)/python -m pytest -q tests/unit tests/functions
 	$(BIN)/python -m pytest -q tests/e2e tests/sandbox
 

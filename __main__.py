@@ -18,17 +18,25 @@ config, secrets = load_config()
 naming = Naming.for_stack()
 identity = AwsIdentity.current()
 
-shared = SharedResources("shared", SharedResourcesArgs(
-    config=config, secrets=secrets, naming=naming, identity=identity,
-    routing=routing_environment(config, naming, identity)))
+shared = SharedResources(
+    "shared",
+    SharedResourcesArgs(
+        config=config,
+        secrets=secrets,
+        naming=naming,
+        identity=identity,
+        routing=routing_environment(config, naming, identity),
+    ),
+)
 
 if config.architecture == "sqs":
     pipeline = SqsPipeline("sqs", SqsPipelineArgs(config=config, naming=naming, shared=shared))
     pulumi.export("queueUrls", pipeline.queue_urls)
     pulumi.export("deadLetterQueueUrls", pipeline.dead_letter_queue_urls)
 else:
-    pipeline = StepFunctionsPipeline("stepfunctions", StepFunctionsPipelineArgs(
-        config=config, naming=naming, shared=shared))
+    pipeline = StepFunctionsPipeline(
+        "stepfunctions", StepFunctionsPipelineArgs(config=config, naming=naming, shared=shared)
+    )
     pulumi.export("stateMachineArns", pipeline.state_machine_arns)
 
 ingress = Ingress("ingress", IngressArgs(config=config, naming=naming, receiver=shared.functions["receiver"]))

@@ -106,8 +106,9 @@ def _substitute(node: Any, values: Mapping[str, Any], path: Path) -> Any:
 
 def _text(value: Any, name: str, path: Path) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise DefinitionError(f"{path}: placeholder {name} is inside a string; its value must be text, "
-                              f"not {type(value).__name__}")
+        raise DefinitionError(
+            f"{path}: placeholder {name} is inside a string; its value must be text, not {type(value).__name__}"
+        )
     return str(value)
 
 

@@ -35,27 +35,61 @@ class FunctionSpec:
 
 
 RECEIVER = FunctionSpec(
-    "receiver", "receiver", "Verifies GitHub webhook deliveries and hands them to the pipeline",
-    timeout_seconds=8, memory_mb=256, needs=frozenset({Needs.WEBHOOK_SECRET}))
+    "receiver",
+    "receiver",
+    "Verifies GitHub webhook deliveries and hands them to the pipeline",
+    timeout_seconds=8,
+    memory_mb=256,
+    needs=frozenset({Needs.WEBHOOK_SECRET}),
+)
 ADD_TEAM_MEMBER = FunctionSpec(
-    "add-team-member", "add_team_member", "Adds a new organization member to the onboarding team",
-    timeout_seconds=30, memory_mb=256, needs=frozenset({Needs.GITHUB_APP_SECRET}))
+    "add-team-member",
+    "add_team_member",
+    "Adds a new organization member to the onboarding team",
+    timeout_seconds=30,
+    memory_mb=256,
+    needs=frozenset({Needs.GITHUB_APP_SECRET}),
+)
 LOOKUP_DIRECTORY = FunctionSpec(
-    "lookup-directory", "lookup_directory", "Fetches a member's company record and plans the member write",
-    timeout_seconds=30, memory_mb=256, needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES}))
+    "lookup-directory",
+    "lookup_directory",
+    "Fetches a member's company record and plans the member write",
+    timeout_seconds=30,
+    memory_mb=256,
+    needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES}),
+)
 PRICE_WORKFLOW_RUN = FunctionSpec(
-    "price-workflow-run", "price_workflow_run", "Prices a completed workflow run's jobs for chargeback",
-    timeout_seconds=60, memory_mb=256, needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES}))
+    "price-workflow-run",
+    "price_workflow_run",
+    "Prices a completed workflow run's jobs for chargeback",
+    timeout_seconds=60,
+    memory_mb=256,
+    needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES}),
+)
 LIST_ORG_MEMBERS = FunctionSpec(
-    "list-org-members", "list_org_members", "Lists an organization's members for a backfill",
-    timeout_seconds=120, memory_mb=256, needs=frozenset({Needs.GITHUB_APP_SECRET}))
+    "list-org-members",
+    "list_org_members",
+    "Lists an organization's members for a backfill",
+    timeout_seconds=120,
+    memory_mb=256,
+    needs=frozenset({Needs.GITHUB_APP_SECRET}),
+)
 
 #: Deployed unchanged by both architectures.
 BUSINESS_FUNCTIONS: tuple[FunctionSpec, ...] = (
-    RECEIVER, ADD_TEAM_MEMBER, LOOKUP_DIRECTORY, PRICE_WORKFLOW_RUN, LIST_ORG_MEMBERS)
+    RECEIVER,
+    ADD_TEAM_MEMBER,
+    LOOKUP_DIRECTORY,
+    PRICE_WORKFLOW_RUN,
+    LIST_ORG_MEMBERS,
+)
 
 #: The sqs architecture's store step; Step Functions writes and notifies through native integrations.
 STORE_RECORDS = FunctionSpec(
-    "store-records", "store_records", "Runs a planned DynamoDB write once and publishes its notification",
-    timeout_seconds=30, memory_mb=128,
-    needs=frozenset({Needs.TABLE_NAMES, Needs.TABLE_WRITES, Needs.NOTIFICATIONS}))
+    "store-records",
+    "store_records",
+    "Runs a planned DynamoDB write once and publishes its notification",
+    timeout_seconds=30,
+    memory_mb=128,
+    needs=frozenset({Needs.TABLE_NAMES, Needs.TABLE_WRITES, Needs.NOTIFICATIONS}),
+)

@@ -18,8 +18,30 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PROJECT = "github-automation"
 
 # CloudWatch Logs accepts only these retention periods (days).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                      2557, 2922, 3288, 3653)
+LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 EXPRESS_MAX_SECONDS = 300  # an Express execution runs 5 minutes at most
 STANDARD_MAX_SECONDS = 365 * 24 * 3600  # a Standard execution runs a year at most
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -50,59 +72,93 @@ class StackConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
     architecture: Literal["sqs", "stepfunctions"] = Field(
-        "sqs", alias="architecture", json_schema_extra=_allowed("one of 'sqs', 'stepfunctions'"))
+        "sqs", alias="architecture", json_schema_extra=_allowed("one of 'sqs', 'stepfunctions'")
+    )
     github_org: str = Field(
-        "", alias="githubOrg", json_schema_extra=_allowed("a GitHub organization login, e.g. 'my-org'"))
+        "", alias="githubOrg", json_schema_extra=_allowed("a GitHub organization login, e.g. 'my-org'")
+    )
     onboarding_team: str = Field(
-        "", alias="onboardingTeam", json_schema_extra=_allowed("the slug of a team of githubOrg, e.g. 'engineering'"))
+        "", alias="onboardingTeam", json_schema_extra=_allowed("the slug of a team of githubOrg, e.g. 'engineering'")
+    )
     team_role: Literal["member", "maintainer"] = Field(
-        "member", alias="teamRole", json_schema_extra=_allowed("one of 'member', 'maintainer'"))
+        "member", alias="teamRole", json_schema_extra=_allowed("one of 'member', 'maintainer'")
+    )
     directory: str = Field(
-        "github-saml", alias="directory",
-        json_schema_extra=_allowed("'github-saml' or an https:// URL of the company directory "
-                                   "(http:// only on 127.0.0.1 or localhost, for the local sandbox)"))
+        "github-saml",
+        alias="directory",
+        json_schema_extra=_allowed(
+            "'github-saml' or an https:// URL of the company directory "
+            "(http:// only on 127.0.0.1 or localhost, for the local sandbox)"
+        ),
+    )
     github_api_url: str = Field(
-        "https://api.github.com", alias="githubApiUrl",
-        json_schema_extra=_allowed("an https:// URL of the GitHub REST API (GitHub Enterprise: https://HOST/api/v3; "
-                                   "http:// only on 127.0.0.1 or localhost, for the local sandbox)"))
+        "https://api.github.com",
+        alias="githubApiUrl",
+        json_schema_extra=_allowed(
+            "an https:// URL of the GitHub REST API (GitHub Enterprise: https://HOST/api/v3; "
+            "http:// only on 127.0.0.1 or localhost, for the local sandbox)"
+        ),
+    )
     github_app_id: int = Field(
-        0, alias="githubAppId", gt=0, json_schema_extra=_allowed("the numeric id of the GitHub App, e.g. 123456"))
+        0, alias="githubAppId", gt=0, json_schema_extra=_allowed("the numeric id of the GitHub App, e.g. 123456")
+    )
     github_app_installation_id: int = Field(
-        0, alias="githubAppInstallationId", gt=0,
-        json_schema_extra=_allowed("the numeric id of the App's installation on githubOrg, e.g. 45678901"))
+        0,
+        alias="githubAppInstallationId",
+        gt=0,
+        json_schema_extra=_allowed("the numeric id of the App's installation on githubOrg, e.g. 45678901"),
+    )
     notification_email: str = Field(
-        "", alias="notificationEmail", json_schema_extra=_allowed("an email address, or '' for none"))
+        "", alias="notificationEmail", json_schema_extra=_allowed("an email address, or '' for none")
+    )
     backfill_max_concurrency: int = Field(
-        10, alias="backfillMaxConcurrency", ge=1, le=40, json_schema_extra=_allowed("an integer from 1 to 40"))
+        10, alias="backfillMaxConcurrency", ge=1, le=40, json_schema_extra=_allowed("an integer from 1 to 40")
+    )
     workflow_type: Literal["STANDARD", "EXPRESS"] = Field(
-        "STANDARD", alias="workflowType", json_schema_extra=_allowed("one of 'STANDARD', 'EXPRESS'"))
+        "STANDARD", alias="workflowType", json_schema_extra=_allowed("one of 'STANDARD', 'EXPRESS'")
+    )
     workflow_timeout_seconds: int = Field(
-        300, alias="workflowTimeoutSeconds", ge=60,
-        json_schema_extra=_allowed(f"an integer from 60 to {EXPRESS_MAX_SECONDS} for EXPRESS "
-                                   f"(or {STANDARD_MAX_SECONDS} for STANDARD)"))
+        300,
+        alias="workflowTimeoutSeconds",
+        ge=60,
+        json_schema_extra=_allowed(
+            f"an integer from 60 to {EXPRESS_MAX_SECONDS} for EXPRESS (or {STANDARD_MAX_SECONDS} for STANDARD)"
+        ),
+    )
     lambda_architecture: Literal["arm64", "x86_64"] = Field(
-        "arm64", alias="lambdaArchitecture", json_schema_extra=_allowed("one of 'arm64', 'x86_64'"))
+        "arm64", alias="lambdaArchitecture", json_schema_extra=_allowed("one of 'arm64', 'x86_64'")
+    )
     log_retention_days: int = Field(
-        30, alias="logRetentionDays",
-        json_schema_extra=_allowed("one of " + ", ".join(map(str, LOG_RETENTION_DAYS))))
+        30, alias="logRetentionDays", json_schema_extra=_allowed("one of " + ", ".join(map(str, LOG_RETENTION_DAYS)))
+    )
     custom_domain: str = Field(
-        "", alias="customDomain", json_schema_extra=_allowed("a DNS name such as 'hooks.example.com', or ''"))
+        "", alias="customDomain", json_schema_extra=_allowed("a DNS name such as 'hooks.example.com', or ''")
+    )
     custom_domain_zone_id: str = Field(
-        "", alias="customDomainZoneId",
-        json_schema_extra=_allowed("the Route 53 hosted zone id (Z...) that holds customDomain, or ''"))
+        "",
+        alias="customDomainZoneId",
+        json_schema_extra=_allowed("the Route 53 hosted zone id (Z...) that holds customDomain, or ''"),
+    )
     max_receive_count: int = Field(
-        5, alias="maxReceiveCount", ge=1, le=1000, json_schema_extra=_allowed("an integer from 1 to 1000"))
+        5, alias="maxReceiveCount", ge=1, le=1000, json_schema_extra=_allowed("an integer from 1 to 1000")
+    )
     sqs_batch_size: int = Field(
-        10, alias="sqsBatchSize", ge=1, le=100, json_schema_extra=_allowed("an integer from 1 to 100"))
+        10, alias="sqsBatchSize", ge=1, le=100, json_schema_extra=_allowed("an integer from 1 to 100")
+    )
     sqs_batch_window_seconds: int = Field(
-        1, alias="sqsBatchWindowSeconds", ge=0, le=300, json_schema_extra=_allowed("an integer from 0 to 300"))
+        1, alias="sqsBatchWindowSeconds", ge=0, le=300, json_schema_extra=_allowed("an integer from 0 to 300")
+    )
     self_hosted_usd_per_minute: str = Field(
-        "0", alias="selfHostedUsdPerMinute",
-        json_schema_extra=_allowed("a decimal USD rate per minute >= 0, e.g. '0' or '0.002'"))
+        "0",
+        alias="selfHostedUsdPerMinute",
+        json_schema_extra=_allowed("a decimal USD rate per minute >= 0, e.g. '0' or '0.002'"),
+    )
     api_throttling_rate_limit: int = Field(
-        50, alias="apiThrottlingRateLimit", ge=1, le=10000, json_schema_extra=_allowed("an integer from 1 to 10000"))
+        50, alias="apiThrottlingRateLimit", ge=1, le=10000, json_schema_extra=_allowed("an integer from 1 to 10000")
+    )
     api_throttling_burst_limit: int = Field(
-        100, alias="apiThrottlingBurstLimit", ge=1, le=5000, json_schema_extra=_allowed("an integer from 1 to 5000"))
+        100, alias="apiThrottlingBurstLimit", ge=1, le=5000, json_schema_extra=_allowed("an integer from 1 to 5000")
+    )
 
     @field_validator("github_org")
     @classmethod
@@ -175,12 +231,17 @@ class StackConfig(BaseModel):
     def _combinations(self) -> StackConfig:
         limit = EXPRESS_MAX_SECONDS if self.workflow_type == "EXPRESS" else STANDARD_MAX_SECONDS
         if self.workflow_timeout_seconds > limit:
-            raise ConfigError("workflowTimeoutSeconds", self.workflow_timeout_seconds,
-                              f"at most {limit} with workflowType {self.workflow_type} "
-                              "(Express executions run 5 minutes at most)")
+            raise ConfigError(
+                "workflowTimeoutSeconds",
+                self.workflow_timeout_seconds,
+                f"at most {limit} with workflowType {self.workflow_type} (Express executions run 5 minutes at most)",
+            )
         if self.sqs_batch_size > 10 and self.sqs_batch_window_seconds < 1:
-            raise ConfigError("sqsBatchWindowSeconds", self.sqs_batch_window_seconds,
-                              f"at least 1 when sqsBatchSize ({self.sqs_batch_size}) is above 10 (an AWS rule)")
+            raise ConfigError(
+                "sqsBatchWindowSeconds",
+                self.sqs_batch_window_seconds,
+                f"at least 1 when sqsBatchSize ({self.sqs_batch_size}) is above 10 (an AWS rule)",
+            )
         if bool(self.custom_domain) != bool(self.custom_domain_zone_id):
             key = "customDomainZoneId" if self.custom_domain else "customDomain"
             value = self.custom_domain_zone_id if self.custom_domain else self.custom_domain
@@ -189,7 +250,9 @@ class StackConfig(BaseModel):
 
 
 SECRET_KEYS: dict[str, str] = {
-    "githubAppPrivateKey": "the GitHub App's PEM private key, set with `pulumi config set --secret githubAppPrivateKey < key.pem`",
+    "githubAppPrivateKey": (
+        "the GitHub App's PEM private key, set with `pulumi config set --secret githubAppPrivateKey < key.pem`"
+    ),
     "webhookSecret": "the GitHub App's webhook secret, set with `pulumi config set --secret webhookSecret`",
 }
 
@@ -215,8 +278,7 @@ def parse_config(raw: dict[str, Any]) -> StackConfig:
         if isinstance(first.get("ctx", {}).get("error"), ConfigError):
             raise first["ctx"]["error"] from None
         loc = str(first["loc"][0]) if first["loc"] else ""
-        name, field = next(((n, f) for n, f in StackConfig.model_fields.items() if loc in (n, f.alias)),
-                           (loc, None))
+        name, field = next(((n, f) for n, f in StackConfig.model_fields.items() if loc in (n, f.alias)), (loc, None))
         key = field.alias if field and field.alias else name
         allowed = (field.json_schema_extra or {}).get("allowed", first["msg"]) if field else first["msg"]
         if key not in raw:
@@ -242,8 +304,7 @@ def load_config() -> tuple[StackConfig, StackSecrets]:
     try:
         config = parse_config(raw)
         for key in SECRET_KEYS:
-            check_secret(key, pulumi.runtime.get_config(prefix + key),
-                         pulumi.runtime.is_config_secret(prefix + key))
+            check_secret(key, pulumi.runtime.get_config(prefix + key), pulumi.runtime.is_config_secret(prefix + key))
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from None
     stack_config = pulumi.Config()
@@ -257,4 +318,4 @@ def load_config() -> tuple[StackConfig, StackSecrets]:
 def _given_keys(prefix: str) -> set[str]:
     """The project keys the stack sets, so that an unknown (e.g. misspelt) key is reported, not ignored."""
     given = {*get_config_env(), *CONFIG.get()}
-    return {key[len(prefix):] for key in given if key.startswith(prefix)}
+    return {key[len(prefix) :] for key in given if key.startswith(prefix)}

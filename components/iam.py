@@ -10,15 +10,23 @@ import pulumi
 Statement = dict[str, Any]
 
 #: Where AWS allows no narrower resource than "*"; the unit tests accept "*" only for these actions.
-ACTIONS_WITHOUT_RESOURCE_SCOPE = frozenset({
-    "xray:PutTraceSegments",  # X-Ray has no resource-level permissions
-    "xray:PutTelemetryRecords",
-    # Step Functions log delivery to CloudWatch Logs is configured account-wide (AWS docs require "*")
-    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
-    "logs:DescribeLogGroups",
-    "xray:GetSamplingRules", "xray:GetSamplingTargets",
-})
+ACTIONS_WITHOUT_RESOURCE_SCOPE = frozenset(
+    {
+        "xray:PutTraceSegments",  # X-Ray has no resource-level permissions
+        "xray:PutTelemetryRecords",
+        # Step Functions log delivery to CloudWatch Logs is configured account-wide (AWS docs require "*")
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+    }
+)
 
 
 def allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]], sid: str | None = None) -> Statement:
@@ -34,7 +42,9 @@ def policy_document(statements: Sequence[Statement]) -> pulumi.Output[str]:
 
 def assume_role_policy(service: str) -> str:
     """A trust policy letting one AWS service (e.g. ``lambda.amazonaws.com``) assume the role."""
-    return pulumi.Output.json_dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    })  # type: ignore[return-value]
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )  # type: ignore[return-value]

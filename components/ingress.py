@@ -35,23 +35,26 @@ ALL_METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
 
 #: One JSON object per request. HTTP API access logs offer ``$context`` variables only, no request
 #: headers, so ``X-GitHub-Delivery`` cannot appear here: the receiver logs it with the request id.
-ACCESS_LOG_FORMAT = json.dumps({
-    "requestId": "$context.requestId",
-    "requestTime": "$context.requestTime",
-    "ip": "$context.identity.sourceIp",
-    "userAgent": "$context.identity.userAgent",
-    "domainName": "$context.domainName",
-    "routeKey": "$context.routeKey",
-    "httpMethod": "$context.httpMethod",
-    "path": "$context.path",
-    "status": "$context.status",
-    "responseLength": "$context.responseLength",
-    "responseLatency": "$context.responseLatency",
-    "integrationStatus": "$context.integrationStatus",
-    "integrationLatency": "$context.integrationLatency",
-    "integrationError": "$context.integrationErrorMessage",
-    "error": "$context.error.message",
-}, separators=(",", ":"))
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "ip": "$context.identity.sourceIp",
+        "userAgent": "$context.identity.userAgent",
+        "domainName": "$context.domainName",
+        "routeKey": "$context.routeKey",
+        "httpMethod": "$context.httpMethod",
+        "path": "$context.path",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "responseLatency": "$context.responseLatency",
+        "integrationStatus": "$context.integrationStatus",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationError": "$context.integrationErrorMessage",
+        "error": "$context.error.message",
+    },
+    separators=(",", ":"),
+)
 
 
 @dataclass
@@ -75,44 +78,80 @@ class Ingress(pulumi.ComponentResource):
         config, naming = args.config, args.naming
 
         self.api = aws.apigatewayv2.Api(
-            f"{name}-api", name=naming("webhook"), protocol_type="HTTP",
-            description="Receives GitHub App webhook deliveries", opts=child)
+            f"{name}-api",
+            name=naming("webhook"),
+            protocol_type="HTTP",
+            description="Receives GitHub App webhook deliveries",
+            opts=child,
+        )
         integration = aws.apigatewayv2.Integration(
-            f"{name}-receiver", api_id=self.api.id, integration_type="AWS_PROXY",
-            integration_method="POST", integration_uri=args.receiver.arn, payload_format_version="2.0",
-            timeout_milliseconds=INTEGRATION_TIMEOUT_MS, description="The webhook receiver function",
-            opts=child)
+            f"{name}-receiver",
+            api_id=self.api.id,
+            integration_type="AWS_PROXY",
+            integration_method="POST",
+            integration_uri=args.receiver.arn,
+            payload_format_version="2.0",
+            timeout_milliseconds=INTEGRATION_TIMEOUT_MS,
+            description="The webhook receiver function",
+            opts=child,
+        )
         # No API Gateway authorizer: the receiver verifies GitHub's signature over the raw body.
         route = aws.apigatewayv2.Route(
-            f"{name}-webhook", api_id=self.api.id, route_key=WEBHOOK_ROUTE_KEY, authorization_type="NONE",
-            target=pulumi.Output.concat("integrations/", integration.id), opts=child)
+            f"{name}-webhook",
+            api_id=self.api.id,
+            route_key=WEBHOOK_ROUTE_KEY,
+            authorization_type="NONE",
+            target=pulumi.Output.concat("integrations/", integration.id),
+            opts=child,
+        )
         aws.lambda_.Permission(
-            f"{name}-invoke-receiver", action="lambda:InvokeFunction", function=args.receiver.function.name,
+            f"{name}-invoke-receiver",
+            action="lambda:InvokeFunction",
+            function=args.receiver.function.name,
             principal="apigateway.amazonaws.com",
-            source_arn=pulumi.Output.concat(self.api.execution_arn, "/*/POST", WEBHOOK_PATH), opts=child)
+            source_arn=pulumi.Output.concat(self.api.execution_arn, "/*/POST", WEBHOOK_PATH),
+            opts=child,
+        )
 
         access_logs = aws.cloudwatch.LogGroup(
-            f"{name}-access-logs", name=f"/aws/apigateway/{naming('webhook')}",
-            retention_in_days=config.log_retention_days, opts=child)
+            f"{name}-access-logs",
+            name=f"/aws/apigateway/{naming('webhook')}",
+            retention_in_days=config.log_retention_days,
+            opts=child,
+        )
         self.stage = aws.apigatewayv2.Stage(
-            f"{name}-stage", api_id=self.api.id, name="$default", auto_deploy=True,
+            f"{name}-stage",
+            api_id=self.api.id,
+            name="$default",
+            auto_deploy=True,
             default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
                 throttling_rate_limit=float(config.api_throttling_rate_limit),
-                throttling_burst_limit=config.api_throttling_burst_limit),
+                throttling_burst_limit=config.api_throttling_burst_limit,
+            ),
             access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
-                destination_arn=access_logs.arn, format=ACCESS_LOG_FORMAT),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[route]))
+                destination_arn=access_logs.arn, format=ACCESS_LOG_FORMAT
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[route]),
+        )
 
         if config.custom_domain:
-            self.domain = WebhookDomain(f"{name}-domain", WebhookDomainArgs(
-                domain_name=config.custom_domain, zone_id=config.custom_domain_zone_id,
-                api_endpoint=self.api.api_endpoint, naming=naming), child)
+            self.domain = WebhookDomain(
+                f"{name}-domain",
+                WebhookDomainArgs(
+                    domain_name=config.custom_domain,
+                    zone_id=config.custom_domain_zone_id,
+                    api_endpoint=self.api.api_endpoint,
+                    naming=naming,
+                ),
+                child,
+            )
             self.webhook_url = pulumi.Output.concat("https://", self.domain.alias_name, WEBHOOK_PATH)
         else:
             self.domain = None
             # Published once the stage serves it: the URL is useless before.
             self.webhook_url = pulumi.Output.all(self.api.api_endpoint, self.stage.id).apply(
-                lambda values: f"{values[0]}{WEBHOOK_PATH}")
+                lambda values: f"{values[0]}{WEBHOOK_PATH}"
+            )
 
         self.register_outputs({"webhookUrl": self.webhook_url, "apiEndpoint": self.api.api_endpoint})
 
@@ -140,52 +179,94 @@ class WebhookDomain(pulumi.ComponentResource):
         # The resource-level region (pulumi-aws 7) rather than a second provider: an explicit provider
         # would not inherit the stack's aws:* settings (profile, assumed role, allowed accounts, tags).
         self.certificate = aws.acm.Certificate(
-            f"{name}-certificate", domain_name=args.domain_name, validation_method="DNS",
-            region=CLOUDFRONT_CERTIFICATE_REGION, opts=child)
+            f"{name}-certificate",
+            domain_name=args.domain_name,
+            validation_method="DNS",
+            region=CLOUDFRONT_CERTIFICATE_REGION,
+            opts=child,
+        )
         # One name, no SANs: exactly one validation record.
         option = self.certificate.domain_validation_options[0]
         validation_record = aws.route53.Record(
-            f"{name}-certificate-validation", zone_id=args.zone_id, name=option.resource_record_name,
-            type=option.resource_record_type, records=[option.resource_record_value], ttl=300,
+            f"{name}-certificate-validation",
+            zone_id=args.zone_id,
+            name=option.resource_record_name,
+            type=option.resource_record_type,
+            records=[option.resource_record_value],
+            ttl=300,
             # ACM asks for the same record for every certificate of this name in the account, so a
             # replaced certificate finds its record already there.
-            allow_overwrite=True, opts=child)
+            allow_overwrite=True,
+            opts=child,
+        )
         validation = aws.acm.CertificateValidation(
-            f"{name}-certificate", certificate_arn=self.certificate.arn,
-            validation_record_fqdns=[validation_record.fqdn], region=CLOUDFRONT_CERTIFICATE_REGION, opts=child)
+            f"{name}-certificate",
+            certificate_arn=self.certificate.arn,
+            validation_record_fqdns=[validation_record.fqdn],
+            region=CLOUDFRONT_CERTIFICATE_REGION,
+            opts=child,
+        )
 
         origin_id = "webhook-api"
         self.distribution = aws.cloudfront.Distribution(
-            f"{name}-cdn", enabled=True, comment=f"{args.naming('webhook')}: GitHub webhook deliveries",
-            aliases=[args.domain_name], is_ipv6_enabled=True, http_version="http2and3",
+            f"{name}-cdn",
+            enabled=True,
+            comment=f"{args.naming('webhook')}: GitHub webhook deliveries",
+            aliases=[args.domain_name],
+            is_ipv6_enabled=True,
+            http_version="http2and3",
             price_class="PriceClass_100",
-            origins=[aws.cloudfront.DistributionOriginArgs(
-                origin_id=origin_id,
-                domain_name=pulumi.Output.from_input(args.api_endpoint).apply(_host),
-                custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
-                    http_port=80, https_port=443, origin_protocol_policy="https-only",
-                    origin_ssl_protocols=["TLSv1.2"]),
-            )],
+            origins=[
+                aws.cloudfront.DistributionOriginArgs(
+                    origin_id=origin_id,
+                    domain_name=pulumi.Output.from_input(args.api_endpoint).apply(_host),
+                    custom_origin_config=aws.cloudfront.DistributionOriginCustomOriginConfigArgs(
+                        http_port=80,
+                        https_port=443,
+                        origin_protocol_policy="https-only",
+                        origin_ssl_protocols=["TLSv1.2"],
+                    ),
+                )
+            ],
             default_cache_behavior=aws.cloudfront.DistributionDefaultCacheBehaviorArgs(
-                target_origin_id=origin_id, viewer_protocol_policy="https-only",
-                allowed_methods=ALL_METHODS, cached_methods=["GET", "HEAD"], compress=False,
+                target_origin_id=origin_id,
+                viewer_protocol_policy="https-only",
+                allowed_methods=ALL_METHODS,
+                cached_methods=["GET", "HEAD"],
+                compress=False,
                 cache_policy_id=CACHING_DISABLED_POLICY_ID,
                 # Every viewer header (the signature, event and delivery headers) but Host, which must
                 # name the API for API Gateway to route the request.
-                origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID),
+                origin_request_policy_id=ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID,
+            ),
             restrictions=aws.cloudfront.DistributionRestrictionsArgs(
-                geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none")),
+                geo_restriction=aws.cloudfront.DistributionRestrictionsGeoRestrictionArgs(restriction_type="none")
+            ),
             viewer_certificate=aws.cloudfront.DistributionViewerCertificateArgs(
-                acm_certificate_arn=validation.certificate_arn, ssl_support_method="sni-only",
-                minimum_protocol_version="TLSv1.2_2021"),
-            opts=child)
+                acm_certificate_arn=validation.certificate_arn,
+                ssl_support_method="sni-only",
+                minimum_protocol_version="TLSv1.2_2021",
+            ),
+            opts=child,
+        )
 
-        records = [aws.route53.Record(
-            f"{name}-alias-{record_type.lower()}", zone_id=args.zone_id, name=args.domain_name, type=record_type,
-            aliases=[aws.route53.RecordAliasArgs(
-                name=self.distribution.domain_name, zone_id=self.distribution.hosted_zone_id,
-                evaluate_target_health=False)],
-            opts=child) for record_type in ("A", "AAAA")]
+        records = [
+            aws.route53.Record(
+                f"{name}-alias-{record_type.lower()}",
+                zone_id=args.zone_id,
+                name=args.domain_name,
+                type=record_type,
+                aliases=[
+                    aws.route53.RecordAliasArgs(
+                        name=self.distribution.domain_name,
+                        zone_id=self.distribution.hosted_zone_id,
+                        evaluate_target_health=False,
+                    )
+                ],
+                opts=child,
+            )
+            for record_type in ("A", "AAAA")
+        ]
         self.alias_name = records[0].name
 
         self.register_outputs({"domainName": self.alias_name, "distributionDomainName": self.distribution.domain_name})

@@ -37,20 +37,26 @@ class LambdaFunction(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         self.log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/lambda/{args.name}",
-            retention_in_days=args.log_retention_days, opts=child)
+            f"{name}-logs", name=f"/aws/lambda/{args.name}", retention_in_days=args.log_retention_days, opts=child
+        )
         self.role = aws.iam.Role(
-            f"{name}-role", name=f"{args.name}-role",
+            f"{name}-role",
+            name=f"{args.name}-role",
             description=f"Runs the {args.spec.key} function",
-            assume_role_policy=iam.assume_role_policy("lambda.amazonaws.com"), opts=child)
+            assume_role_policy=iam.assume_role_policy("lambda.amazonaws.com"),
+            opts=child,
+        )
         base = [
-            iam.allow(["logs:CreateLogStream", "logs:PutLogEvents"],
-                      [pulumi.Output.concat(self.log_group.arn, ":*")], sid="OwnLogGroup"),
+            iam.allow(
+                ["logs:CreateLogStream", "logs:PutLogEvents"],
+                [pulumi.Output.concat(self.log_group.arn, ":*")],
+                sid="OwnLogGroup",
+            ),
             iam.allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"], sid="Tracing"),
         ]
         self.policy = aws.iam.RolePolicy(
-            f"{name}-policy", role=self.role.id, policy=iam.policy_document([*base, *args.statements]),
-            opts=child)
+            f"{name}-policy", role=self.role.id, policy=iam.policy_document([*base, *args.statements]), opts=child
+        )
         self.function = aws.lambda_.Function(
             name,
             name=args.name,
@@ -65,8 +71,7 @@ class LambdaFunction(pulumi.ComponentResource):
             memory_size=args.spec.memory_mb,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment)),
             tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON", log_group=self.log_group.name),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=self.log_group.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.policy]),
         )
         self.register_outputs({"name": self.function.name, "arn": self.function.arn})
@@ -78,5 +83,5 @@ class LambdaFunction(pulumi.ComponentResource):
     def grant(self, name: str, statements: Sequence[iam.Statement], parent: pulumi.Resource) -> aws.iam.RolePolicy:
         """Give this function's role more permissions, owned by the component that needs them."""
         return aws.iam.RolePolicy(
-            name, role=self.role.id, policy=iam.policy_document(statements),
-            opts=pulumi.ResourceOptions(parent=parent))
+            name, role=self.role.id, policy=iam.policy_document(statements), opts=pulumi.ResourceOptions(parent=parent)
+        )

@@ -27,7 +27,8 @@ class Naming:
         if len(prefix) > MAX_PREFIX_LENGTH:
             raise pulumi.RunError(
                 f"stack name {pulumi.get_stack()!r} is too long: '<project>-<stack>' must be at most "
-                f"{MAX_PREFIX_LENGTH} characters so that every resource name fits AWS limits")
+                f"{MAX_PREFIX_LENGTH} characters so that every resource name fits AWS limits"
+            )
         return cls(prefix)
 
     def __call__(self, *parts: str) -> str:
@@ -52,7 +53,8 @@ class AwsIdentity:
 
     def arn(self, service: str, resource: str) -> pulumi.Output[str]:
         return pulumi.Output.concat(
-            "arn:", self.partition, ":", service, ":", self.region, ":", self.account_id, ":", resource)
+            "arn:", self.partition, ":", service, ":", self.region, ":", self.account_id, ":", resource
+        )
 
     def account_root_arn(self) -> pulumi.Output[str]:
         return pulumi.Output.concat("arn:", self.partition, ":iam::", self.account_id, ":root")

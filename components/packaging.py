@@ -37,14 +37,17 @@ def build_dir() -> Path:
 def source_files() -> list[Path]:
     """The files of the Lambda code asset, in a stable order."""
     return sorted(
-        path for path in FUNCTIONS_DIR.rglob("*")
-        if path.is_file() and path.suffix in _SOURCE_SUFFIXES and "__pycache__" not in path.parts)
+        path
+        for path in FUNCTIONS_DIR.rglob("*")
+        if path.is_file() and path.suffix in _SOURCE_SUFFIXES and "__pycache__" not in path.parts
+    )
 
 
 def function_code() -> pulumi.AssetArchive:
     """The ``functions`` package as Lambda code: handlers are ``functions.<module>.handler``."""
-    return pulumi.AssetArchive({
-        path.relative_to(ROOT).as_posix(): pulumi.FileAsset(str(path)) for path in source_files()})
+    return pulumi.AssetArchive(
+        {path.relative_to(ROOT).as_posix(): pulumi.FileAsset(str(path)) for path in source_files()}
+    )
 
 
 def layer_zip_path(architecture: str) -> Path:
@@ -68,10 +71,28 @@ def build_layer(architecture: str, destination: Path) -> None:
     with tempfile.TemporaryDirectory() as work:
         site = Path(work) / "python"
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
-             "--target", str(site), "--platform", PIP_PLATFORMS[architecture], "--implementation", "cp",
-             "--python-version", python_version, "--only-binary=:all:", "-r", str(LAYER_REQUIREMENTS)],
-            check=True)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-compile",
+                "--disable-pip-version-check",
+                "--target",
+                str(site),
+                "--platform",
+                PIP_PLATFORMS[architecture],
+                "--implementation",
+                "cp",
+                "--python-version",
+                python_version,
+                "--only-binary=:all:",
+                "-r",
+                str(LAYER_REQUIREMENTS),
+            ],
+            check=True,
+        )
         for name in RUNTIME_PROVIDED:
             for provided in site.glob(f"{name}*"):
                 shutil.rmtree(provided) if provided.is_dir() else provided.unlink()

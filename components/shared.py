@@ -40,87 +40,139 @@ class SharedResources(pulumi.ComponentResource):
         config, naming = args.config, args.naming
 
         self.members_table = aws.dynamodb.Table(
-            "members", name=naming("members"), billing_mode="PAY_PER_REQUEST", hash_key="login",
+            "members",
+            name=naming("members"),
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="login",
             attributes=[aws.dynamodb.TableAttributeArgs(name="login", type="S")],
             server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            opts=child)
+            opts=child,
+        )
         self.workflow_runs_table = aws.dynamodb.Table(
-            "workflow-runs", name=naming("workflow-runs"), billing_mode="PAY_PER_REQUEST",
-            hash_key="pk", range_key="sk",
+            "workflow-runs",
+            name=naming("workflow-runs"),
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="pk",
+            range_key="sk",
             attributes=[aws.dynamodb.TableAttributeArgs(name=n, type="S") for n in ("pk", "sk", "period")],
-            global_secondary_indexes=[aws.dynamodb.TableGlobalSecondaryIndexArgs(
-                name="period-index", projection_type="ALL", key_schemas=[
-                    aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name="period", key_type="HASH"),
-                    aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name="pk", key_type="RANGE"),
-                ])],
+            global_secondary_indexes=[
+                aws.dynamodb.TableGlobalSecondaryIndexArgs(
+                    name="period-index",
+                    projection_type="ALL",
+                    key_schemas=[
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name="period", key_type="HASH"),
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name="pk", key_type="RANGE"),
+                    ],
+                )
+            ],
             server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            opts=child)
+            opts=child,
+        )
 
         self.github_app_secret = aws.secretsmanager.Secret(
-            "github-app", name_prefix=naming("github-app-"),
-            description="GitHub App id, installation id and private key", opts=child)
+            "github-app",
+            name_prefix=naming("github-app-"),
+            description="GitHub App id, installation id and private key",
+            opts=child,
+        )
         aws.secretsmanager.SecretVersion(
-            "github-app", secret_id=self.github_app_secret.id,
-            secret_string=pulumi.Output.secret(pulumi.Output.json_dumps({
-                "appId": config.github_app_id, "installationId": config.github_app_installation_id,
-                "privateKey": args.secrets.github_app_private_key})),
-            opts=child)
+            "github-app",
+            secret_id=self.github_app_secret.id,
+            secret_string=pulumi.Output.secret(
+                pulumi.Output.json_dumps(
+                    {
+                        "appId": config.github_app_id,
+                        "installationId": config.github_app_installation_id,
+                        "privateKey": args.secrets.github_app_private_key,
+                    }
+                )
+            ),
+            opts=child,
+        )
         self.webhook_secret = aws.secretsmanager.Secret(
-            "webhook", name_prefix=naming("webhook-"), description="GitHub App webhook secret", opts=child)
+            "webhook", name_prefix=naming("webhook-"), description="GitHub App webhook secret", opts=child
+        )
         aws.secretsmanager.SecretVersion(
-            "webhook", secret_id=self.webhook_secret.id, secret_string=args.secrets.webhook_secret, opts=child)
+            "webhook", secret_id=self.webhook_secret.id, secret_string=args.secrets.webhook_secret, opts=child
+        )
 
         # A customer managed key: CloudWatch alarms cannot publish to a topic under the AWS managed SNS key.
         self.topic_key = aws.kms.Key(
-            "notifications", description=f"Encrypts the {naming.prefix} notification topic",
-            enable_key_rotation=True, deletion_window_in_days=30,
-            policy=iam.policy_document([
-                {"Sid": "AccountAdministers", "Effect": "Allow",
-                 "Principal": {"AWS": args.identity.account_root_arn()},
-                 "Action": "kms:*", "Resource": "*"},
-                {"Sid": "CloudWatchAlarmsPublish", "Effect": "Allow",
-                 "Principal": {"Service": "cloudwatch.amazonaws.com"},
-                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
-            ]),
-            opts=child)
+            "notifications",
+            description=f"Encrypts the {naming.prefix} notification topic",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=iam.policy_document(
+                [
+                    {
+                        "Sid": "AccountAdministers",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": args.identity.account_root_arn()},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "CloudWatchAlarmsPublish",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                        "Resource": "*",
+                    },
+                ]
+            ),
+            opts=child,
+        )
         self.topic = aws.sns.Topic(
-            "notifications", name=naming("notifications"), kms_master_key_id=self.topic_key.arn, opts=child)
+            "notifications", name=naming("notifications"), kms_master_key_id=self.topic_key.arn, opts=child
+        )
         if config.notification_email:
             aws.sns.TopicSubscription(
-                "notifications-email", topic=self.topic.arn, protocol="email",
-                endpoint=config.notification_email, opts=child)
+                "notifications-email",
+                topic=self.topic.arn,
+                protocol="email",
+                endpoint=config.notification_email,
+                opts=child,
+            )
 
         self.code = packaging.function_code()
         self.layer = aws.lambda_.LayerVersion(
-            "dependencies", layer_name=naming("dependencies"),
+            "dependencies",
+            layer_name=naming("dependencies"),
             code=packaging.dependency_layer(config.lambda_architecture),
             compatible_runtimes=[packaging.LAMBDA_RUNTIME],
             compatible_architectures=[config.lambda_architecture],
             description="githubkit, Powertools for AWS Lambda, pydantic (functions/requirements.txt)",
-            opts=child)
+            opts=child,
+        )
 
         self.functions = {spec.key: self.new_function(spec, self) for spec in BUSINESS_FUNCTIONS}
-        self.register_outputs({
-            "membersTable": self.members_table.name,
-            "workflowRunsTable": self.workflow_runs_table.name,
-            "topicArn": self.topic.arn,
-            "functions": {key: fn.function.name for key, fn in self.functions.items()},
-        })
+        self.register_outputs(
+            {
+                "membersTable": self.members_table.name,
+                "workflowRunsTable": self.workflow_runs_table.name,
+                "topicArn": self.topic.arn,
+                "functions": {key: fn.function.name for key, fn in self.functions.items()},
+            }
+        )
 
     def new_function(self, spec: FunctionSpec, parent: pulumi.Resource) -> LambdaFunction:
         """A function from ``functions/`` with the shared code, layer, settings and its least privilege."""
-        return LambdaFunction(spec.key, LambdaFunctionArgs(
-            spec=spec,
-            name=self._args.naming(spec.key),
-            code=self.code,
-            layer_arn=self.layer.arn,
-            architecture=self._args.config.lambda_architecture,
-            log_retention_days=self._args.config.log_retention_days,
-            environment={**self._environment(spec), **self._args.routing.get(spec.key, {})},
-            statements=self._statements(spec),
-        ), pulumi.ResourceOptions(parent=parent))
+        return LambdaFunction(
+            spec.key,
+            LambdaFunctionArgs(
+                spec=spec,
+                name=self._args.naming(spec.key),
+                code=self.code,
+                layer_arn=self.layer.arn,
+                architecture=self._args.config.lambda_architecture,
+                log_retention_days=self._args.config.log_retention_days,
+                environment={**self._environment(spec), **self._args.routing.get(spec.key, {})},
+                statements=self._statements(spec),
+            ),
+            pulumi.ResourceOptions(parent=parent),
+        )
 
     def _environment(self, spec: FunctionSpec) -> dict[str, pulumi.Input[str]]:
         config = self._args.config
@@ -149,11 +201,13 @@ class SharedResources(pulumi.ComponentResource):
     def _statements(self, spec: FunctionSpec) -> list[iam.Statement]:
         statements = []
         if Needs.WEBHOOK_SECRET in spec.needs:
-            statements.append(iam.allow(["secretsmanager:GetSecretValue"], [self.webhook_secret.arn],
-                                        sid="WebhookSecret"))
+            statements.append(
+                iam.allow(["secretsmanager:GetSecretValue"], [self.webhook_secret.arn], sid="WebhookSecret")
+            )
         if Needs.GITHUB_APP_SECRET in spec.needs:
-            statements.append(iam.allow(["secretsmanager:GetSecretValue"], [self.github_app_secret.arn],
-                                        sid="GitHubAppSecret"))
+            statements.append(
+                iam.allow(["secretsmanager:GetSecretValue"], [self.github_app_secret.arn], sid="GitHubAppSecret")
+            )
         if Needs.TABLE_WRITES in spec.needs:
             statements.append(self.table_write_statement())
         if Needs.NOTIFICATIONS in spec.needs:
@@ -162,10 +216,15 @@ class SharedResources(pulumi.ComponentResource):
 
     def table_write_statement(self) -> iam.Statement:
         """Run the planned writes (a conditional TransactWriteItems) on the two tables."""
-        return iam.allow(["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
-                         [self.members_table.arn, self.workflow_runs_table.arn], sid="PlannedWrites")
+        return iam.allow(
+            ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
+            [self.members_table.arn, self.workflow_runs_table.arn],
+            sid="PlannedWrites",
+        )
 
     def publish_statements(self) -> list[iam.Statement]:
         """Publish to the notification topic, which is encrypted with its own key."""
-        return [iam.allow(["sns:Publish"], [self.topic.arn], sid="Notify"),
-                iam.allow(["kms:Decrypt", "kms:GenerateDataKey*"], [self.topic_key.arn], sid="NotifyEncrypted")]
+        return [
+            iam.allow(["sns:Publish"], [self.topic.arn], sid="Notify"),
+            iam.allow(["kms:Decrypt", "kms:GenerateDataKey*"], [self.topic_key.arn], sid="NotifyEncrypted"),
+        ]

@@ -71,37 +71,56 @@ class SqsPipeline(pulumi.ComponentResource):
 
         functions: dict[str, LambdaFunction] = {
             spec.key: shared.new_function(spec, self) if spec is STORE_RECORDS else shared.functions[spec.key]
-            for spec in CONSUMERS}
+            for spec in CONSUMERS
+        }
 
         queues: dict[str, aws.sqs.Queue] = {}
         dead_letter_queues: dict[str, aws.sqs.Queue] = {}
         for spec in CONSUMERS:
             key = spec.key
             dlq = aws.sqs.Queue(
-                f"{name}-{key}-dlq", name=wiring.dead_letter_queue_name(naming, spec),
-                message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS, sqs_managed_sse_enabled=True,
-                opts=child)
+                f"{name}-{key}-dlq",
+                name=wiring.dead_letter_queue_name(naming, spec),
+                message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
+                sqs_managed_sse_enabled=True,
+                opts=child,
+            )
             queue = aws.sqs.Queue(
-                f"{name}-{key}", name=wiring.queue_name(naming, spec),
+                f"{name}-{key}",
+                name=wiring.queue_name(naming, spec),
                 visibility_timeout_seconds=visibility_timeout_seconds(config, spec),
                 message_retention_seconds=QUEUE_RETENTION_SECONDS,
                 sqs_managed_sse_enabled=True,
-                redrive_policy=pulumi.Output.json_dumps({
-                    "deadLetterTargetArn": dlq.arn, "maxReceiveCount": config.max_receive_count}),
-                opts=child)
+                redrive_policy=pulumi.Output.json_dumps(
+                    {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": config.max_receive_count}
+                ),
+                opts=child,
+            )
             aws.sqs.RedriveAllowPolicy(
-                f"{name}-{key}-dlq-redrive-allow", queue_url=dlq.url,
-                redrive_allow_policy=pulumi.Output.json_dumps({
-                    "redrivePermission": "byQueue", "sourceQueueArns": [queue.arn]}),
-                opts=child)
+                f"{name}-{key}-dlq-redrive-allow",
+                queue_url=dlq.url,
+                redrive_allow_policy=pulumi.Output.json_dumps(
+                    {"redrivePermission": "byQueue", "sourceQueueArns": [queue.arn]}
+                ),
+                opts=child,
+            )
             queues[key], dead_letter_queues[key] = queue, dlq
 
         for spec in CONSUMERS:
             key = spec.key
             function, queue = functions[key], queues[key]
-            statements = [iam.allow(
-                ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"],
-                [queue.arn], sid="ConsumeOwnQueue")]
+            statements = [
+                iam.allow(
+                    [
+                        "sqs:ReceiveMessage",
+                        "sqs:DeleteMessage",
+                        "sqs:ChangeMessageVisibility",
+                        "sqs:GetQueueAttributes",
+                    ],
+                    [queue.arn],
+                    sid="ConsumeOwnQueue",
+                )
+            ]
             next_step = wiring.NEXT_STEP[key]
             if next_step is not None:
                 statements.append(iam.allow(["sqs:SendMessage"], [queues[next_step.key].arn], sid="ForwardToNextStep"))
@@ -116,41 +135,73 @@ class SqsPipeline(pulumi.ComponentResource):
                 maximum_batching_window_in_seconds=config.sqs_batch_window_seconds,
                 function_response_types=["ReportBatchItemFailures"],
                 scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
-                    maximum_concurrency=maximum_concurrency(config)),
+                    maximum_concurrency=maximum_concurrency(config)
+                ),
                 # Lambda checks the role can receive from the queue when the mapping is created.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[grant]),
+            )
             self._alarms(name, key, spec, config, naming, shared, queue, dead_letter_queues[key])
 
         entry_queues = [queues[spec.key].arn for spec in wiring.ENTRY_STEP.values()]
         shared.functions[RECEIVER.key].grant(
-            f"{name}-receiver-dispatch", [iam.allow(["sqs:SendMessage"], entry_queues, sid="DispatchToPipeline")],
-            self)
+            f"{name}-receiver-dispatch", [iam.allow(["sqs:SendMessage"], entry_queues, sid="DispatchToPipeline")], self
+        )
 
         self.queue_urls = {key: queue.url for key, queue in queues.items()}
         self.dead_letter_queue_urls = {key: dlq.url for key, dlq in dead_letter_queues.items()}
         self.register_outputs({"queueUrls": self.queue_urls, "deadLetterQueueUrls": self.dead_letter_queue_urls})
 
-    def _alarms(self, name: str, key: str, spec: FunctionSpec, config: StackConfig, naming: Naming,
-                shared: SharedResources, queue: aws.sqs.Queue, dlq: aws.sqs.Queue) -> None:
+    def _alarms(
+        self,
+        name: str,
+        key: str,
+        spec: FunctionSpec,
+        config: StackConfig,
+        naming: Naming,
+        shared: SharedResources,
+        queue: aws.sqs.Queue,
+        dlq: aws.sqs.Queue,
+    ) -> None:
         child = pulumi.ResourceOptions(parent=self)
         aws.cloudwatch.MetricAlarm(
-            f"{name}-{key}-dlq-not-empty", name=naming(key, "dlq-not-empty"),
-            alarm_description=(f"Messages of the {key} step failed {config.max_receive_count} times and wait "
-                               f"in {wiring.dead_letter_queue_name(naming, spec)}: fix the cause, then redrive them."),
-            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": dlq.name}, statistic="Maximum",
-            period=ALARM_PERIOD_SECONDS, evaluation_periods=1,
-            comparison_operator="GreaterThanThreshold", threshold=0, treat_missing_data="notBreaching",
-            alarm_actions=[shared.topic.arn], ok_actions=[shared.topic.arn], opts=child)
+            f"{name}-{key}-dlq-not-empty",
+            name=naming(key, "dlq-not-empty"),
+            alarm_description=(
+                f"Messages of the {key} step failed {config.max_receive_count} times and wait "
+                f"in {wiring.dead_letter_queue_name(naming, spec)}: fix the cause, then redrive them."
+            ),
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": dlq.name},
+            statistic="Maximum",
+            period=ALARM_PERIOD_SECONDS,
+            evaluation_periods=1,
+            comparison_operator="GreaterThanThreshold",
+            threshold=0,
+            treat_missing_data="notBreaching",
+            alarm_actions=[shared.topic.arn],
+            ok_actions=[shared.topic.arn],
+            opts=child,
+        )
         threshold = oldest_message_age_threshold_seconds(config, spec)
         aws.cloudwatch.MetricAlarm(
-            f"{name}-{key}-oldest-message-age", name=naming(key, "oldest-message-age"),
-            alarm_description=(f"A message waited in {wiring.queue_name(naming, spec)} longer than its "
-                               f"{config.max_receive_count} receives could take ({threshold} s): the {key} "
-                               "step is not consuming (mapping disabled, throttled or failing to start)."),
-            namespace="AWS/SQS", metric_name="ApproximateAgeOfOldestMessage",
-            dimensions={"QueueName": queue.name}, statistic="Maximum",
-            period=ALARM_PERIOD_SECONDS, evaluation_periods=1,
-            comparison_operator="GreaterThanThreshold", threshold=threshold, treat_missing_data="notBreaching",
-            alarm_actions=[shared.topic.arn], ok_actions=[shared.topic.arn], opts=child)
-
+            f"{name}-{key}-oldest-message-age",
+            name=naming(key, "oldest-message-age"),
+            alarm_description=(
+                f"A message waited in {wiring.queue_name(naming, spec)} longer than its "
+                f"{config.max_receive_count} receives could take ({threshold} s): the {key} "
+                "step is not consuming (mapping disabled, throttled or failing to start)."
+            ),
+            namespace="AWS/SQS",
+            metric_name="ApproximateAgeOfOldestMessage",
+            dimensions={"QueueName": queue.name},
+            statistic="Maximum",
+            period=ALARM_PERIOD_SECONDS,
+            evaluation_periods=1,
+            comparison_operator="GreaterThanThreshold",
+            threshold=threshold,
+            treat_missing_data="notBreaching",
+            alarm_actions=[shared.topic.arn],
+            ok_actions=[shared.topic.arn],
+            opts=child,
+        )

@@ -34,10 +34,21 @@ SYNC_EVENTS_RULE = "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
 ALARM_PERIOD_SECONDS = 60  # Step Functions publishes execution metrics every minute
 #: Log delivery is configured through account-level CloudWatch Logs APIs that take no resource ARN.
 LOG_DELIVERY_ACTIONS = (
-    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-    "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups")
-TRACING_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules",
-                   "xray:GetSamplingTargets")
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+)
+TRACING_ACTIONS = (
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+)
 
 
 @dataclass
@@ -51,27 +62,36 @@ class WorkflowTypeError(ValueError):
     """A state machine definition its workflow type cannot run."""
 
 
-def check_workflow_type(machine: str, template: DefinitionTemplate, values: Mapping[str, Any],
-                        workflow_type: str) -> None:
+def check_workflow_type(
+    machine: str, template: DefinitionTemplate, values: Mapping[str, Any], workflow_type: str
+) -> None:
     """Express workflows cannot wait for a job (``.sync``): such a machine must be STANDARD."""
     if workflow_type != STANDARD and template.uses_sync_integration(values):
         sync = ", ".join(r for r in template.resources(values) if ".sync" in r)
         raise WorkflowTypeError(
             f"state machine {machine!r} ({template.path.name}) uses a .sync integration ({sync}) "
-            f"and must be {STANDARD}, not {workflow_type}")
+            f"and must be {STANDARD}, not {workflow_type}"
+        )
 
 
-def start_child_statements(child_type: str, child_arn: pulumi.Input[str], child_name: str,
-                           identity: AwsIdentity) -> list[iam.Statement]:
+def start_child_statements(
+    child_type: str, child_arn: pulumi.Input[str], child_name: str, identity: AwsIdentity
+) -> list[iam.Statement]:
     """What starting a child and waiting for it needs (Step Functions developer guide, nested workflows)."""
     if child_type == EXPRESS:
         return [iam.allow(["states:StartSyncExecution"], [child_arn], sid="RunOnboarding")]
     return [
         iam.allow(["states:StartExecution"], [child_arn], sid="StartOnboarding"),
-        iam.allow(["states:DescribeExecution", "states:StopExecution"],
-                  [identity.arn("states", f"execution:{child_name}:*")], sid="FollowOnboarding"),
-        iam.allow(["events:PutTargets", "events:PutRule", "events:DescribeRule"],
-                  [identity.arn("events", SYNC_EVENTS_RULE)], sid="SyncCompletionEvents"),
+        iam.allow(
+            ["states:DescribeExecution", "states:StopExecution"],
+            [identity.arn("states", f"execution:{child_name}:*")],
+            sid="FollowOnboarding",
+        ),
+        iam.allow(
+            ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+            [identity.arn("events", SYNC_EVENTS_RULE)],
+            sid="SyncCompletionEvents",
+        ),
     ]
 
 
@@ -92,49 +112,81 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
         functions = shared.functions
 
         onboarding = self._state_machine(
-            "ONBOARDING", "onboarding.asl.json", config.workflow_type, {
+            "ONBOARDING",
+            "onboarding.asl.json",
+            config.workflow_type,
+            {
                 "AddTeamMemberFunctionArn": functions[ADD_TEAM_MEMBER.key].arn,
                 "LookupDirectoryFunctionArn": functions[LOOKUP_DIRECTORY.key].arn,
                 "NotificationTopicArn": shared.topic.arn,
                 "TimeoutSeconds": config.workflow_timeout_seconds,
-            }, [
-                iam.allow(["lambda:InvokeFunction"],
-                          [functions[ADD_TEAM_MEMBER.key].arn, functions[LOOKUP_DIRECTORY.key].arn], sid="InvokeSteps"),
+            },
+            [
+                iam.allow(
+                    ["lambda:InvokeFunction"],
+                    [functions[ADD_TEAM_MEMBER.key].arn, functions[LOOKUP_DIRECTORY.key].arn],
+                    sid="InvokeSteps",
+                ),
                 shared.table_write_statement(),
-            ])
+            ],
+        )
         chargeback = self._state_machine(
-            "CHARGEBACK", "chargeback.asl.json", config.workflow_type, {
+            "CHARGEBACK",
+            "chargeback.asl.json",
+            config.workflow_type,
+            {
                 "PriceWorkflowRunFunctionArn": functions[PRICE_WORKFLOW_RUN.key].arn,
                 "NotificationTopicArn": shared.topic.arn,
                 "TimeoutSeconds": config.workflow_timeout_seconds,
-            }, [
+            },
+            [
                 iam.allow(["lambda:InvokeFunction"], [functions[PRICE_WORKFLOW_RUN.key].arn], sid="InvokeSteps"),
                 shared.table_write_statement(),
-            ])
+            ],
+        )
         backfill = self._state_machine(
-            "BACKFILL", "backfill.asl.json", STANDARD, {
+            "BACKFILL",
+            "backfill.asl.json",
+            STANDARD,
+            {
                 "ListOrgMembersFunctionArn": functions[LIST_ORG_MEMBERS.key].arn,
                 "StartOnboardingResource": START_CHILD_RESOURCE[config.workflow_type],
                 "OnboardingStateMachineArn": onboarding.arn,
                 "NotificationTopicArn": shared.topic.arn,
                 "MaxConcurrency": config.backfill_max_concurrency,
-            }, [
+            },
+            [
                 iam.allow(["lambda:InvokeFunction"], [functions[LIST_ORG_MEMBERS.key].arn], sid="InvokeSteps"),
-                *start_child_statements(config.workflow_type, onboarding.arn,
-                                        wiring.state_machine_name(args.naming, "ONBOARDING"), self._identity),
-            ])
+                *start_child_statements(
+                    config.workflow_type,
+                    onboarding.arn,
+                    wiring.state_machine_name(args.naming, "ONBOARDING"),
+                    self._identity,
+                ),
+            ],
+        )
 
         machines = {"ONBOARDING": onboarding, "CHARGEBACK": chargeback, "BACKFILL": backfill}
         functions[RECEIVER.key].grant(
             f"{name}-receiver-dispatch",
-            [iam.allow(["states:StartExecution"], [machine.arn for machine in machines.values()],
-                       sid="DispatchToPipeline")],
-            self)
+            [
+                iam.allow(
+                    ["states:StartExecution"], [machine.arn for machine in machines.values()], sid="DispatchToPipeline"
+                )
+            ],
+            self,
+        )
         self.state_machine_arns = {use_case: machine.arn for use_case, machine in machines.items()}
         self.register_outputs({"stateMachineArns": self.state_machine_arns})
 
-    def _state_machine(self, use_case: str, file_name: str, workflow_type: str, values: Mapping[str, Any],
-                       statements: Sequence[iam.Statement]) -> aws.sfn.StateMachine:
+    def _state_machine(
+        self,
+        use_case: str,
+        file_name: str,
+        workflow_type: str,
+        values: Mapping[str, Any],
+        statements: Sequence[iam.Statement],
+    ) -> aws.sfn.StateMachine:
         config, naming, shared = self._args.config, self._args.naming, self._args.shared
         key, machine_name = wiring.STATE_MACHINES[use_case], wiring.state_machine_name(naming, use_case)
         prefix = f"{self._name}-{key}"
@@ -146,18 +198,31 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
             raise pulumi.RunError(str(error)) from None
 
         log_group = aws.cloudwatch.LogGroup(
-            f"{prefix}-logs", name=f"/aws/vendedlogs/states/{machine_name}",
-            retention_in_days=config.log_retention_days, opts=child)
+            f"{prefix}-logs",
+            name=f"/aws/vendedlogs/states/{machine_name}",
+            retention_in_days=config.log_retention_days,
+            opts=child,
+        )
         role = aws.iam.Role(
-            f"{prefix}-role", name=f"{machine_name}-role", description=f"Runs the {machine_name} state machine",
-            assume_role_policy=self._trust_policy(machine_name), opts=child)
+            f"{prefix}-role",
+            name=f"{machine_name}-role",
+            description=f"Runs the {machine_name} state machine",
+            assume_role_policy=self._trust_policy(machine_name),
+            opts=child,
+        )
         policy = aws.iam.RolePolicy(
-            f"{prefix}-policy", role=role.id, policy=iam.policy_document([
-                *statements,
-                *shared.publish_statements(),
-                iam.allow(LOG_DELIVERY_ACTIONS, ["*"], sid="LogDelivery"),
-                iam.allow(TRACING_ACTIONS, ["*"], sid="Tracing"),
-            ]), opts=child)
+            f"{prefix}-policy",
+            role=role.id,
+            policy=iam.policy_document(
+                [
+                    *statements,
+                    *shared.publish_statements(),
+                    iam.allow(LOG_DELIVERY_ACTIONS, ["*"], sid="LogDelivery"),
+                    iam.allow(TRACING_ACTIONS, ["*"], sid="Tracing"),
+                ]
+            ),
+            opts=child,
+        )
         machine = aws.sfn.StateMachine(
             prefix,
             name=machine_name,
@@ -165,31 +230,58 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
             role_arn=role.arn,
             definition=template.definition(values),
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-                level="ALL", include_execution_data=include_execution_data(workflow_type),
-                log_destination=pulumi.Output.concat(log_group.arn, ":*")),
+                level="ALL",
+                include_execution_data=include_execution_data(workflow_type),
+                log_destination=pulumi.Output.concat(log_group.arn, ":*"),
+            ),
             tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=True),
             # Step Functions checks the role may deliver logs when the machine is created.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
         # A timed-out execution is not counted as failed, and no Catch sees the execution's own timeout.
-        for metric, slug, meaning in (("ExecutionsFailed", "executions-failed", "failed"),
-                                      ("ExecutionsTimedOut", "executions-timed-out", "timed out")):
+        for metric, slug, meaning in (
+            ("ExecutionsFailed", "executions-failed", "failed"),
+            ("ExecutionsTimedOut", "executions-timed-out", "timed out"),
+        ):
             aws.cloudwatch.MetricAlarm(
-                f"{prefix}-{slug}", name=naming(key, slug),
+                f"{prefix}-{slug}",
+                name=naming(key, slug),
                 alarm_description=f"An execution of {machine_name} {meaning}; see its history and logs.",
-                namespace="AWS/States", metric_name=metric, dimensions={"StateMachineArn": machine.arn},
-                statistic="Sum", period=ALARM_PERIOD_SECONDS, evaluation_periods=1,
-                comparison_operator="GreaterThanThreshold", threshold=0, treat_missing_data="notBreaching",
-                alarm_actions=[shared.topic.arn], opts=child)
+                namespace="AWS/States",
+                metric_name=metric,
+                dimensions={"StateMachineArn": machine.arn},
+                statistic="Sum",
+                period=ALARM_PERIOD_SECONDS,
+                evaluation_periods=1,
+                comparison_operator="GreaterThanThreshold",
+                threshold=0,
+                treat_missing_data="notBreaching",
+                alarm_actions=[shared.topic.arn],
+                opts=child,
+            )
         return machine
 
     def _trust_policy(self, machine_name: str) -> pulumi.Output[str]:
         """Only this account's state machine of that name may assume the role (confused deputy)."""
-        return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": self._identity.account_id},
-                # the machine itself and its published versions or aliases (``<arn>:<qualifier>``)
-                "ArnLike": {"aws:SourceArn": [
-                    self._identity.state_machine_arn(machine_name),
-                    pulumi.Output.concat(self._identity.state_machine_arn(machine_name), ":*")]},
-            }}]})
+        return pulumi.Output.json_dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "states.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {
+                            "StringEquals": {"aws:SourceAccount": self._identity.account_id},
+                            # the machine itself and its published versions or aliases (``<arn>:<qualifier>``)
+                            "ArnLike": {
+                                "aws:SourceArn": [
+                                    self._identity.state_machine_arn(machine_name),
+                                    pulumi.Output.concat(self._identity.state_machine_arn(machine_name), ":*"),
+                                ]
+                            },
+                        },
+                    }
+                ],
+            }
+        )

@@ -12,8 +12,15 @@ from collections.abc import Mapping
 
 import pulumi
 
-from components.catalog import (ADD_TEAM_MEMBER, LIST_ORG_MEMBERS, LOOKUP_DIRECTORY, PRICE_WORKFLOW_RUN,
-                                 RECEIVER, STORE_RECORDS, FunctionSpec)
+from components.catalog import (
+    ADD_TEAM_MEMBER,
+    LIST_ORG_MEMBERS,
+    LOOKUP_DIRECTORY,
+    PRICE_WORKFLOW_RUN,
+    RECEIVER,
+    STORE_RECORDS,
+    FunctionSpec,
+)
 from components.config import StackConfig
 from components.naming import AwsIdentity, Naming
 
@@ -48,11 +55,17 @@ def state_machine_name(naming: Naming, use_case: str) -> str:
 def routing_environment(config: StackConfig, naming: Naming, identity: AwsIdentity) -> dict[str, Environment]:
     """Per function key, the environment variables that say where its work goes."""
     if config.architecture == "stepfunctions":
-        return {RECEIVER.key: {
-            f"{use_case}_TARGET": identity.state_machine_arn(state_machine_name(naming, use_case))
-            for use_case in ENTRY_STEP}}
-    routes: dict[str, Environment] = {RECEIVER.key: {
-        f"{use_case}_TARGET": identity.queue_url(queue_name(naming, spec)) for use_case, spec in ENTRY_STEP.items()}}
+        return {
+            RECEIVER.key: {
+                f"{use_case}_TARGET": identity.state_machine_arn(state_machine_name(naming, use_case))
+                for use_case in ENTRY_STEP
+            }
+        }
+    routes: dict[str, Environment] = {
+        RECEIVER.key: {
+            f"{use_case}_TARGET": identity.queue_url(queue_name(naming, spec)) for use_case, spec in ENTRY_STEP.items()
+        }
+    }
     for key, next_step in NEXT_STEP.items():
         env: dict[str, pulumi.Input[str]] = {"MAX_RECEIVE_COUNT": str(config.max_receive_count)}
         if next_step is not None:

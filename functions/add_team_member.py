@@ -26,9 +26,7 @@ def add_team_member(member: MemberRef) -> TeamMembership:
         "team membership set",
         extra={"login": member.login, "team": team, "role": membership.role, "state": membership.state},
     )
-    return TeamMembership(
-        **member.model_dump(), team=team, role=membership.role, state=membership.state
-    )
+    return TeamMembership(**member.model_dump(), team=team, role=membership.role, state=membership.state)
 
 
 handler = step_handler(add_team_member, MemberRef)

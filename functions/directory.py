@@ -147,9 +147,7 @@ def directory_for(setting: str) -> Directory:
         url = httpx.URL(setting)
     except httpx.InvalidURL:
         url = None
-    if url is not None and url.host and (
-        url.scheme == "https" or (url.scheme == "http" and url.host in LOCAL_HOSTS)
-    ):
+    if url is not None and url.host and (url.scheme == "https" or (url.scheme == "http" and url.host in LOCAL_HOSTS)):
         return HttpDirectory(setting)
     raise ValueError(
         f"DIRECTORY={setting!r}: expected {SAML_DIRECTORY!r} or an https:// URL "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from functions import directory, records
 from functions.common.adapter import step_handler
@@ -17,8 +17,9 @@ def lookup_directory(membership: TeamMembership) -> StoreRequest:
         "directory lookup",
         extra={"login": membership.login, "status": result.status, "source": result.source, "detail": result.detail},
     )
-    return records.member_store_request(membership, result, onboarded_at=datetime.now(timezone.utc),
-                                        table=settings().need("members_table"))
+    return records.member_store_request(
+        membership, result, onboarded_at=datetime.now(UTC), table=settings().need("members_table")
+    )
 
 
 handler = step_handler(lookup_directory, TeamMembership)

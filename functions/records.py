@@ -15,7 +15,7 @@ writes once:
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -49,7 +49,7 @@ def _utc(timestamp: str) -> datetime:
     moment = datetime.fromisoformat(timestamp)
     if moment.tzinfo is None:
         raise ValueError(f"timestamp {timestamp!r} has no time zone")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def booking_day(completed_at: str) -> date:
@@ -94,7 +94,7 @@ def member_store_request(
         "name": company.name if company else None,
         "department": company.department if company else None,
         "correlationId": membership.correlation_id,
-        "onboardedAt": onboarded_at.astimezone(timezone.utc).isoformat(timespec="seconds"),
+        "onboardedAt": onboarded_at.astimezone(UTC).isoformat(timespec="seconds"),
     }
     record = {name: value for name, value in record.items() if value is not None}
     put = {
@@ -197,9 +197,7 @@ def workflow_run_store_request(run: WorkflowRunRef, price: RunPrice, *, table: s
     )
 
 
-def _add_to_totals(
-    table: str, pk: str, sk: str, period: str, repository: str, price: RunPrice
-) -> dict[str, Any]:
+def _add_to_totals(table: str, pk: str, sk: str, period: str, repository: str, price: RunPrice) -> dict[str, Any]:
     return {
         "Update": {
             "TableName": table,

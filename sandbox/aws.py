@@ -37,8 +37,9 @@ def emulator_client(endpoint_url: str, service: str, config: Config | None = Non
         aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
         region_name=REGION,
-    ).client(service, endpoint_url=endpoint_url,
-             config=_CLIENT_CONFIG if config is None else _CLIENT_CONFIG.merge(config))
+    ).client(
+        service, endpoint_url=endpoint_url, config=_CLIENT_CONFIG if config is None else _CLIENT_CONFIG.merge(config)
+    )
 
 
 class EmbeddedAws:
@@ -49,8 +50,9 @@ class EmbeddedAws:
     multiplies Step Functions' ``Retry`` waits (tests and ``make run`` only; never the product).
     """
 
-    def __init__(self, time_scale: float = 1.0, max_processes: int = DEFAULT_MAX_PROCESSES,
-                 output: OutputSink | None = None) -> None:
+    def __init__(
+        self, time_scale: float = 1.0, max_processes: int = DEFAULT_MAX_PROCESSES, output: OutputSink | None = None
+    ) -> None:
         self.time_scale = time_scale
         self._max_processes = max_processes
         self._output = output
@@ -144,8 +146,9 @@ class EmbeddedAws:
     def __enter__(self) -> EmbeddedAws:
         return self.start()
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _set_env(self, name: str, value: str) -> None:
@@ -155,8 +158,9 @@ class EmbeddedAws:
     def _moto_api(self, action: str, body: dict[str, Any] | None = None) -> Any:
         """moto's own API (``/moto-api/reset``, ``/moto-api/config``); a body means POST."""
         data = None if body is None and action == "config" else json.dumps(body or {}).encode()
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/{action}", data=data,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.endpoint_url}/moto-api/{action}", data=data, headers={"Content-Type": "application/json"}
+        )
         with _LOOPBACK.open(request, timeout=10) as response:
             text = response.read()
         return json.loads(text) if text else None

@@ -45,8 +45,14 @@ from sandbox.replay import StackReport, median, percentile, replay
 from sandbox.workload import Delivery, ignored, installation_created, member_added, workflow_run_completed
 
 #: The functions of both architectures, by the key their names end in.
-FUNCTIONS = ("receiver", "add-team-member", "lookup-directory", "price-workflow-run", "list-org-members",
-             "store-records")
+FUNCTIONS = (
+    "receiver",
+    "add-team-member",
+    "lookup-directory",
+    "price-workflow-run",
+    "list-org-members",
+    "store-records",
+)
 ROUND_TRIPS = 200  # ignored (ping) round trips per architecture
 ACCEPTED_ROUND_TRIPS = 100  # accepted (workflow_run) ones: each sets processing off, so fewer (run time)
 WARM_UP = 10  # round trips of each kind before timing starts
@@ -62,17 +68,17 @@ IDLE_TIMEOUT = 180.0
 
 DEFINITIONS = {
     "cold_start_s": "first invoke of the function in the architecture: from handing the event to a freshly "
-                    "spawned awslambdaric process to its result (process start + runtime + handler import + "
-                    "handler); nothing else running meanwhile",
+    "spawned awslambdaric process to its result (process start + runtime + handler import + "
+    "handler); nothing else running meanwhile",
     "warm_invoke_p50_s": "median duration of the function's warm invokes (reused process) over the whole bench",
     "receiver_round_trip": "client-side webhook round trip through the stack's HTTP API (request out -> "
-                           "response in), one request at a time after a warm-up; ignored = ping (signature "
-                           "check + parse, no dispatch; paced below the HTTP API throttle), accepted = "
-                           "workflow_run completed (+ SendMessage / StartExecution, paced, whose processing "
-                           "runs meanwhile on the same cores); *_invoke = the receiver function's own duration",
+    "response in), one request at a time after a warm-up; ignored = ping (signature "
+    "check + parse, no dispatch; paced below the HTTP API throttle), accepted = "
+    "workflow_run completed (+ SendMessage / StartExecution, paced, whose processing "
+    "runs meanwhile on the same cores); *_invoke = the receiver function's own duration",
     "end_to_end": "burst of distinct deliveries (every seeded member added + every seeded run completed, "
-                  "fresh ids, empty tables) sent back to back; latency = sent -> last notification naming "
-                  "the delivery",
+    "fresh ids, empty tables) sent back to back; latency = sent -> last notification naming "
+    "the delivery",
     "events_per_second": "burst deliveries / (first send -> stack idle)",
 }
 
@@ -131,8 +137,9 @@ class Latency:
 def latency(values: Sequence[float]) -> Latency:
     if not values:
         return Latency(0, None, None, None, None)
-    return Latency(len(values), percentile(values, 0.50), percentile(values, 0.95), percentile(values, 0.99),
-                   max(values))
+    return Latency(
+        len(values), percentile(values, 0.50), percentile(values, 0.95), percentile(values, 0.99), max(values)
+    )
 
 
 def events_per_second(deliveries: int, seconds: float) -> float | None:
@@ -154,8 +161,12 @@ def machine() -> dict[str, Any]:
     except OSError:
         cpuinfo = ""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"nproc": cpus, "cpu": cpu_model(cpuinfo) if cpuinfo else platform.processor() or "unknown",
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "nproc": cpus,
+        "cpu": cpu_model(cpuinfo) if cpuinfo else platform.processor() or "unknown",
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 @dataclass
@@ -178,13 +189,24 @@ class ArchitectureFigures:
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def to_json(machine_info: Mapping[str, Any], time_scale: float, round_trips: int, accepted_round_trips: int,
-            figures: Mapping[str, ArchitectureFigures]) -> dict[str, Any]:
-    return {"machine": dict(machine_info), "time_scale": time_scale,
-            "round_trips": {"ignored": round_trips, "accepted": accepted_round_trips},
-            "pacing_per_second": {"ignored": f"{IGNORED_RATE_SHARE:.0%} of apiThrottlingRateLimit",
-                                  "accepted": ACCEPTED_RATE},
-            "definitions": DEFINITIONS, "architectures": {name: asdict(f) for name, f in figures.items()}}
+def to_json(
+    machine_info: Mapping[str, Any],
+    time_scale: float,
+    round_trips: int,
+    accepted_round_trips: int,
+    figures: Mapping[str, ArchitectureFigures],
+) -> dict[str, Any]:
+    return {
+        "machine": dict(machine_info),
+        "time_scale": time_scale,
+        "round_trips": {"ignored": round_trips, "accepted": accepted_round_trips},
+        "pacing_per_second": {
+            "ignored": f"{IGNORED_RATE_SHARE:.0%} of apiThrottlingRateLimit",
+            "accepted": ACCEPTED_RATE,
+        },
+        "definitions": DEFINITIONS,
+        "architectures": {name: asdict(f) for name, f in figures.items()},
+    }
 
 
 # --- measuring ---------------------------------------------------------------------------------------
@@ -210,8 +232,10 @@ def _settings(sandbox: Sandbox, architecture: str) -> dict[str, str]:
 
     settings = {"apiThrottlingRateLimit": value("apiThrottlingRateLimit", "api_throttling_rate_limit")}
     if architecture == "sqs":
-        settings |= {"sqsBatchSize": value("sqsBatchSize", "sqs_batch_size"),
-                     "sqsBatchWindowSeconds": value("sqsBatchWindowSeconds", "sqs_batch_window_seconds")}
+        settings |= {
+            "sqsBatchSize": value("sqsBatchSize", "sqs_batch_size"),
+            "sqsBatchWindowSeconds": value("sqsBatchWindowSeconds", "sqs_batch_window_seconds"),
+        }
     else:
         settings |= {"workflowType": value("workflowType", "workflow_type")}
     return settings
@@ -226,8 +250,15 @@ def _deployed_functions(sandbox: Sandbox, architecture: str) -> list[str]:
     return [key for key in FUNCTIONS if any(f"-{stack}-" in name and function_key(name) == key for name in names)]
 
 
-def _round_trips(sandbox: Sandbox, architecture: str, make: Callable[[], Delivery], count: int, rate: float,
-                 expect: str, problems: list[str]) -> list[float]:
+def _round_trips(
+    sandbox: Sandbox,
+    architecture: str,
+    make: Callable[[], Delivery],
+    count: int,
+    rate: float,
+    expect: str,
+    problems: list[str],
+) -> list[float]:
     """``count`` round trips one after another, the n-th sent no earlier than n / ``rate`` s from the first."""
     seconds = []
     started = time.perf_counter()
@@ -262,9 +293,13 @@ class _Phases:
             self._on_phase(name)
 
 
-def measure(sandbox: Sandbox, architecture: str, round_trips: int = ROUND_TRIPS,
-            accepted_round_trips: int = ACCEPTED_ROUND_TRIPS,
-            on_phase: Callable[[str], None] = lambda _: None) -> ArchitectureFigures:
+def measure(
+    sandbox: Sandbox,
+    architecture: str,
+    round_trips: int = ROUND_TRIPS,
+    accepted_round_trips: int = ACCEPTED_ROUND_TRIPS,
+    on_phase: Callable[[str], None] = lambda _: None,
+) -> ArchitectureFigures:
     assert sandbox.aws is not None
     runtime = sandbox.aws.runtime
     seed = sandbox.seed
@@ -275,8 +310,11 @@ def measure(sandbox: Sandbox, architecture: str, round_trips: int = ROUND_TRIPS,
     first_record = len(runtime.records())
 
     phase("cold starts: one delivery at a time")
-    for delivery in (member_added(seed, seed.members[0]), workflow_run_completed(seed, seed.runs[0]),
-                     installation_created(seed)):
+    for delivery in (
+        member_added(seed, seed.members[0]),
+        workflow_run_completed(seed, seed.runs[0]),
+        installation_created(seed),
+    ):
         response = sandbox.send(architecture, delivery)
         if response.status != 202:
             figures.problems.append(f"{delivery.label}: {response.status} {response.body}")
@@ -297,13 +335,17 @@ def measure(sandbox: Sandbox, architecture: str, round_trips: int = ROUND_TRIPS,
 
     phase(f"receiver: {round_trips} ignored round trips at {ignored_rate:g}/s")
     mark = len(runtime.records())
-    figures.receiver_ignored = latency(_round_trips(sandbox, architecture, ping, round_trips, ignored_rate,
-                                                    "ignored", figures.problems))
+    figures.receiver_ignored = latency(
+        _round_trips(sandbox, architecture, ping, round_trips, ignored_rate, "ignored", figures.problems)
+    )
     figures.receiver_ignored_invoke = latency(_receiver_invokes(runtime.records()[mark:]))
     phase(f"receiver: {accepted_round_trips} accepted round trips at {ACCEPTED_RATE:g}/s")
     mark = len(runtime.records())
-    figures.receiver_accepted = latency(_round_trips(sandbox, architecture, run_completed, accepted_round_trips,
-                                                     ACCEPTED_RATE, "accepted", figures.problems))
+    figures.receiver_accepted = latency(
+        _round_trips(
+            sandbox, architecture, run_completed, accepted_round_trips, ACCEPTED_RATE, "accepted", figures.problems
+        )
+    )
     drain_started = time.perf_counter()
     sandbox.wait_until_idle(timeout=IDLE_TIMEOUT)
     figures.accepted_drain_s = time.perf_counter() - drain_started
@@ -313,22 +355,28 @@ def measure(sandbox: Sandbox, architecture: str, round_trips: int = ROUND_TRIPS,
     sandbox.clear_tables()
     burst = [member_added(seed, person) for person in seed.members]
     burst += [workflow_run_completed(seed, run) for run in seed.runs]
-    report: StackReport = replay(cast(Sandbox, _OneStack(sandbox, architecture)), burst,
-                                 timeout=IDLE_TIMEOUT)[architecture]
+    report: StackReport = replay(cast(Sandbox, _OneStack(sandbox, architecture)), burst, timeout=IDLE_TIMEOUT)[
+        architecture
+    ]
     figures.end_to_end = {event: latency(report.latencies(event)) for event, _ in E2E_EVENTS}
     figures.burst_deliveries = len(burst)
     figures.burst_seconds = report.seconds
     figures.events_per_second = events_per_second(len(burst), report.seconds)
     if report.accepted != len(burst) or report.failed or report.parked:
-        figures.problems.append(f"burst: {report.accepted}/{len(burst)} accepted, {report.failed} failed, "
-                                f"parked {report.parked}")
+        figures.problems.append(
+            f"burst: {report.accepted}/{len(burst)} accepted, {report.failed} failed, parked {report.parked}"
+        )
     figures.problems += [f"burst: {difference}" for difference in report.oracle_differences]
     figures.deployed = _deployed_functions(sandbox, architecture)
-    figures.functions = {key: value for key, value in function_figures(runtime.records()[first_record:]).items()
-                         if key in figures.deployed}
+    figures.functions = {
+        key: value
+        for key, value in function_figures(runtime.records()[first_record:]).items()
+        if key in figures.deployed
+    }
     figures.problems += [f"{key}: {f.errors} function errors" for key, f in figures.functions.items() if f.errors]
-    figures.problems += [f"{key}: deployed but never invoked" for key, f in figures.functions.items()
-                         if f.cold_start_s is None]
+    figures.problems += [
+        f"{key}: deployed but never invoked" for key, f in figures.functions.items() if f.cold_start_s is None
+    ]
     phase("")
     figures.seconds = time.perf_counter() - started
     return figures
@@ -357,25 +405,40 @@ def _table(first: str, names: Sequence[str]) -> Table:
     return table
 
 
-def print_figures(console: Console, machine_info: Mapping[str, Any], time_scale: float, round_trips: int,
-                  accepted_round_trips: int, figures: Mapping[str, ArchitectureFigures],
-                  deploy_seconds: float) -> None:
+def print_figures(
+    console: Console,
+    machine_info: Mapping[str, Any],
+    time_scale: float,
+    round_trips: int,
+    accepted_round_trips: int,
+    figures: Mapping[str, ArchitectureFigures],
+    deploy_seconds: float,
+) -> None:
     names = list(figures)
     console.print()
-    console.print(f"[bold]Machine[/bold]: nproc {machine_info['nproc']}, {machine_info['cpu']}, "
-                  f"Python {machine_info['python']} ({machine_info['platform']})")
-    console.print(f"[bold]time_scale[/bold] {time_scale} (scales retry waits only; nothing is retried here). "
-                  f"Both stacks deployed in one sandbox in {deploy_seconds:.1f} s, then measured one "
-                  f"architecture at a time (the other idle): "
-                  + ", ".join(f"{name} {figures[name].seconds:.0f} s" for name in names) + ".")
-    console.print("[bold]Stack settings[/bold]: " + "; ".join(
-        f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures[name].settings.items()) for name in names))
+    console.print(
+        f"[bold]Machine[/bold]: nproc {machine_info['nproc']}, {machine_info['cpu']}, "
+        f"Python {machine_info['python']} ({machine_info['platform']})"
+    )
+    console.print(
+        f"[bold]time_scale[/bold] {time_scale} (scales retry waits only; nothing is retried here). "
+        f"Both stacks deployed in one sandbox in {deploy_seconds:.1f} s, then measured one "
+        f"architecture at a time (the other idle): "
+        + ", ".join(f"{name} {figures[name].seconds:.0f} s" for name in names)
+        + "."
+    )
+    console.print(
+        "[bold]Stack settings[/bold]: "
+        + "; ".join(f"{name}: " + ", ".join(f"{k}={v}" for k, v in figures[name].settings.items()) for name in names)
+    )
 
     console.print()
-    console.print("[bold]1. Cold start per function[/bold]: duration of the function's first invoke, in a freshly "
-                  "spawned process (process start + awslambdaric + handler import + handler), one delivery at "
-                  "a time with nothing else running. Warm: median duration of its invokes in a reused process "
-                  "over the whole bench (n); an sqs invoke handles a batch of up to sqsBatchSize records.")
+    console.print(
+        "[bold]1. Cold start per function[/bold]: duration of the function's first invoke, in a freshly "
+        "spawned process (process start + awslambdaric + handler import + handler), one delivery at "
+        "a time with nothing else running. Warm: median duration of its invokes in a reused process "
+        "over the whole bench (n); an sqs invoke handles a batch of up to sqsBatchSize records."
+    )
     cold = _table("function", [f"{name} {part}" for name in names for part in ("cold", "warm (n)")])
     for key in FUNCTIONS:
         cells = []
@@ -389,21 +452,21 @@ def print_figures(console: Console, machine_info: Mapping[str, Any], time_scale:
     console.print(cold)
 
     console.print()
-    console.print(f"[bold]2. Warm receiver latency[/bold]: client-side round trip of a signed webhook POST through "
-                  f"the stack's HTTP API (request out -> response in), one after another after {WARM_UP} warm-up "
-                  f"ones of each kind: {round_trips} pings, {accepted_round_trips} workflow_runs. ping: ignored "
-                  f"(signature check + parse, nothing dispatched), paced "
-                  f"at {IGNORED_RATE_SHARE:.0%} of apiThrottlingRateLimit. workflow_run completed: accepted (+ "
-                  f"SendMessage / StartExecution), paced at {ACCEPTED_RATE:g}/s while their processing runs on "
-                  f"the same cores. 'receiver invoke' is the function's own duration inside the round trip.")
+    console.print(
+        f"[bold]2. Warm receiver latency[/bold]: client-side round trip of a signed webhook POST through "
+        f"the stack's HTTP API (request out -> response in), one after another after {WARM_UP} warm-up "
+        f"ones of each kind: {round_trips} pings, {accepted_round_trips} workflow_runs. ping: ignored "
+        f"(signature check + parse, nothing dispatched), paced "
+        f"at {IGNORED_RATE_SHARE:.0%} of apiThrottlingRateLimit. workflow_run completed: accepted (+ "
+        f"SendMessage / StartExecution), paced at {ACCEPTED_RATE:g}/s while their processing runs on "
+        f"the same cores. 'receiver invoke' is the function's own duration inside the round trip."
+    )
     receiver = _table("p50 / p99", names)
     rows: list[tuple[str, Callable[[ArchitectureFigures], str]]] = [
         ("ping round trip", lambda f: _pair(f.receiver_ignored.p50_s, f.receiver_ignored.p99_s, _ms)),
         ("  receiver invoke", lambda f: _pair(f.receiver_ignored_invoke.p50_s, f.receiver_ignored_invoke.p99_s, _ms)),
-        ("workflow_run round trip",
-         lambda f: _pair(f.receiver_accepted.p50_s, f.receiver_accepted.p99_s, _ms)),
-        ("  receiver invoke",
-         lambda f: _pair(f.receiver_accepted_invoke.p50_s, f.receiver_accepted_invoke.p99_s, _ms)),
+        ("workflow_run round trip", lambda f: _pair(f.receiver_accepted.p50_s, f.receiver_accepted.p99_s, _ms)),
+        ("  receiver invoke", lambda f: _pair(f.receiver_accepted_invoke.p50_s, f.receiver_accepted_invoke.p99_s, _ms)),
         ("max: ping / workflow_run", lambda f: _pair(f.receiver_ignored.max_s, f.receiver_accepted.max_s, _ms)),
         ("after the last: until idle", lambda f: _s(f.accepted_drain_s)),
     ]
@@ -413,20 +476,33 @@ def print_figures(console: Console, machine_info: Mapping[str, Any], time_scale:
 
     console.print()
     burst = next(iter(figures.values())).burst_deliveries if figures else 0
-    console.print(f"[bold]3. End to end[/bold]: the tables emptied, a burst of {burst} distinct deliveries (every "
-                  f"seeded member added, every seeded run completed, fresh delivery ids) sent back to back by one "
-                  f"client. Latency: sent -> last notification naming the delivery. Events per second: "
-                  f"deliveries / (first send -> stack idle).")
+    console.print(
+        f"[bold]3. End to end[/bold]: the tables emptied, a burst of {burst} distinct deliveries (every "
+        f"seeded member added, every seeded run completed, fresh delivery ids) sent back to back by one "
+        f"client. Latency: sent -> last notification naming the delivery. Events per second: "
+        f"deliveries / (first send -> stack idle)."
+    )
     e2e = _table("", names)
     for event, label in E2E_EVENTS:
-        e2e.add_row(f"{label}, p50 / p95", *(
-            f"{_pair(lat.p50_s, lat.p95_s, _s)} (n={lat.n})"
-            for lat in (figures[name].end_to_end.get(event) or latency([]) for name in names)))
-    e2e.add_row("max", *(_s(max((lat.max_s or 0.0 for lat in figures[name].end_to_end.values()), default=None))
-                         for name in names))
+        e2e.add_row(
+            f"{label}, p50 / p95",
+            *(
+                f"{_pair(lat.p50_s, lat.p95_s, _s)} (n={lat.n})"
+                for lat in (figures[name].end_to_end.get(event) or latency([]) for name in names)
+            ),
+        )
+    e2e.add_row(
+        "max",
+        *(_s(max((lat.max_s or 0.0 for lat in figures[name].end_to_end.values()), default=None)) for name in names),
+    )
     e2e.add_row("first send -> idle", *(_s(figures[name].burst_seconds) for name in names))
-    e2e.add_row("events per second", *("-" if figures[name].events_per_second is None
-                                       else f"{figures[name].events_per_second:.2f}" for name in names))
+    e2e.add_row(
+        "events per second",
+        *(
+            "-" if figures[name].events_per_second is None else f"{figures[name].events_per_second:.2f}"
+            for name in names
+        ),
+    )
     console.print(e2e)
 
     for name in names:
@@ -450,8 +526,7 @@ def bench(console: Console, architectures: Sequence[str], time_scale: float) -> 
         deploy_seconds = time.perf_counter() - started
         for name in architectures:
             with console.status(f"{name}") as status:
-                figures[name] = measure(sandbox, name,
-                                        on_phase=lambda phase, n=name: status.update(f"{n}: {phase}"))
+                figures[name] = measure(sandbox, name, on_phase=lambda phase, n=name: status.update(f"{n}: {phase}"))
             console.print(f"Measured {name} in {figures[name].seconds:.1f} s")
     finally:
         with console.status("Stopping the sandbox"):

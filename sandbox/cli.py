@@ -27,13 +27,22 @@ DEFAULT_TIME_SCALE = 0.01
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("command", choices=("run", "up", "bench"))
-    parser.add_argument("--time-scale", type=float, default=DEFAULT_TIME_SCALE,
-                        help="factor on retry waits (Step Functions Retry, SQS visibility) [%(default)s]")
-    parser.add_argument("--architecture", choices=ARCHITECTURES, action="append",
-                        help="deploy only this architecture (repeatable; default: both)")
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=DEFAULT_TIME_SCALE,
+        help="factor on retry waits (Step Functions Retry, SQS visibility) [%(default)s]",
+    )
+    parser.add_argument(
+        "--architecture",
+        choices=ARCHITECTURES,
+        action="append",
+        help="deploy only this architecture (repeatable; default: both)",
+    )
     options = parser.parse_args(argv)
     console = Console()
     architectures = tuple(options.architecture or ARCHITECTURES)
@@ -54,8 +63,10 @@ def _start(console: Console, architectures: tuple[str, ...], time_scale: float) 
     started = time.perf_counter()
     with console.status("Starting the embedded AWS and the fake GitHub, deploying the Pulumi program") as status:
         sandbox.start(on_deployed=lambda name: status.update(f"Deployed {name}; deploying the next stack"))
-    console.print(f"Deployed {', '.join(architectures)} in {time.perf_counter() - started:.1f} s "
-                  f"(the real Pulumi program, under mocks that create each resource in the emulator)")
+    console.print(
+        f"Deployed {', '.join(architectures)} in {time.perf_counter() - started:.1f} s "
+        f"(the real Pulumi program, under mocks that create each resource in the emulator)"
+    )
     for name, stack in sandbox.stacks.items():
         unemulated = stack.deployment.unemulated
         if unemulated:

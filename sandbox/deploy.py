@@ -112,8 +112,11 @@ class ApiInvoker:
     """
 
     def __init__(self, endpoint_url: str) -> None:
-        self._client = emulator_client(endpoint_url, "lambda", Config(
-            read_timeout=MAX_FUNCTION_SECONDS + 30, retries={"total_max_attempts": 1}, max_pool_connections=50))
+        self._client = emulator_client(
+            endpoint_url,
+            "lambda",
+            Config(read_timeout=MAX_FUNCTION_SECONDS + 30, retries={"total_max_attempts": 1}, max_pool_connections=50),
+        )
 
     def __call__(self, function: str, payload: bytes) -> InvokeResult:
         response = self._client.invoke(FunctionName=function, InvocationType="RequestResponse", Payload=payload)
@@ -236,15 +239,28 @@ class SandboxMocks(pulumi.runtime.Mocks):
         match args.token:
             case "aws:index/getCallerIdentity:getCallerIdentity":
                 identity = self._client("sts").get_caller_identity()
-                return {"accountId": identity["Account"], "arn": identity["Arn"], "userId": identity["UserId"],
-                        "id": identity["Account"]}, []
+                return {
+                    "accountId": identity["Account"],
+                    "arn": identity["Arn"],
+                    "userId": identity["UserId"],
+                    "id": identity["Account"],
+                }, []
             case "aws:index/getRegion:getRegion":
                 region = self._client("sts").meta.region_name
-                return {"name": region, "region": region, "id": region,
-                        "endpoint": f"ec2.{region}.{DNS_SUFFIX}", "description": region}, []
+                return {
+                    "name": region,
+                    "region": region,
+                    "id": region,
+                    "endpoint": f"ec2.{region}.{DNS_SUFFIX}",
+                    "description": region,
+                }, []
             case "aws:index/getPartition:getPartition":
-                return {"partition": PARTITION, "dnsSuffix": DNS_SUFFIX, "id": PARTITION,
-                        "reverseDnsPrefix": "com.amazonaws"}, []
+                return {
+                    "partition": PARTITION,
+                    "dnsSuffix": DNS_SUFFIX,
+                    "id": PARTITION,
+                    "reverseDnsPrefix": "com.amazonaws",
+                }, []
         raise NotImplementedError(f"sandbox: the program calls {args.token}, which the sandbox does not answer")
 
     # --- helpers ---------------------------------------------------------------------------------------
@@ -266,17 +282,26 @@ class SandboxMocks(pulumi.runtime.Mocks):
         if inputs.get("rangeKey"):
             keys.append({"AttributeName": inputs["rangeKey"], "KeyType": "RANGE"})
         request: dict[str, Any] = {
-            "TableName": table, "KeySchema": keys,
-            "AttributeDefinitions": [{"AttributeName": a["name"], "AttributeType": a["type"]}
-                                     for a in inputs.get("attributes", [])],
+            "TableName": table,
+            "KeySchema": keys,
+            "AttributeDefinitions": [
+                {"AttributeName": a["name"], "AttributeType": a["type"]} for a in inputs.get("attributes", [])
+            ],
             "BillingMode": inputs.get("billingMode", "PROVISIONED"),
         }
-        indexes = [{
-            "IndexName": index["name"],
-            "KeySchema": [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in index["keySchemas"]],
-            "Projection": {"ProjectionType": index["projectionType"],
-                           **_pick(index, NonKeyAttributes="nonKeyAttributes")},
-        } for index in inputs.get("globalSecondaryIndexes", [])]
+        indexes = [
+            {
+                "IndexName": index["name"],
+                "KeySchema": [
+                    {"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in index["keySchemas"]
+                ],
+                "Projection": {
+                    "ProjectionType": index["projectionType"],
+                    **_pick(index, NonKeyAttributes="nonKeyAttributes"),
+                },
+            }
+            for index in inputs.get("globalSecondaryIndexes", [])
+        ]
         if indexes:
             request["GlobalSecondaryIndexes"] = indexes
         if inputs.get("serverSideEncryption", {}).get("enabled"):
@@ -284,21 +309,27 @@ class SandboxMocks(pulumi.runtime.Mocks):
         description = self._client("dynamodb").create_table(**request)["TableDescription"]
         if inputs.get("pointInTimeRecovery", {}).get("enabled"):
             self._client("dynamodb").update_continuous_backups(
-                TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+                TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
+            )
         return table, {"name": table, "arn": description["TableArn"], "id": table}
 
     def _secret(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         # The provider's name_prefix: the prefix and a unique suffix.
         secret_name = inputs.get("name") or f"{inputs.get('namePrefix', name)}{uuid.uuid4().hex[:26]}"
         response = self._client("secretsmanager").create_secret(
-            Name=secret_name, **_pick(inputs, Description="description"))
+            Name=secret_name, **_pick(inputs, Description="description")
+        )
         return response["ARN"], {"arn": response["ARN"], "name": secret_name, "id": response["ARN"]}
 
     def _secret_version(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         response = self._client("secretsmanager").put_secret_value(
-            SecretId=inputs["secretId"], SecretString=inputs["secretString"])
+            SecretId=inputs["secretId"], SecretString=inputs["secretString"]
+        )
         return f"{response['ARN']}|{response['VersionId']}", {
-            "arn": response["ARN"], "versionId": response["VersionId"], "versionStages": response["VersionStages"]}
+            "arn": response["ARN"],
+            "versionId": response["VersionId"],
+            "versionStages": response["VersionStages"],
+        }
 
     def _kms_key(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         kms = self._client("kms")
@@ -313,30 +344,51 @@ class SandboxMocks(pulumi.runtime.Mocks):
         return arn, {"arn": arn, "name": inputs["name"], "id": arn}
 
     def _subscription(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
-        arn = self._client("sns").subscribe(TopicArn=inputs["topic"], Protocol=inputs["protocol"],
-                                            Endpoint=inputs["endpoint"], ReturnSubscriptionArn=True)["SubscriptionArn"]
+        arn = self._client("sns").subscribe(
+            TopicArn=inputs["topic"],
+            Protocol=inputs["protocol"],
+            Endpoint=inputs["endpoint"],
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
         return arn, {"arn": arn, "id": arn}
 
     def _layer_version(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         response = self._client("lambda").publish_layer_version(
-            LayerName=inputs["layerName"], Content={"ZipFile": archive_zip(inputs["code"])},
-            **_pick(inputs, Description="description", CompatibleRuntimes="compatibleRuntimes",
-                    CompatibleArchitectures="compatibleArchitectures"))
+            LayerName=inputs["layerName"],
+            Content={"ZipFile": archive_zip(inputs["code"])},
+            **_pick(
+                inputs,
+                Description="description",
+                CompatibleRuntimes="compatibleRuntimes",
+                CompatibleArchitectures="compatibleArchitectures",
+            ),
+        )
         return response["LayerVersionArn"], {
-            "arn": response["LayerVersionArn"], "layerArn": response["LayerArn"], "version": str(response["Version"]),
-            "codeSha256": response["Content"]["CodeSha256"], "id": response["LayerVersionArn"]}
+            "arn": response["LayerVersionArn"],
+            "layerArn": response["LayerArn"],
+            "version": str(response["Version"]),
+            "codeSha256": response["Content"]["CodeSha256"],
+            "id": response["LayerVersionArn"],
+        }
 
     def _role(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         role = self._client("iam").create_role(
-            RoleName=inputs["name"], AssumeRolePolicyDocument=inputs["assumeRolePolicy"],
-            **_pick(inputs, Description="description"))["Role"]
-        return role["RoleName"], {"arn": role["Arn"], "name": role["RoleName"], "uniqueId": role["RoleId"],
-                                  "id": role["RoleName"]}
+            RoleName=inputs["name"],
+            AssumeRolePolicyDocument=inputs["assumeRolePolicy"],
+            **_pick(inputs, Description="description"),
+        )["Role"]
+        return role["RoleName"], {
+            "arn": role["Arn"],
+            "name": role["RoleName"],
+            "uniqueId": role["RoleId"],
+            "id": role["RoleName"],
+        }
 
     def _role_policy(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         policy_name = inputs.get("name") or name
-        self._client("iam").put_role_policy(RoleName=inputs["role"], PolicyName=policy_name,
-                                            PolicyDocument=inputs["policy"])
+        self._client("iam").put_role_policy(
+            RoleName=inputs["role"], PolicyName=policy_name, PolicyDocument=inputs["policy"]
+        )
         return f"{inputs['role']}:{policy_name}", {"name": policy_name, "id": f"{inputs['role']}:{policy_name}"}
 
     def _log_group(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
@@ -350,43 +402,75 @@ class SandboxMocks(pulumi.runtime.Mocks):
 
     def _function(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         request: dict[str, Any] = {
-            "FunctionName": inputs["name"], "Role": inputs["role"], "Runtime": inputs["runtime"],
-            "Handler": inputs["handler"], "Code": {"ZipFile": archive_zip(inputs["code"])},
+            "FunctionName": inputs["name"],
+            "Role": inputs["role"],
+            "Runtime": inputs["runtime"],
+            "Handler": inputs["handler"],
+            "Code": {"ZipFile": archive_zip(inputs["code"])},
             "Publish": bool(inputs.get("publish", False)),
-            **_pick(inputs, Description="description", Timeout="timeout", MemorySize="memorySize",
-                    Layers="layers", Architectures="architectures"),
+            **_pick(
+                inputs,
+                Description="description",
+                Timeout="timeout",
+                MemorySize="memorySize",
+                Layers="layers",
+                Architectures="architectures",
+            ),
         }
         if "environment" in inputs:
             request["Environment"] = {"Variables": dict(inputs["environment"].get("variables") or {})}
         if "tracingConfig" in inputs:
             request["TracingConfig"] = {"Mode": inputs["tracingConfig"]["mode"]}
         if "loggingConfig" in inputs:
-            request["LoggingConfig"] = _pick(inputs["loggingConfig"], LogFormat="logFormat", LogGroup="logGroup",
-                                             ApplicationLogLevel="applicationLogLevel",
-                                             SystemLogLevel="systemLogLevel")
+            request["LoggingConfig"] = _pick(
+                inputs["loggingConfig"],
+                LogFormat="logFormat",
+                LogGroup="logGroup",
+                ApplicationLogLevel="applicationLogLevel",
+                SystemLogLevel="systemLogLevel",
+            )
         function = self._client("lambda").create_function(**request)
         arn = function["FunctionArn"]
         invoke_arn = f"arn:{PARTITION}:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations"
         return function["FunctionName"], {
-            "arn": arn, "name": function["FunctionName"], "qualifiedArn": f"{arn}:{function['Version']}",
-            "invokeArn": invoke_arn, "version": function["Version"], "lastModified": function["LastModified"],
-            "codeSha256": function["CodeSha256"], "sourceCodeHash": function["CodeSha256"],
-            "sourceCodeSize": function["CodeSize"], "id": function["FunctionName"]}
+            "arn": arn,
+            "name": function["FunctionName"],
+            "qualifiedArn": f"{arn}:{function['Version']}",
+            "invokeArn": invoke_arn,
+            "version": function["Version"],
+            "lastModified": function["LastModified"],
+            "codeSha256": function["CodeSha256"],
+            "sourceCodeHash": function["CodeSha256"],
+            "sourceCodeSize": function["CodeSize"],
+            "id": function["FunctionName"],
+        }
 
     def _permission(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         statement_id = inputs.get("statementId") or name
         self._client("lambda").add_permission(
-            FunctionName=inputs["function"], StatementId=statement_id, Action=inputs["action"],
+            FunctionName=inputs["function"],
+            StatementId=statement_id,
+            Action=inputs["action"],
             Principal=inputs["principal"],
-            **_pick(inputs, SourceArn="sourceArn", SourceAccount="sourceAccount", Qualifier="qualifier"))
+            **_pick(inputs, SourceArn="sourceArn", SourceAccount="sourceAccount", Qualifier="qualifier"),
+        )
         return statement_id, {"statementId": statement_id, "id": statement_id}
 
     def _queue(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
-        attributes = {key: str(value) for key, value in _pick(
-            inputs, VisibilityTimeout="visibilityTimeoutSeconds", MessageRetentionPeriod="messageRetentionSeconds",
-            DelaySeconds="delaySeconds", MaximumMessageSize="maxMessageSize",
-            ReceiveMessageWaitTimeSeconds="receiveWaitTimeSeconds", RedrivePolicy="redrivePolicy",
-            RedriveAllowPolicy="redriveAllowPolicy", KmsMasterKeyId="kmsMasterKeyId").items()}
+        attributes = {
+            key: str(value)
+            for key, value in _pick(
+                inputs,
+                VisibilityTimeout="visibilityTimeoutSeconds",
+                MessageRetentionPeriod="messageRetentionSeconds",
+                DelaySeconds="delaySeconds",
+                MaximumMessageSize="maxMessageSize",
+                ReceiveMessageWaitTimeSeconds="receiveWaitTimeSeconds",
+                RedrivePolicy="redrivePolicy",
+                RedriveAllowPolicy="redriveAllowPolicy",
+                KmsMasterKeyId="kmsMasterKeyId",
+            ).items()
+        }
         if "sqsManagedSseEnabled" in inputs:
             attributes["SqsManagedSseEnabled"] = "true" if inputs["sqsManagedSseEnabled"] else "false"
         if inputs.get("fifoQueue"):
@@ -406,10 +490,15 @@ class SandboxMocks(pulumi.runtime.Mocks):
 
     def _event_source_mapping(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         request: dict[str, Any] = {
-            "EventSourceArn": inputs["eventSourceArn"], "FunctionName": inputs["functionName"],
+            "EventSourceArn": inputs["eventSourceArn"],
+            "FunctionName": inputs["functionName"],
             "Enabled": inputs.get("enabled", True),
-            **_pick(inputs, BatchSize="batchSize", MaximumBatchingWindowInSeconds="maximumBatchingWindowInSeconds",
-                    FunctionResponseTypes="functionResponseTypes"),
+            **_pick(
+                inputs,
+                BatchSize="batchSize",
+                MaximumBatchingWindowInSeconds="maximumBatchingWindowInSeconds",
+                FunctionResponseTypes="functionResponseTypes",
+            ),
         }
         if inputs.get("scalingConfig", {}).get("maximumConcurrency"):
             request["ScalingConfig"] = {"MaximumConcurrency": inputs["scalingConfig"]["maximumConcurrency"]}
@@ -421,17 +510,34 @@ class SandboxMocks(pulumi.runtime.Mocks):
         with self._lock:
             self.mappings.append(mapping)
         return created["UUID"], {
-            "uuid": created["UUID"], "arn": created.get("EventSourceMappingArn", ""),
-            "functionArn": created["FunctionArn"], "state": created.get("State", ""),
-            "lastModified": str(created.get("LastModified", "")), "id": created["UUID"]}
+            "uuid": created["UUID"],
+            "arn": created.get("EventSourceMappingArn", ""),
+            "functionArn": created["FunctionArn"],
+            "state": created.get("State", ""),
+            "lastModified": str(created.get("LastModified", "")),
+            "id": created["UUID"],
+        }
 
     def _metric_alarm(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
-        request: dict[str, Any] = {"AlarmName": inputs["name"], **_pick(
-            inputs, AlarmDescription="alarmDescription", Namespace="namespace", MetricName="metricName",
-            Statistic="statistic", Period="period", EvaluationPeriods="evaluationPeriods", Threshold="threshold",
-            ComparisonOperator="comparisonOperator", TreatMissingData="treatMissingData",
-            AlarmActions="alarmActions", OKActions="okActions", InsufficientDataActions="insufficientDataActions",
-            DatapointsToAlarm="datapointsToAlarm")}
+        request: dict[str, Any] = {
+            "AlarmName": inputs["name"],
+            **_pick(
+                inputs,
+                AlarmDescription="alarmDescription",
+                Namespace="namespace",
+                MetricName="metricName",
+                Statistic="statistic",
+                Period="period",
+                EvaluationPeriods="evaluationPeriods",
+                Threshold="threshold",
+                ComparisonOperator="comparisonOperator",
+                TreatMissingData="treatMissingData",
+                AlarmActions="alarmActions",
+                OKActions="okActions",
+                InsufficientDataActions="insufficientDataActions",
+                DatapointsToAlarm="datapointsToAlarm",
+            ),
+        }
         if "Threshold" in request:
             request["Threshold"] = float(request["Threshold"])
         if inputs.get("dimensions"):
@@ -442,8 +548,12 @@ class SandboxMocks(pulumi.runtime.Mocks):
         return inputs["name"], {"arn": alarm["AlarmArn"], "name": inputs["name"], "id": inputs["name"]}
 
     def _state_machine(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
-        request: dict[str, Any] = {"name": inputs["name"], "definition": inputs["definition"],
-                                   "roleArn": inputs["roleArn"], "type": inputs.get("type", "STANDARD")}
+        request: dict[str, Any] = {
+            "name": inputs["name"],
+            "definition": inputs["definition"],
+            "roleArn": inputs["roleArn"],
+            "type": inputs.get("type", "STANDARD"),
+        }
         logging_config = inputs.get("loggingConfiguration")
         if logging_config:
             request["loggingConfiguration"] = {
@@ -452,58 +562,88 @@ class SandboxMocks(pulumi.runtime.Mocks):
             }
             if logging_config.get("logDestination"):
                 request["loggingConfiguration"]["destinations"] = [
-                    {"cloudWatchLogsLogGroup": {"logGroupArn": logging_config["logDestination"]}}]
+                    {"cloudWatchLogsLogGroup": {"logGroupArn": logging_config["logDestination"]}}
+                ]
         if inputs.get("tracingConfiguration"):
             request["tracingConfiguration"] = {"enabled": bool(inputs["tracingConfiguration"].get("enabled"))}
         created = self._client("stepfunctions").create_state_machine(**request)
         arn = created["stateMachineArn"]
-        return arn, {"arn": arn, "name": inputs["name"], "creationDate": created["creationDate"].isoformat(),
-                     "status": "ACTIVE", "stateMachineVersionArn": created.get("stateMachineVersionArn", ""),
-                     "id": arn}
+        return arn, {
+            "arn": arn,
+            "name": inputs["name"],
+            "creationDate": created["creationDate"].isoformat(),
+            "status": "ACTIVE",
+            "stateMachineVersionArn": created.get("stateMachineVersionArn", ""),
+            "id": arn,
+        }
 
     def _api(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         api = self._client("apigatewayv2").create_api(
-            Name=inputs["name"], ProtocolType=inputs["protocolType"], **_pick(inputs, Description="description"))
+            Name=inputs["name"], ProtocolType=inputs["protocolType"], **_pick(inputs, Description="description")
+        )
         api_id = api["ApiId"]
         # The API's endpoint is where the sandbox serves it: a loopback server of its own.
         endpoint = self._gateway.serve(api_id) if inputs["protocolType"] == "HTTP" else api["ApiEndpoint"]
-        return api_id, {"apiEndpoint": endpoint, "executionArn": self.arn("execute-api", api_id),
-                        "arn": f"arn:{PARTITION}:apigateway:{REGION}::/apis/{api_id}", "id": api_id}
+        return api_id, {
+            "apiEndpoint": endpoint,
+            "executionArn": self.arn("execute-api", api_id),
+            "arn": f"arn:{PARTITION}:apigateway:{REGION}::/apis/{api_id}",
+            "id": api_id,
+        }
 
     def _integration(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         integration = self._client("apigatewayv2").create_integration(
-            ApiId=inputs["apiId"], IntegrationType=inputs["integrationType"],
-            **_pick(inputs, IntegrationMethod="integrationMethod", IntegrationUri="integrationUri",
-                    PayloadFormatVersion="payloadFormatVersion", TimeoutInMillis="timeoutMilliseconds",
-                    Description="description"))
+            ApiId=inputs["apiId"],
+            IntegrationType=inputs["integrationType"],
+            **_pick(
+                inputs,
+                IntegrationMethod="integrationMethod",
+                IntegrationUri="integrationUri",
+                PayloadFormatVersion="payloadFormatVersion",
+                TimeoutInMillis="timeoutMilliseconds",
+                Description="description",
+            ),
+        )
         return integration["IntegrationId"], {"id": integration["IntegrationId"]}
 
     def _route(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         route = self._client("apigatewayv2").create_route(
-            ApiId=inputs["apiId"], RouteKey=inputs["routeKey"],
-            **_pick(inputs, Target="target", AuthorizationType="authorizationType"))
+            ApiId=inputs["apiId"],
+            RouteKey=inputs["routeKey"],
+            **_pick(inputs, Target="target", AuthorizationType="authorizationType"),
+        )
         return route["RouteId"], {"id": route["RouteId"]}
 
     def _stage(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         api_id, stage_name = inputs["apiId"], inputs["name"]
-        request: dict[str, Any] = {"ApiId": api_id, "StageName": stage_name,
-                                   "AutoDeploy": bool(inputs.get("autoDeploy"))}
+        request: dict[str, Any] = {
+            "ApiId": api_id,
+            "StageName": stage_name,
+            "AutoDeploy": bool(inputs.get("autoDeploy")),
+        }
         if inputs.get("defaultRouteSettings"):
-            settings = _pick(inputs["defaultRouteSettings"], ThrottlingRateLimit="throttlingRateLimit",
-                             ThrottlingBurstLimit="throttlingBurstLimit",
-                             DetailedMetricsEnabled="detailedMetricsEnabled")
+            settings = _pick(
+                inputs["defaultRouteSettings"],
+                ThrottlingRateLimit="throttlingRateLimit",
+                ThrottlingBurstLimit="throttlingBurstLimit",
+                DetailedMetricsEnabled="detailedMetricsEnabled",
+            )
             if "ThrottlingRateLimit" in settings:
                 settings["ThrottlingRateLimit"] = float(settings["ThrottlingRateLimit"])
             request["DefaultRouteSettings"] = settings
         if inputs.get("accessLogSettings"):
-            request["AccessLogSettings"] = _pick(inputs["accessLogSettings"], DestinationArn="destinationArn",
-                                                 Format="format")
+            request["AccessLogSettings"] = _pick(
+                inputs["accessLogSettings"], DestinationArn="destinationArn", Format="format"
+            )
         self._client("apigatewayv2").create_stage(**request)
         base = self._gateway.url(api_id)
         invoke_url = f"{base}/" if stage_name == "$default" else f"{base}/{stage_name}"
-        return stage_name, {"invokeUrl": invoke_url, "executionArn": f"{self.arn('execute-api', api_id)}/{stage_name}",
-                            "arn": f"arn:{PARTITION}:apigateway:{REGION}::/apis/{api_id}/stages/{stage_name}",
-                            "id": stage_name}
+        return stage_name, {
+            "invokeUrl": invoke_url,
+            "executionArn": f"{self.arn('execute-api', api_id)}/{stage_name}",
+            "arn": f"arn:{PARTITION}:apigateway:{REGION}::/apis/{api_id}/stages/{stage_name}",
+            "id": stage_name,
+        }
 
 
 def _pick(inputs: Mapping[str, Any], **keys: str) -> dict[str, Any]:
@@ -511,8 +651,9 @@ def _pick(inputs: Mapping[str, Any], **keys: str) -> dict[str, Any]:
     return {key: inputs[source] for key, source in keys.items() if inputs.get(source) not in (None, "")}
 
 
-def sandbox_config(stack_file: str | Path, github_api_url: str, directory_url: str | None = None,
-                   seed: OrgSeed | None = None) -> dict[str, str]:
+def sandbox_config(
+    stack_file: str | Path, github_api_url: str, directory_url: str | None = None, seed: OrgSeed | None = None
+) -> dict[str, str]:
     """A stack file's config pointed at the sandbox's fakes: the GitHub API, the HTTP directory if the stack
     uses one, and (given the fake's ``seed``) the seeded org, team, App and installation."""
     config = program.stack_config(stack_file)
@@ -522,8 +663,12 @@ def sandbox_config(stack_file: str | Path, github_api_url: str, directory_url: s
             raise ValueError(f"{stack_file} looks members up in an HTTP directory: give the fake's directory_url")
         config["directory"] = directory_url
     if seed is not None:
-        config.update(githubOrg=seed.org, onboardingTeam=seed.team, githubAppId=str(seed.app_id),
-                      githubAppInstallationId=str(seed.installation_id))
+        config.update(
+            githubOrg=seed.org,
+            onboardingTeam=seed.team,
+            githubAppId=str(seed.app_id),
+            githubAppInstallationId=str(seed.installation_id),
+        )
     return config
 
 
@@ -542,8 +687,15 @@ def _scratch_build_dir() -> Iterator[Path]:
                 os.environ["GITHUB_AUTOMATION_BUILD_DIR"] = saved
 
 
-def deploy_stack(aws: EmbeddedAws, stack: str, config: Mapping[str, str], secrets: Mapping[str, str], *,
-                 start_pollers: bool = True, poller_concurrency: int | None = None) -> Deployment:
+def deploy_stack(
+    aws: EmbeddedAws,
+    stack: str,
+    config: Mapping[str, str],
+    secrets: Mapping[str, str],
+    *,
+    start_pollers: bool = True,
+    poller_concurrency: int | None = None,
+) -> Deployment:
     """Run the program for ``stack`` into ``aws``; serve its HTTP APIs and (unless told not to) poll its queues."""
     invoke = ApiInvoker(aws.endpoint_url)
     gateway = HttpApiGateway(aws.client, invoke, account_id=ACCOUNT_ID, region=REGION)
@@ -562,6 +714,13 @@ def deploy_stack(aws: EmbeddedAws, stack: str, config: Mapping[str, str], secret
     poller = EventSourcePoller(mocks.mappings, aws.client, invoke, time_scale=aws.time_scale, **options)
     if start_pollers:
         poller.start()
-    return Deployment(stack=stack, exports=exports, resources=resources, unemulated=list(mocks.unemulated),
-                      components=list(mocks.components), event_source_mappings=list(mocks.mappings),
-                      http_apis=gateway, poller=poller)
+    return Deployment(
+        stack=stack,
+        exports=exports,
+        resources=resources,
+        unemulated=list(mocks.unemulated),
+        components=list(mocks.components),
+        event_source_mappings=list(mocks.mappings),
+        http_apis=gateway,
+        poller=poller,
+    )

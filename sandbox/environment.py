@@ -76,9 +76,15 @@ class Stack:
 
 
 class Sandbox:
-    def __init__(self, architectures: Sequence[str] = ARCHITECTURES, *, time_scale: float = 0.01,
-                 seed: OrgSeed = SANDBOX_ORG, overrides: dict[str, str] | None = None,
-                 max_processes: int = MAX_PROCESSES_PER_FUNCTION) -> None:
+    def __init__(
+        self,
+        architectures: Sequence[str] = ARCHITECTURES,
+        *,
+        time_scale: float = 0.01,
+        seed: OrgSeed = SANDBOX_ORG,
+        overrides: dict[str, str] | None = None,
+        max_processes: int = MAX_PROCESSES_PER_FUNCTION,
+    ) -> None:
         self.architectures = tuple(architectures)
         self.seed = seed
         self.webhook_secret = random_secrets.token_hex(20)
@@ -119,8 +125,9 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()
 
     def stack_config(self, architecture: str) -> dict[str, str]:
@@ -153,8 +160,9 @@ class Sandbox:
     def send(self, architecture: str, delivery: Delivery) -> Response:
         """POST one signed delivery to the stack's webhook URL, as GitHub would."""
         headers, body = signed_request(delivery, self.webhook_secret)
-        request = urllib.request.Request(self.stacks[architecture].webhook_url, data=body, headers=headers,
-                                         method="POST")
+        request = urllib.request.Request(
+            self.stacks[architecture].webhook_url, data=body, headers=headers, method="POST"
+        )
         sent_at, started = time.time(), time.perf_counter()
         try:
             with _LOOPBACK.open(request, timeout=30) as reply:
@@ -171,14 +179,17 @@ class Sandbox:
         if "stateMachineArns" not in stack.exports:
             return 0
         sfn = self._client("stepfunctions")
-        return sum(len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"])
-                   for arn in stack.exports["stateMachineArns"].values())
+        return sum(
+            len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"])
+            for arn in stack.exports["stateMachineArns"].values()
+        )
 
     def idle(self, architecture: str) -> bool:
         return self.stacks[architecture].deployment.idle() and self.running_executions(architecture) == 0
 
-    def wait_until_idle(self, architectures: Iterable[str] | None = None, timeout: float = 120.0,
-                        settle: float = 0.3) -> None:
+    def wait_until_idle(
+        self, architectures: Iterable[str] | None = None, timeout: float = 120.0, settle: float = 0.3
+    ) -> None:
         """Wait until no message is queued or in flight and no execution runs, twice ``settle`` apart."""
         names = tuple(architectures or self.stacks)
         deadline = time.monotonic() + timeout
@@ -196,14 +207,17 @@ class Sandbox:
         stack = self.stacks[architecture]
         sqs = self._client("sqs")
         while True:
-            messages = sqs.receive_message(QueueUrl=stack.observer_queue_url, MaxNumberOfMessages=10,
-                                           WaitTimeSeconds=0).get("Messages", [])
+            messages = sqs.receive_message(
+                QueueUrl=stack.observer_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            ).get("Messages", [])
             if not messages:
                 return list(stack.notifications)
             for message in messages:
                 stack.notifications.append(_notification(json.loads(message["Body"])))
-            sqs.delete_message_batch(QueueUrl=stack.observer_queue_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            sqs.delete_message_batch(
+                QueueUrl=stack.observer_queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
 
     def table_items(self, architecture: str, export: str) -> list[dict[str, Any]]:
         """Every item of the stack's table (``membersTable`` or ``workflowRunsTable``), as plain Python."""
@@ -232,13 +246,16 @@ class Sandbox:
         stack = self.stacks[architecture]
         found: dict[str, int] = {}
         sqs = self._client("sqs")
-        for key, url in stack.exports.get("deadLetterQueueUrls", {}).items():
-            count = int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
-                        ["Attributes"]["ApproximateNumberOfMessages"])
+        for url in stack.exports.get("deadLetterQueueUrls", {}).values():
+            count = int(
+                sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"][
+                    "ApproximateNumberOfMessages"
+                ]
+            )
             if count:
                 found[f"DLQ {url.rsplit('/', 1)[-1]}"] = count
         sfn = self._client("stepfunctions")
-        for use_case, arn in stack.exports.get("stateMachineArns", {}).items():
+        for arn in stack.exports.get("stateMachineArns", {}).values():
             for status in ("FAILED", "TIMED_OUT", "ABORTED"):
                 count = len(sfn.list_executions(stateMachineArn=arn, statusFilter=status)["executions"])
                 if count:

@@ -31,7 +31,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -263,7 +263,7 @@ class OrgSeed:
 
 
 def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def _sandbox_org() -> OrgSeed:
@@ -523,7 +523,7 @@ class FakeGitHub:
         self.token_exchanges += 1
         token = f"ghs_{secrets.token_hex(18)}"
         self._tokens.add(token)
-        expires_at = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        expires_at = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
         return _json(201, {"token": token, "expires_at": expires_at, "permissions": {}, "repository_selection": "all"})
 
     def _check_token(self, headers: dict[str, str]) -> Reply | None:
@@ -600,7 +600,7 @@ class FakeGitHub:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _base(url: str) -> str:
@@ -697,7 +697,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
-        url = f"http://{self.headers.get('host') or '%s:%d' % self.server.server_address[:2]}{self.path}"
+        url = f"http://{self.headers.get('host') or '{}:{}'.format(*self.server.server_address[:2])}{self.path}"
         try:
             status, headers, payload = self.server.github.handle(self.command, url, dict(self.headers.items()), body)
         except SimulatedTimeout:
@@ -763,4 +763,3 @@ class FakeGitHubServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
-

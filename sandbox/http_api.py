@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -146,8 +146,7 @@ class ApiConfig:
     buckets: Mapping[str, TokenBucket]  # route key -> its throttle (absent: not throttled)
 
     def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
-        matches = [(route, params) for route in self.routes
-                   if (params := route.match(method, path)) is not None]
+        matches = [(route, params) for route in self.routes if (params := route.match(method, path)) is not None]
         if not matches:
             return None
         return max(matches, key=lambda match: match[0].specificity)
@@ -164,8 +163,11 @@ def invoke_permissions(lambda_client: BaseClient, function: str) -> tuple[str, .
         actions = statement.get("Action")
         actions = [actions] if isinstance(actions, str) else actions or []
         principal = (statement.get("Principal") or {}).get("Service")
-        if statement.get("Effect") != "Allow" or principal != "apigateway.amazonaws.com" or not (
-                {"lambda:InvokeFunction", "lambda:*"} & set(actions)):
+        if (
+            statement.get("Effect") != "Allow"
+            or principal != "apigateway.amazonaws.com"
+            or not ({"lambda:InvokeFunction", "lambda:*"} & set(actions))
+        ):
             continue
         source = (statement.get("Condition") or {}).get("ArnLike", {}).get("AWS:SourceArn", "*")
         patterns.append(source)
@@ -185,15 +187,20 @@ def load_api_config(apigateway: BaseClient, lambda_client: BaseClient, api_id: s
         if integration.get("IntegrationType") == "AWS_PROXY" and integration.get("IntegrationUri"):
             uri = integration["IntegrationUri"]
             function = match.group("arn") if (match := _INVOKE_ARN.match(uri)) else uri
-        routes.append(Route(
-            key=item["RouteKey"], function=function,
-            payload_format=integration.get("PayloadFormatVersion", "2.0"),
-            timeout_seconds=int(integration.get("TimeoutInMillis", DEFAULT_INTEGRATION_TIMEOUT_MS)) / 1000,
-            invoke_permissions=invoke_permissions(lambda_client, function) if function else ()))
+        routes.append(
+            Route(
+                key=item["RouteKey"],
+                function=function,
+                payload_format=integration.get("PayloadFormatVersion", "2.0"),
+                timeout_seconds=int(integration.get("TimeoutInMillis", DEFAULT_INTEGRATION_TIMEOUT_MS)) / 1000,
+                invoke_permissions=invoke_permissions(lambda_client, function) if function else (),
+            )
+        )
         settings = {**stage.get("DefaultRouteSettings", {}), **stage.get("RouteSettings", {}).get(item["RouteKey"], {})}
         if "ThrottlingRateLimit" in settings or "ThrottlingBurstLimit" in settings:
-            buckets[item["RouteKey"]] = TokenBucket(float(settings.get("ThrottlingRateLimit", 0)),
-                                                    int(settings.get("ThrottlingBurstLimit", 0)))
+            buckets[item["RouteKey"]] = TokenBucket(
+                float(settings.get("ThrottlingRateLimit", 0)), int(settings.get("ThrottlingBurstLimit", 0))
+            )
     return ApiConfig(api_id, tuple(routes), buckets)
 
 
@@ -207,9 +214,21 @@ def request_id() -> str:
     return base64.b64encode(secrets.token_bytes(12)).decode()[:15] + "="
 
 
-def build_event(*, api_id: str, account_id: str, route_key: str, method: str, target: str,
-                headers: list[tuple[str, str]], body: bytes, source_ip: str, path_parameters: Mapping[str, str],
-                request_id: str, now: datetime, protocol: str = "HTTP/1.1") -> dict[str, Any]:
+def build_event(
+    *,
+    api_id: str,
+    account_id: str,
+    route_key: str,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    path_parameters: Mapping[str, str],
+    request_id: str,
+    now: datetime,
+    protocol: str = "HTTP/1.1",
+) -> dict[str, Any]:
     """The payload format 2.0 event API Gateway sends a Lambda proxy integration."""
     path, _, raw_query = target.partition("?")
     joined: dict[str, str] = {}
@@ -240,8 +259,13 @@ def build_event(*, api_id: str, account_id: str, route_key: str, method: str, ta
         "apiId": api_id,
         "domainName": host,
         "domainPrefix": host.split(".", 1)[0],
-        "http": {"method": method, "path": path, "protocol": protocol, "sourceIp": source_ip,
-                 "userAgent": joined.get("user-agent", "")},
+        "http": {
+            "method": method,
+            "path": path,
+            "protocol": protocol,
+            "sourceIp": source_ip,
+            "userAgent": joined.get("user-agent", ""),
+        },
         "requestId": request_id,
         "routeKey": route_key,
         "stage": DEFAULT_STAGE,
@@ -306,7 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         status, headers, cookies, payload = self.server.gateway.handle(
-            self.server.api_id, self.command, self.path, list(self.headers.items()), body, self.client_address[0])
+            self.server.api_id, self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+        )
         self.send_response(status)
         for name, value in headers.items():
             if name not in ("content-length", "connection", "transfer-encoding"):
@@ -327,8 +352,14 @@ class _Handler(BaseHTTPRequestHandler):
 class HttpApiGateway:
     """The loopback endpoints of the emulator's HTTP APIs (``serve(api_id)`` -> ``http://127.0.0.1:PORT``)."""
 
-    def __init__(self, clients: ClientFactory, invoke: Invoke, account_id: str = "123456789012",
-                 region: str = "us-east-1", max_concurrent_invokes: int = 16) -> None:
+    def __init__(
+        self,
+        clients: ClientFactory,
+        invoke: Invoke,
+        account_id: str = "123456789012",
+        region: str = "us-east-1",
+        max_concurrent_invokes: int = 16,
+    ) -> None:
         self._apigateway = clients("apigatewayv2")
         self._lambda = clients("lambda")
         self._invoke = invoke
@@ -343,8 +374,9 @@ class HttpApiGateway:
         with self._lock:
             if api_id not in self._servers:
                 server = _Server(self, api_id)
-                thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                          name=f"http-api-{api_id}", daemon=True)
+                thread = threading.Thread(
+                    target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"http-api-{api_id}", daemon=True
+                )
                 thread.start()
                 self._servers[api_id] = (server, thread)
         return self.url(api_id)
@@ -392,20 +424,30 @@ class HttpApiGateway:
                 self._configs[api_id] = config
         return config
 
-    def handle(self, api_id: str, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
-               source_ip: str) -> tuple[int, dict[str, str], list[str], bytes]:
+    def handle(
+        self, api_id: str, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
+    ) -> tuple[int, dict[str, str], list[str], bytes]:
         """One request to ``api_id``: status, headers, cookies and body of the answer."""
         rid = request_id()
         try:
             status, response_headers, cookies, payload = self._answer(
-                api_id, method, target, headers, body, source_ip, rid)
+                api_id, method, target, headers, body, source_ip, rid
+            )
         except Exception:  # the emulator failed us: answer as API Gateway does, and say why in the log
             log.exception("API %s: %s %s failed", api_id, method, target)
             (status, response_headers, payload), cookies = INTERNAL_SERVER_ERROR, []
         return status, {**response_headers, "apigw-requestid": rid}, cookies, payload
 
-    def _answer(self, api_id: str, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
-                source_ip: str, rid: str) -> tuple[int, dict[str, str], list[str], bytes]:
+    def _answer(
+        self,
+        api_id: str,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        source_ip: str,
+        rid: str,
+    ) -> tuple[int, dict[str, str], list[str], bytes]:
         config, path = self._config(api_id), urlsplit(target).path
         found = config.route(method, path)
         if found is None:
@@ -417,26 +459,46 @@ class HttpApiGateway:
             status, response_headers, payload = TOO_MANY_REQUESTS
             return status, response_headers, [], payload
         if route.function is None or route.payload_format != "2.0":
-            log.error("API %s route %r: only Lambda proxy integrations with payload format 2.0 are served",
-                      api_id, route.key)
+            log.error(
+                "API %s route %r: only Lambda proxy integrations with payload format 2.0 are served", api_id, route.key
+            )
             status, response_headers, payload = INTERNAL_SERVER_ERROR
             return status, response_headers, [], payload
         source_arn = f"arn:aws:execute-api:{self.region}:{self.account_id}:{api_id}/{DEFAULT_STAGE}/{method}{path}"
         if not route.may_invoke(source_arn):
-            log.error("API %s route %r: %s does not let API Gateway invoke it for %s (no lambda:Permission)",
-                      api_id, route.key, route.function, source_arn)
+            log.error(
+                "API %s route %r: %s does not let API Gateway invoke it for %s (no lambda:Permission)",
+                api_id,
+                route.key,
+                route.function,
+                source_arn,
+            )
             status, response_headers, payload = INTERNAL_SERVER_ERROR
             return status, response_headers, [], payload
-        event = build_event(api_id=api_id, account_id=self.account_id, route_key=route.key, method=method,
-                            target=target, headers=[*headers, *_forwarding_headers(headers, source_ip)], body=body,
-                            source_ip=source_ip, path_parameters=params, request_id=rid,
-                            now=datetime.now(timezone.utc))
+        event = build_event(
+            api_id=api_id,
+            account_id=self.account_id,
+            route_key=route.key,
+            method=method,
+            target=target,
+            headers=[*headers, *_forwarding_headers(headers, source_ip)],
+            body=body,
+            source_ip=source_ip,
+            path_parameters=params,
+            request_id=rid,
+            now=datetime.now(UTC),
+        )
         future = self._pool.submit(self._invoke, route.function, json.dumps(event).encode())
         try:
             result = future.result(timeout=route.timeout_seconds)
         except FutureTimeout:
-            log.warning("API %s route %r: %s did not answer within %.1f s", api_id, route.key, route.function,
-                        route.timeout_seconds)
+            log.warning(
+                "API %s route %r: %s did not answer within %.1f s",
+                api_id,
+                route.key,
+                route.function,
+                route.timeout_seconds,
+            )
             status, response_headers, payload = SERVICE_UNAVAILABLE
             return status, response_headers, [], payload
         except Exception:

@@ -129,7 +129,7 @@ class _RuntimeApi(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self._body()
         environment = self.server.environment
-        parts = self.path[len(RUNTIME_API_PREFIX):].strip("/").split("/")
+        parts = self.path[len(RUNTIME_API_PREFIX) :].strip("/").split("/")
         if parts == ["init", "error"]:
             environment.report(InvokeResult(body, "Unhandled"), request_id=None)
         elif len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
@@ -179,8 +179,9 @@ class _RuntimeApiServer(ThreadingHTTPServer):
 class _Environment:
     """One execution environment: an awslambdaric process and its Runtime API."""
 
-    def __init__(self, config: FunctionConfig, code_dir: Path, base_env: Mapping[str, str], python: str,
-                 sink: OutputSink) -> None:
+    def __init__(
+        self, config: FunctionConfig, code_dir: Path, base_env: Mapping[str, str], python: str, sink: OutputSink
+    ) -> None:
         self.config = config
         self._invocations: queue.Queue[_Invocation | None] = queue.Queue()
         self._events: queue.Queue[_PickedUp | InvokeResult | _Exited] = queue.Queue()
@@ -189,22 +190,31 @@ class _Environment:
         self.broken = False
         self._server = _RuntimeApiServer(self)
         self._server_thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
-            name=f"runtime-api-{config.name}")
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            daemon=True,
+            name=f"runtime-api-{config.name}",
+        )
         self._server_thread.start()
         env = {**config.environment, **base_env, **self._reserved_env(code_dir)}
         self._process = subprocess.Popen(
-            [python, "-m", "awslambdaric", config.handler], cwd=code_dir, env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self._reader = threading.Thread(target=self._read_output, args=(sink,), daemon=True,
-                                        name=f"lambda-output-{config.name}")
+            [python, "-m", "awslambdaric", config.handler],
+            cwd=code_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self._reader = threading.Thread(
+            target=self._read_output, args=(sink,), daemon=True, name=f"lambda-output-{config.name}"
+        )
         self._reader.start()
 
     def _reserved_env(self, code_dir: Path) -> dict[str, str]:
         config = self.config
-        today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y/%m/%d")
+        today = datetime.datetime.now(datetime.UTC).strftime("%Y/%m/%d")
         return {
-            "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:%d" % self._server.server_address[1],
+            "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self._server.server_address[1]}",
             "_HANDLER": config.handler,
             "LAMBDA_TASK_ROOT": str(code_dir),
             "PYTHONPATH": str(code_dir),
@@ -269,11 +279,15 @@ class _Environment:
                 event = self._events.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 self.kill()
-                limit = f"Task timed out after {self.config.timeout:.2f} seconds" if picked_up else (
-                    f"Init phase timed out after {init_limit:.2f} seconds")
-                stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-                return InvokeResult(_error_payload("Sandbox.Timedout", f"{stamp}Z {invocation.request_id} {limit}"),
-                                    "Unhandled")
+                limit = (
+                    f"Task timed out after {self.config.timeout:.2f} seconds"
+                    if picked_up
+                    else (f"Init phase timed out after {init_limit:.2f} seconds")
+                )
+                stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+                return InvokeResult(
+                    _error_payload("Sandbox.Timedout", f"{stamp}Z {invocation.request_id} {limit}"), "Unhandled"
+                )
             if isinstance(event, _PickedUp):
                 picked_up = True
                 deadline = time.monotonic() + self.config.timeout
@@ -281,10 +295,14 @@ class _Environment:
                 return event
             else:
                 self.broken = True
-                return InvokeResult(_error_payload(
-                    "Runtime.ExitError",
-                    f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
-                    f"exit status {event.returncode}"), "Unhandled")
+                return InvokeResult(
+                    _error_payload(
+                        "Runtime.ExitError",
+                        f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
+                        f"exit status {event.returncode}",
+                    ),
+                    "Unhandled",
+                )
 
     @property
     def alive(self) -> bool:
@@ -376,8 +394,14 @@ class _Pool:
 class LocalLambdaRuntime:
     """Runs functions' invocations in local awslambdaric processes; ``close()`` stops them all."""
 
-    def __init__(self, endpoint_url: str, region: str = "us-east-1", max_processes: int = DEFAULT_MAX_PROCESSES,
-                 python: str = sys.executable, output: OutputSink | None = None) -> None:
+    def __init__(
+        self,
+        endpoint_url: str,
+        region: str = "us-east-1",
+        max_processes: int = DEFAULT_MAX_PROCESSES,
+        python: str = sys.executable,
+        output: OutputSink | None = None,
+    ) -> None:
         self.endpoint_url = endpoint_url
         self.region = region
         self.max_processes = max_processes
@@ -387,7 +411,8 @@ class LocalLambdaRuntime:
         self._lock = threading.Lock()
         self._pools: dict[str, _Pool] = {}
         self._output: dict[str, collections.deque[str]] = collections.defaultdict(
-            lambda: collections.deque(maxlen=OUTPUT_LINES_KEPT))
+            lambda: collections.deque(maxlen=OUTPUT_LINES_KEPT)
+        )
         self._records: list[InvokeRecord] = []
         self._background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-event")
         self._closed = False
@@ -405,8 +430,9 @@ class LocalLambdaRuntime:
         finally:
             pool.release(environment)
         with self._lock:
-            self._records.append(InvokeRecord(config.name, invocation.request_id, cold,
-                                              time.perf_counter() - started, result.error_type))
+            self._records.append(
+                InvokeRecord(config.name, invocation.request_id, cold, time.perf_counter() - started, result.error_type)
+            )
         return result
 
     def invoke_async(self, config: FunctionConfig, payload: bytes) -> None:

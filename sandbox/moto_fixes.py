@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import functools
 import json
 import threading
 import time
@@ -16,7 +17,6 @@ import types
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-import functools
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -103,8 +103,8 @@ def case_sfn_task_parameters(patches: Patches) -> None:
 
     moto's copy of the ASL engine (from LocalStack) dropped the generic ``_normalise_parameters`` that maps
     ASL's ``StateMachineArn``/``Name``/``Input`` to botocore's ``stateMachineArn``/``name``/``input`` (and
-    ``executionArn`` back to ``ExecutionArn``, timestamps as epoch milliseconds). The engine's boto client runs without parameter validation,
-    so ``states:startExecution(.sync/.sync:2)`` sent an empty request and failed with cause
+    ``executionArn`` back to ``ExecutionArn``, timestamps as epoch milliseconds). The engine's boto client runs without
+    parameter validation, so ``states:startExecution(.sync/.sync:2)`` sent an empty request and failed with cause
     ``'StateMachineArn'``; ``aws-sdk:sfn:*`` tasks did the same. Applied only to Step Functions tasks: the
     other services' parameters already match botocore's names.
     """
@@ -122,15 +122,17 @@ def case_sfn_task_parameters(patches: Patches) -> None:
         def is_sfn(task: Any, boto_service_name: str | None) -> bool:
             return task._get_boto_service_name(boto_service_name) == SFN_SERVICE
 
-        def normalise_parameters(self: Any, parameters: dict, boto_service_name: str | None = None,
-                                 service_action_name: str | None = None) -> None:
+        def normalise_parameters(
+            self: Any, parameters: dict, boto_service_name: str | None = None, service_action_name: str | None = None
+        ) -> None:
             original_parameters(self, parameters, boto_service_name, service_action_name)
             if is_sfn(self, boto_service_name):
                 operation = _sfn_operations()[self._get_boto_service_action(service_action_name)]
                 self._to_boto_request(parameters, operation.input_shape)
 
-        def normalise_response(self: Any, response: Any, boto_service_name: str | None = None,
-                               service_action_name: str | None = None) -> None:
+        def normalise_response(
+            self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+        ) -> None:
             original_response(self, response, boto_service_name, service_action_name)
             if is_sfn(self, boto_service_name):
                 operation = _sfn_operations()[self._get_boto_service_action(service_action_name)]
@@ -182,8 +184,13 @@ def serve_start_sync_execution(patches: Patches) -> None:
         TYPE = "StateMachineTypeNotSupported"
         STATUS = 400
 
-    def start_sync_execution(self: StepFunctionsParserBackend, state_machine_arn: str, name: str | None = None,
-                             execution_input: str | None = None, trace_header: str | None = None) -> SyncExecution:
+    def start_sync_execution(
+        self: StepFunctionsParserBackend,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> SyncExecution:
         state_machine = self.describe_state_machine(state_machine_arn)
         if state_machine.type != StateMachineType.EXPRESS:  # (moto's ``sm_type`` is always STANDARD)
             raise StateMachineTypeNotSupported("This operation is only supported by EXPRESS state machines")
@@ -201,11 +208,11 @@ def serve_start_sync_execution(patches: Patches) -> None:
             sm_type=StateMachineType.EXPRESS,
             role_arn=snapshot.roleArn,
             exec_arn=f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:express:"
-                     f"{state_machine.name}:{exec_name}:{uuid.uuid4()}",
+            f"{state_machine.name}:{exec_name}:{uuid.uuid4()}",
             account_id=self.account_id,
             region_name=self.region_name,
             state_machine=snapshot,
-            start_date=datetime.datetime.now(tz=datetime.timezone.utc),
+            start_date=datetime.datetime.now(tz=datetime.UTC),
             cloud_watch_logging_session=None,
             input_data=input_data,
             trace_header=trace_header,
@@ -216,7 +223,9 @@ def serve_start_sync_execution(patches: Patches) -> None:
 
     def start_sync_execution_action(self: StepFunctionResponse) -> ActionResult:
         execution = self.stepfunction_backend.start_sync_execution(
-            self._get_param("stateMachineArn"), self._get_param("name"), self._get_param("input", if_none="{}"),
+            self._get_param("stateMachineArn"),
+            self._get_param("name"),
+            self._get_param("input", if_none="{}"),
             self._get_param("traceHeader"),
         )
         output = dict(execution.to_start_sync_execution_output())
@@ -232,8 +241,11 @@ def serve_start_sync_execution(patches: Patches) -> None:
         if service != SFN_SERVICE:
             return client
         return boto3.client(
-            service, region_name=region, endpoint_url=client.meta.endpoint_url,
-            aws_access_key_id="ak", aws_secret_access_key="sk",
+            service,
+            region_name=region,
+            endpoint_url=client.meta.endpoint_url,
+            aws_access_key_id="ak",
+            aws_secret_access_key="sk",
             config=client.meta.config.merge(Config(inject_host_prefix=False)),
         )
 
@@ -252,8 +264,13 @@ def name_unnamed_executions(patches: Patches) -> None:
 
     original = StepFunctionsParserBackend.start_execution
 
-    def start_execution(self: Any, state_machine_arn: str, name: str | None = None,
-                        execution_input: str | None = None, trace_header: str | None = None) -> Any:
+    def start_execution(
+        self: Any,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
         return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
 
     patches.replace(StepFunctionsParserBackend, "start_execution", start_execution)
@@ -293,8 +310,9 @@ def stop_synchronous_sqs_event_sources(patches: Patches) -> None:
     """
     from moto.sqs.models import Queue
 
-    patches.replace(Queue, "lambda_event_source_mappings",
-                    property(lambda queue: _NoMappings(), lambda queue, value: None))
+    patches.replace(
+        Queue, "lambda_event_source_mappings", property(lambda queue: _NoMappings(), lambda queue, value: None)
+    )
 
 
 def isolate_dynamodb_writes(patches: Patches) -> None:

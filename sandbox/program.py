@@ -24,7 +24,7 @@ def stack_config(stack_file: str | Path) -> dict[str, str]:
     """The project keys of a stack file (e.g. ``Pulumi.dev.yaml``), without the project prefix."""
     values = yaml.safe_load((ROOT / stack_file).read_text())["config"]
     prefix = f"{PROJECT}:"
-    return {k[len(prefix):]: str(v) for k, v in values.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: str(v) for k, v in values.items() if k.startswith(prefix)}
 
 
 def placeholder_layer(architecture: str) -> Path:
@@ -44,8 +44,13 @@ def placeholder_layer(architecture: str) -> Path:
     return path
 
 
-def run_program(mocks: pulumi.runtime.Mocks, config: dict[str, str], secrets: dict[str, str],
-                stack: str = "dev", plain_secrets: bool = False) -> dict[str, Any]:
+def run_program(
+    mocks: pulumi.runtime.Mocks,
+    config: dict[str, str],
+    secrets: dict[str, str],
+    stack: str = "dev",
+    plain_secrets: bool = False,
+) -> dict[str, Any]:
     """Run ``__main__.py`` with this stack config under ``mocks``; return its exports, resolved."""
     values = {f"{PROJECT}:{k}": v for k, v in {**config, **secrets}.items()}
     secret_keys = [] if plain_secrets else [f"{PROJECT}:{k}" for k in secrets]

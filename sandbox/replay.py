@@ -68,16 +68,26 @@ class StackReport:
         return self.accepted - self.failed
 
     def latencies(self, event: str) -> list[float]:
-        return [o.latency for o in self.outcomes
-                if o.delivery.event == event and o.latency is not None and not o.delivery.redelivery]
+        return [
+            o.latency
+            for o in self.outcomes
+            if o.delivery.event == event and o.latency is not None and not o.delivery.redelivery
+        ]
 
     def totals(self) -> dict[str, str]:
         """Repository -> cost in USD over all time, from the TOTAL rows."""
-        return {item["repository"]: format(item["costUsd"], "f") for item in self.workflow_runs if item["sk"] == "TOTAL"}
+        return {
+            item["repository"]: format(item["costUsd"], "f") for item in self.workflow_runs if item["sk"] == "TOTAL"
+        }
 
 
-def replay(sandbox: Sandbox, deliveries: Sequence[Delivery], *, on_sent: Callable[[], None] | None = None,
-           timeout: float = 240.0) -> dict[str, StackReport]:
+def replay(
+    sandbox: Sandbox,
+    deliveries: Sequence[Delivery],
+    *,
+    on_sent: Callable[[], None] | None = None,
+    timeout: float = 240.0,
+) -> dict[str, StackReport]:
     """Send each delivery to every stack (in turn, as a GitHub App pointed at each would), wait until all
     of it is processed, then account for it and compare the tables with the oracle."""
     reports = {name: StackReport(name) for name in sandbox.stacks}

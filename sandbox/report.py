@@ -9,8 +9,11 @@ from rich.table import Table
 
 from sandbox.replay import StackReport, median
 
-EVENTS = (("organization", "member added"), ("workflow_run", "workflow run completed"),
-          ("installation", "installation created (backfill)"))
+EVENTS = (
+    ("organization", "member added"),
+    ("workflow_run", "workflow run completed"),
+    ("installation", "installation created (backfill)"),
+)
 
 
 def print_report(console: Console, reports: Mapping[str, StackReport]) -> None:
@@ -30,14 +33,18 @@ def print_report(console: Console, reports: Mapping[str, StackReport]) -> None:
     ]
     for label, value in rows:
         deliveries.add_row(label, *(str(value(reports[name])) for name in names))
-    deliveries.add_row("failures parked in", *("\n".join(f"{where}: {n}" for where, n in reports[name].parked.items())
-                                               or "-" for name in names))
+    deliveries.add_row(
+        "failures parked in",
+        *("\n".join(f"{where}: {n}" for where, n in reports[name].parked.items()) or "-" for name in names),
+    )
     deliveries.add_row("wall time, first send to idle", *(f"{reports[name].seconds:.1f} s" for name in names))
     console.print(deliveries)
 
-    latency = Table(title="End-to-end latency per event (sent -> last notification), median / max; both stacks at "
-                          "once on this machine, cold starts included (make bench measures them one at a time)",
-                    title_justify="left")
+    latency = Table(
+        title="End-to-end latency per event (sent -> last notification), median / max; both stacks at "
+        "once on this machine, cold starts included (make bench measures them one at a time)",
+        title_justify="left",
+    )
     latency.add_column("event")
     for name in names:
         latency.add_column(name, justify="right")
@@ -54,18 +61,28 @@ def print_report(console: Console, reports: Mapping[str, StackReport]) -> None:
     for name in names:
         tables.add_column(name, justify="right")
     tables.add_row("members", *(str(len(reports[name].members)) for name in names))
-    tables.add_row("workflow runs stored", *(str(sum(1 for i in reports[name].workflow_runs if i["sk"].startswith("RUN#")))
-                                            for name in names))
+    tables.add_row(
+        "workflow runs stored",
+        *(str(sum(1 for i in reports[name].workflow_runs if i["sk"].startswith("RUN#"))) for name in names),
+    )
     repositories = sorted({repo for report in reports.values() for repo in report.totals()})
     for repository in repositories:
         tables.add_row(f"{repository} total USD", *(reports[name].totals().get(repository, "-") for name in names))
-    tables.add_row("equal to the oracle", *("yes" if not reports[name].oracle_differences
-                                            else f"NO ({len(reports[name].oracle_differences)} differences)"
-                                            for name in names))
+    tables.add_row(
+        "equal to the oracle",
+        *(
+            "yes"
+            if not reports[name].oracle_differences
+            else f"NO ({len(reports[name].oracle_differences)} differences)"
+            for name in names
+        ),
+    )
     console.print(tables)
     same = _comparable(reports[names[0]]) == _comparable(reports[names[-1]]) if len(names) > 1 else True
-    console.print(f"Both architectures' tables are {'identical' if same else 'DIFFERENT'} "
-                  "(member rows compared without when and by which delivery they were first onboarded).")
+    console.print(
+        f"Both architectures' tables are {'identical' if same else 'DIFFERENT'} "
+        "(member rows compared without when and by which delivery they were first onboarded)."
+    )
     for name in names:
         for difference in reports[name].oracle_differences[:10]:
             console.print(f"[red]{name}: {difference}[/red]")

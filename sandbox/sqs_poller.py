@@ -84,8 +84,9 @@ def lambda_record(message: Mapping[str, Any], queue_arn: str, region: str) -> di
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
         "attributes": dict(message.get("Attributes") or {}),
-        "messageAttributes": {name: _message_attribute(value)
-                              for name, value in (message.get("MessageAttributes") or {}).items()},
+        "messageAttributes": {
+            name: _message_attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()
+        },
         "md5OfBody": message["MD5OfBody"],
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
@@ -165,8 +166,12 @@ class _MappingWorker:
 
     def _receive(self, count: int, wait_seconds: int) -> list[dict[str, Any]]:
         response = self.sqs.receive_message(
-            QueueUrl=self.mapping.queue_url, MaxNumberOfMessages=count, WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"])
+            QueueUrl=self.mapping.queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=wait_seconds,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
         return response.get("Messages", [])
 
     def _gather(self) -> list[dict[str, Any]]:
@@ -208,18 +213,24 @@ class _MappingWorker:
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), RECEIVE_LIMIT):
-            chunk = messages[start:start + RECEIVE_LIMIT]
-            response = self.sqs.delete_message_batch(QueueUrl=self.mapping.queue_url, Entries=[
-                {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(chunk)])
+            chunk = messages[start : start + RECEIVE_LIMIT]
+            response = self.sqs.delete_message_batch(
+                QueueUrl=self.mapping.queue_url,
+                Entries=[{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(chunk)],
+            )
             for failure in response.get("Failed", []):
                 log.warning("event source mapping %s: could not delete a message: %s", self.mapping.uuid, failure)
 
     def _change_visibility(self, messages: list[dict[str, Any]], seconds: int) -> None:
         for start in range(0, len(messages), RECEIVE_LIMIT):
-            chunk = messages[start:start + RECEIVE_LIMIT]
-            self.sqs.change_message_visibility_batch(QueueUrl=self.mapping.queue_url, Entries=[
-                {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
-                for index, m in enumerate(chunk)])
+            chunk = messages[start : start + RECEIVE_LIMIT]
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.mapping.queue_url,
+                Entries=[
+                    {"Id": str(index), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
+                    for index, m in enumerate(chunk)
+                ],
+            )
 
 
 @dataclass
@@ -236,9 +247,17 @@ class MappingStats:
 class EventSourcePoller:
     """Polls every enabled mapping's queue on its own threads until :meth:`stop`."""
 
-    def __init__(self, mappings: Iterable[QueueMapping], clients: ClientFactory, invoke: Invoke, *,
-                 time_scale: float = 1.0, max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-                 poll_wait_seconds: int = DEFAULT_POLL_WAIT_SECONDS, region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        mappings: Iterable[QueueMapping],
+        clients: ClientFactory,
+        invoke: Invoke,
+        *,
+        time_scale: float = 1.0,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        poll_wait_seconds: int = DEFAULT_POLL_WAIT_SECONDS,
+        region: str = "us-east-1",
+    ) -> None:
         if time_scale <= 0:
             raise ValueError(f"time_scale must be positive, not {time_scale}")
         self.mappings = [m for m in mappings if m.enabled]
@@ -256,8 +275,9 @@ class EventSourcePoller:
             raise RuntimeError("the poller is already running")
         sqs = self.clients("sqs")
         for mapping in self.mappings:
-            attributes = sqs.get_queue_attributes(QueueUrl=mapping.queue_url,
-                                                  AttributeNames=["VisibilityTimeout"])["Attributes"]
+            attributes = sqs.get_queue_attributes(QueueUrl=mapping.queue_url, AttributeNames=["VisibilityTimeout"])[
+                "Attributes"
+            ]
             concurrency = min(self.max_concurrency, mapping.maximum_concurrency or self.max_concurrency)
             for _ in range(concurrency):
                 self._workers.append(_MappingWorker(self, mapping, int(attributes["VisibilityTimeout"])))
@@ -277,8 +297,11 @@ class EventSourcePoller:
             if self._busy:
                 return False
         sqs = self.clients("sqs")
-        counts = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                  "ApproximateNumberOfMessagesDelayed")
+        counts = (
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed",
+        )
         for queue_url in {m.queue_url for m in self.mappings}:
             attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=list(counts))["Attributes"]
             if any(int(attributes.get(name, 0)) for name in counts):

@@ -29,7 +29,7 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -43,8 +43,8 @@ from functions.pricing import JobUsage, price_run, self_hosted_rate
 from functions.webhook_events import MalformedWebhook, to_message
 from sandbox.fake_github import (
     SANDBOX_ORG,
-    Fault,
     FakeGitHub,
+    Fault,
     OrgSeed,
     Person,
     RunSpec,
@@ -123,7 +123,7 @@ def _renamed(value: Any, renames: Sequence[tuple[str, str]]) -> Any:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def member_added(seed: OrgSeed, person: Person) -> Delivery:
@@ -324,7 +324,7 @@ def _without_volatile(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Oracle:
-    ONBOARDED_AT = datetime(2000, 1, 1, tzinfo=timezone.utc)  # left out of the comparison
+    ONBOARDED_AT = datetime(2000, 1, 1, tzinfo=UTC)  # left out of the comparison
 
     def __init__(self, seed: OrgSeed, settings: Settings) -> None:
         self.seed = seed
@@ -364,8 +364,9 @@ class _Oracle:
         )
         person = next((person for person in self.seed.members if person.login == member.login), None)
         directory = _directory_result(self.settings.directory, member.org, member.login, person)
-        self.tables.transact(records.member_store_request(
-            membership, directory, onboarded_at=self.ONBOARDED_AT, table=MEMBERS_TABLE))
+        self.tables.transact(
+            records.member_store_request(membership, directory, onboarded_at=self.ONBOARDED_AT, table=MEMBERS_TABLE)
+        )
 
     def charge(self, run: WorkflowRunRef) -> None:
         key = (run.repo, run.run_id, run.run_attempt)
@@ -389,8 +390,7 @@ class _Oracle:
             self_hosted_usd_per_minute=self_hosted_rate(self.settings.self_hosted_usd_per_minute),
             fallback_day=records.booking_day(run.completed_at),
         )
-        self.tables.transact(records.workflow_run_store_request(
-            run, price, table=WORKFLOW_RUNS_TABLE))
+        self.tables.transact(records.workflow_run_store_request(run, price, table=WORKFLOW_RUNS_TABLE))
 
 
 def _directory_result(setting: str, org: str, login: str, person: Person | None) -> DirectoryResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -44,9 +44,7 @@ def github_client() -> AppGitHub:
 @lru_cache(maxsize=1)
 def _client_for(credentials: GitHubAppCredentials, base_url: str) -> AppGitHub:
     return GitHub(
-        AppInstallationAuthStrategy(
-            credentials.app_id, credentials.private_key, credentials.installation_id
-        ),
+        AppInstallationAuthStrategy(credentials.app_id, credentials.private_key, credentials.installation_id),
         base_url=base_url,
         user_agent=USER_AGENT,
         timeout=HTTP_TIMEOUT,
@@ -133,10 +131,10 @@ def _retry_after(response: httpx.Response, *, exhausted: bool) -> float | None:
             return None
     if exhausted and (reset := response.headers.get("x-ratelimit-reset")) is not None:
         try:
-            reset_at = datetime.fromtimestamp(int(reset), tz=timezone.utc)
+            reset_at = datetime.fromtimestamp(int(reset), tz=UTC)
         except ValueError:
             return None
-        return max(0.0, (reset_at - datetime.now(tz=timezone.utc)).total_seconds())
+        return max(0.0, (reset_at - datetime.now(tz=UTC)).total_seconds())
     return None
 
 

@@ -45,8 +45,9 @@ def test_the_tables_hold_exactly_what_the_oracle_says(reports: dict[str, StackRe
 def test_both_architectures_store_the_same_runs_and_totals(reports: dict[str, StackReport]) -> None:
     sqs, sfn = (sorted(reports[name].workflow_runs, key=lambda i: (i["pk"], i["sk"])) for name in ARCHITECTURES)
     assert sqs == sfn
-    assert {k: {i["login"] for i in reports[k].members} for k in ARCHITECTURES}["sqs"] == \
-        {i["login"] for i in reports["stepfunctions"].members}
+    assert {k: {i["login"] for i in reports[k].members} for k in ARCHITECTURES}["sqs"] == {
+        i["login"] for i in reports["stepfunctions"].members
+    }
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
@@ -67,13 +68,16 @@ def test_repository_totals_are_right_to_the_cent(reports: dict[str, StackReport]
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_a_member_added_is_in_the_team_with_their_directory_record_and_notified(
-        sandbox: Sandbox, reports: dict[str, StackReport], architecture: str) -> None:
+    sandbox: Sandbox, reports: dict[str, StackReport], architecture: str
+) -> None:
     alice = next(i for i in reports[architecture].members if i["login"] == "alice")
     person = sandbox.seed.member("alice")
     assert alice["employeeId"] == person.employee_id and alice["directoryStatus"] == "found"
     assert alice["team"] == sandbox.seed.team
     assert sandbox.github is not None
-    puts = sandbox.github.github.calls(rf"^/orgs/{sandbox.seed.org}/teams/{sandbox.seed.team}/memberships/alice$", "PUT")
+    puts = sandbox.github.github.calls(
+        rf"^/orgs/{sandbox.seed.org}/teams/{sandbox.seed.team}/memberships/alice$", "PUT"
+    )
     assert len(puts) >= 2 and all(p.status == 200 for p in puts), "each stack added alice to the team"
     subjects = [n.subject for n in sandbox.notifications(architecture)]
     assert sum(s.startswith("Onboarded alice ") for s in subjects) == 1, "notified once despite the redelivery"
@@ -81,7 +85,8 @@ def test_a_member_added_is_in_the_team_with_their_directory_record_and_notified(
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_the_installation_onboards_every_seeded_member(
-        sandbox: Sandbox, reports: dict[str, StackReport], architecture: str) -> None:
+    sandbox: Sandbox, reports: dict[str, StackReport], architecture: str
+) -> None:
     logins = {i["login"] for i in reports[architecture].members}
     assert logins == {person.login for person in sandbox.seed.members}
     assert sandbox.seed.unreachable.login not in logins
@@ -94,9 +99,14 @@ def test_stepfunctions_runs_a_child_execution_per_member(sandbox: Sandbox, workl
     (parent,) = [e for e in sandbox.executions("stepfunctions", "BACKFILL") if e["name"] == installation.delivery_id]
     assert parent["status"] == "SUCCEEDED"
     history = sandbox.aws.client("stepfunctions").get_execution_history(  # type: ignore[union-attr]
-        executionArn=parent["executionArn"], maxResults=1000)["events"]
-    children = [e["taskSucceededEventDetails"] for e in history if e["type"] == "TaskSucceeded"
-                and e["taskSucceededEventDetails"]["resource"] in ("startSyncExecution", "startExecution.sync:2")]
+        executionArn=parent["executionArn"], maxResults=1000
+    )["events"]
+    children = [
+        e["taskSucceededEventDetails"]
+        for e in history
+        if e["type"] == "TaskSucceeded"
+        and e["taskSucceededEventDetails"]["resource"] in ("startSyncExecution", "startExecution.sync:2")
+    ]
     assert len(children) == len(sandbox.seed.members)
     statuses = {json.loads(child["output"])["Status"] for child in children}
     assert statuses == {"SUCCEEDED"}
@@ -114,7 +124,8 @@ def test_sqs_fans_the_backfill_out_in_batches_of_ten(sandbox: Sandbox) -> None:
 
 
 def test_the_failing_delivery_is_parked_with_a_notification_and_nothing_else_suffers(
-        sandbox: Sandbox, reports: dict[str, StackReport], workload: list[Delivery]) -> None:
+    sandbox: Sandbox, reports: dict[str, StackReport], workload: list[Delivery]
+) -> None:
     failing = next(d for d in workload if d.expected == "failed")
     for architecture in ARCHITECTURES:
         report = reports[architecture]

@@ -29,8 +29,12 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=False,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=False,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(workload=workloads(failing=False))
 def test_both_architectures_agree_with_the_oracle(sandbox: Sandbox, workload: Workload) -> None:
     assert sandbox.github is not None
@@ -43,6 +47,8 @@ def test_both_architectures_agree_with_the_oracle(sandbox: Sandbox, workload: Wo
         context = (architecture, [d.label for d in workload.deliveries], workload.faults, failures)
         assert report.oracle_differences == [], context
         assert report.failed == 0, context
-    sqs, sfn = (sorted(reports[name].workflow_runs, key=lambda item: (item["pk"], item["sk"]))
-                for name in ("sqs", "stepfunctions"))
+    sqs, sfn = (
+        sorted(reports[name].workflow_runs, key=lambda item: (item["pk"], item["sk"]))
+        for name in ("sqs", "stepfunctions")
+    )
     assert sqs == sfn

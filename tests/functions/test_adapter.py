@@ -83,9 +83,7 @@ class Aws:
     def notified(self) -> list[dict[str, Any]]:
         """The SNS notifications published (subject and parsed message)."""
         envelopes = [json.loads(message["Body"]) for message in self.received(self.notifications)]
-        return [
-            {"subject": envelope["Subject"], "message": json.loads(envelope["Message"])} for envelope in envelopes
-        ]
+        return [{"subject": envelope["Subject"], "message": json.loads(envelope["Message"])} for envelope in envelopes]
 
 
 def _clear_clients() -> None:

@@ -43,9 +43,7 @@ def test_every_member_on_every_page_becomes_an_onboarding_message(github: FakeGi
     assert MemberRef.model_validate(members[0].to_wire()) == members[0]
 
 
-def test_a_backfilled_member_is_onboarded_like_a_new_one(
-    github: FakeGitHub, function_env: pytest.MonkeyPatch
-) -> None:
+def test_a_backfilled_member_is_onboarded_like_a_new_one(github: FakeGitHub, function_env: pytest.MonkeyPatch) -> None:
     function_env.setenv("ONBOARDING_TEAM", "everyone")
     github.add_team(ORG, "everyone")
     first = list_org_members(backfill_request())[0]

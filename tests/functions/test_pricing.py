@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from functions.pricing import (
 )
 
 DOCS = Path(__file__).parents[2] / "docs" / "pricing.md"
-UTC = timezone.utc
+UTC = UTC
 JAN_2026 = date(2026, 1, 1)
 
 STANDARD_LABELS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ from tests.functions.fake_github import fixture_payload
 
 MEMBERS_TABLE = "members"
 RUNS_TABLE = "workflow-runs"
-UTC = timezone.utc
+UTC = UTC
 
 
 @dataclass
@@ -35,9 +35,9 @@ class StoreEnv:
 
     def notifications(self) -> list[dict[str, Any]]:
         received: list[dict[str, Any]] = []
-        while batch := self.sqs.receive_message(
-            QueueUrl=self.notifications_queue_url, MaxNumberOfMessages=10
-        ).get("Messages", []):
+        while batch := self.sqs.receive_message(QueueUrl=self.notifications_queue_url, MaxNumberOfMessages=10).get(
+            "Messages", []
+        ):
             received += [json.loads(message["Body"]) for message in batch]
             for message in batch:
                 self.sqs.delete_message(QueueUrl=self.notifications_queue_url, ReceiptHandle=message["ReceiptHandle"])
@@ -129,8 +129,9 @@ def member_request(login: str = "hacktocat", *, employee_id: str = "E1001") -> S
         source="github-saml",
         record=CompanyRecord(employee_id=employee_id, email=f"{login}@example.com", name="Hacktocat Example"),
     )
-    return records.member_store_request(membership, directory, onboarded_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
-                                         table=MEMBERS_TABLE)
+    return records.member_store_request(
+        membership, directory, onboarded_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC), table=MEMBERS_TABLE
+    )
 
 
 def run_request(

@@ -86,9 +86,7 @@ def signed_delivery(
     base64_encoded: bool = False,
 ) -> dict[str, Any]:
     """A correctly signed GitHub delivery of ``body`` as the receiver's event."""
-    headers = delivery_headers(
-        body, event_name=event_name, secret=secret, delivery_id=delivery_id or new_delivery_id()
-    )
+    headers = delivery_headers(body, event_name=event_name, secret=secret, delivery_id=delivery_id or new_delivery_id())
     return http_api_event(body, headers, base64_encoded=base64_encoded)
 
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ROLE_NAME = "sandbox-tests"
 
 # One module, deployed under several function names with different environments.
-PROBE = '''
+PROBE = """
 import os
 import time
 
@@ -45,7 +45,7 @@ def handler(event, context):
         "cwd": os.getcwd(),
         "event": event,
     }
-'''
+"""
 
 
 def zip_files(files: dict[str, str]) -> bytes:
@@ -75,16 +75,31 @@ def role_arn(aws: Any) -> str:
     try:
         return iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
-        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                          "Principal": {"Service": "lambda.amazonaws.com"}}]}
+        policy = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+            ],
+        }
         return iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
 
 
-def create_function(aws: Any, name: str, *, code: bytes | None = None, handler: str = "probe.handler",
-                    timeout: int = 3, environment: dict[str, str] | None = None) -> str:
+def create_function(
+    aws: Any,
+    name: str,
+    *,
+    code: bytes | None = None,
+    handler: str = "probe.handler",
+    timeout: int = 3,
+    environment: dict[str, str] | None = None,
+) -> str:
     response = aws.client("lambda").create_function(
-        FunctionName=name, Runtime="python3.11", Role=role_arn(aws), Handler=handler,
-        Code={"ZipFile": code if code is not None else probe_zip()}, Timeout=timeout,
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=role_arn(aws),
+        Handler=handler,
+        Code={"ZipFile": code if code is not None else probe_zip()},
+        Timeout=timeout,
         Environment={"Variables": environment or {}},
     )
     return response["FunctionArn"]

@@ -50,13 +50,24 @@ def test_a_real_function_reaches_the_emulator(aws: EmbeddedAws) -> None:
     secret_arn = aws.client("secretsmanager").create_secret(Name="webhook", SecretString="s3cret")["ARN"]
     queue_url = aws.client("sqs").create_queue(QueueName="onboarding")["QueueUrl"]
     body = (FIXTURES / "organization" / "member_added.payload.json").read_bytes()
-    create_function(aws, "receiver", code=functions_package_zip(), handler="functions.receiver.handler", timeout=10,
-                    environment={"ARCHITECTURE": "sqs", "WEBHOOK_SECRET_ARN": secret_arn,
-                                 "GITHUB_ORG": json.loads(body)["organization"]["login"],
-                                 "ONBOARDING_TARGET": queue_url, "POWERTOOLS_METRICS_NAMESPACE": "SandboxTests"})
+    create_function(
+        aws,
+        "receiver",
+        code=functions_package_zip(),
+        handler="functions.receiver.handler",
+        timeout=10,
+        environment={
+            "ARCHITECTURE": "sqs",
+            "WEBHOOK_SECRET_ARN": secret_arn,
+            "GITHUB_ORG": json.loads(body)["organization"]["login"],
+            "ONBOARDING_TARGET": queue_url,
+            "POWERTOOLS_METRICS_NAMESPACE": "SandboxTests",
+        },
+    )
 
-    error, response = invoke(aws, "receiver", signed_delivery(body, event_name="organization", secret="s3cret",
-                                                              delivery_id="delivery-1"))
+    error, response = invoke(
+        aws, "receiver", signed_delivery(body, event_name="organization", secret="s3cret", delivery_id="delivery-1")
+    )
 
     assert error is None, response
     assert response["statusCode"] == 202, response
@@ -82,8 +93,9 @@ def test_step_functions_retry_and_catch_see_the_function_error_by_name(aws: Embe
         },
     }
     sfn = aws.client("stepfunctions")
-    machine = sfn.create_state_machine(name="flaky", definition=json.dumps(definition),
-                                       roleArn="arn:aws:iam::123456789012:role/sfn")["stateMachineArn"]
+    machine = sfn.create_state_machine(
+        name="flaky", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+    )["stateMachineArn"]
 
     arn = sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
     deadline = time.monotonic() + 10

@@ -25,14 +25,17 @@ def record(function: str, duration: float, *, cold: bool = False, error: str | N
     return InvokeRecord(f"github-automation-sandbox-sqs-{function}", "request", cold, duration, error)
 
 
-@pytest.mark.parametrize(("name", "key"), [
-    ("github-automation-sandbox-sqs-receiver", "receiver"),
-    ("github-automation-sandbox-sfn-add-team-member", "add-team-member"),
-    ("github-automation-sandbox-sfn-price-workflow-run", "price-workflow-run"),
-    ("store-records", "store-records"),
-    ("github-automation-sandbox-sqs-something-else", None),
-    ("github-automation-sandbox-sqs-xreceiver", None),
-])
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("github-automation-sandbox-sqs-receiver", "receiver"),
+        ("github-automation-sandbox-sfn-add-team-member", "add-team-member"),
+        ("github-automation-sandbox-sfn-price-workflow-run", "price-workflow-run"),
+        ("store-records", "store-records"),
+        ("github-automation-sandbox-sqs-something-else", None),
+        ("github-automation-sandbox-sqs-xreceiver", None),
+    ],
+)
 def test_function_key_is_the_end_of_the_name(name: str, key: str | None) -> None:
     assert function_key(name) == key
 

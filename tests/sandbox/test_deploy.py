@@ -78,16 +78,20 @@ def _exists(aws: EmbeddedAws) -> dict[str, Callable[[CreatedResource], Any]]:
         "aws:dynamodb/table:Table": lambda r: c("dynamodb").describe_table(TableName=r.id),
         "aws:secretsmanager/secret:Secret": lambda r: c("secretsmanager").describe_secret(SecretId=r.id),
         "aws:secretsmanager/secretVersion:SecretVersion": lambda r: c("secretsmanager").get_secret_value(
-            SecretId=r.outputs["arn"], VersionId=r.outputs["versionId"]),
+            SecretId=r.outputs["arn"], VersionId=r.outputs["versionId"]
+        ),
         "aws:kms/key:Key": lambda r: c("kms").describe_key(KeyId=r.id),
         "aws:sns/topic:Topic": lambda r: c("sns").get_topic_attributes(TopicArn=r.id),
         "aws:sns/topicSubscription:TopicSubscription": lambda r: c("sns").get_subscription_attributes(
-            SubscriptionArn=r.id),
+            SubscriptionArn=r.id
+        ),
         "aws:lambda/layerVersion:LayerVersion": lambda r: c("lambda").get_layer_version(
-            LayerName=r.outputs["layerArn"], VersionNumber=int(r.outputs["version"])),
+            LayerName=r.outputs["layerArn"], VersionNumber=int(r.outputs["version"])
+        ),
         "aws:iam/role:Role": lambda r: c("iam").get_role(RoleName=r.id),
         "aws:iam/rolePolicy:RolePolicy": lambda r: c("iam").get_role_policy(
-            RoleName=r.id.split(":")[0], PolicyName=r.id.split(":")[1]),
+            RoleName=r.id.split(":")[0], PolicyName=r.id.split(":")[1]
+        ),
         "aws:cloudwatch/logGroup:LogGroup": log_group,
         "aws:lambda/function:Function": lambda r: c("lambda").get_function_configuration(FunctionName=r.id),
         "aws:lambda/permission:Permission": permission,
@@ -97,19 +101,22 @@ def _exists(aws: EmbeddedAws) -> dict[str, Callable[[CreatedResource], Any]]:
         "aws:sfn/stateMachine:StateMachine": lambda r: c("stepfunctions").describe_state_machine(stateMachineArn=r.id),
         "aws:apigatewayv2/api:Api": lambda r: c("apigatewayv2").get_api(ApiId=r.id),
         "aws:apigatewayv2/integration:Integration": lambda r: c("apigatewayv2").get_integration(
-            ApiId=r.inputs["apiId"], IntegrationId=r.id),
+            ApiId=r.inputs["apiId"], IntegrationId=r.id
+        ),
         "aws:apigatewayv2/route:Route": lambda r: c("apigatewayv2").get_route(ApiId=r.inputs["apiId"], RouteId=r.id),
         "aws:apigatewayv2/stage:Stage": lambda r: c("apigatewayv2").get_stage(ApiId=r.inputs["apiId"], StageName=r.id),
     }
 
 
 @pytest.mark.parametrize("stack", STACK_FILES)
-def test_every_registered_resource_is_created_or_listed(stack: str, stacks: dict[str, Deployment],
-                                                        programs: dict[str, recorded.ProgramRun]) -> None:
+def test_every_registered_resource_is_created_or_listed(
+    stack: str, stacks: dict[str, Deployment], programs: dict[str, recorded.ProgramRun]
+) -> None:
     deployment = stacks[stack]
     registered = Counter(r.typ for r in programs[stack].resources if r.typ.startswith("aws:"))
-    handled = Counter([r.typ for rs in deployment.resources.values() for r in rs]
-                      + [u.typ for u in deployment.unemulated])
+    handled = Counter(
+        [r.typ for rs in deployment.resources.values() for r in rs] + [u.typ for u in deployment.unemulated]
+    )
     assert handled == registered
     # Without a custom domain every type is emulated, but moto keeps no RedriveAllowPolicy: listed, with why.
     not_kept = [u for u in deployment.unemulated if u.typ == "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"]
@@ -117,12 +124,14 @@ def test_every_registered_resource_is_created_or_listed(stack: str, stacks: dict
     assert len(not_kept) == (5 if stack == "sandbox-sqs" else 0)
     assert all("RedriveAllowPolicy" in u.reason for u in not_kept)
     assert sorted(deployment.components) == sorted(
-        r.name for r in programs[stack].resources if r.typ.startswith("github-automation:"))
+        r.name for r in programs[stack].resources if r.typ.startswith("github-automation:")
+    )
 
 
 @pytest.mark.parametrize("stack", STACK_FILES)
-def test_every_created_resource_exists_in_the_emulator(stack: str, aws: EmbeddedAws,
-                                                       stacks: dict[str, Deployment]) -> None:
+def test_every_created_resource_exists_in_the_emulator(
+    stack: str, aws: EmbeddedAws, stacks: dict[str, Deployment]
+) -> None:
     exists = _exists(aws)
     for resources in stacks[stack].resources.values():
         for resource in resources:
@@ -131,8 +140,9 @@ def test_every_created_resource_exists_in_the_emulator(stack: str, aws: Embedded
 
 def test_an_unemulated_type_is_listed_with_echo_outputs(aws: EmbeddedAws, stacks: dict[str, Deployment]) -> None:
     mocks = SandboxMocks(aws.client, stacks["sandbox-sqs"].http_apis)
-    args = pulumi.runtime.MockResourceArgs("aws:route53/record:Record", "alias", {"name": "hooks.example.com"},
-                                           custom=True)
+    args = pulumi.runtime.MockResourceArgs(
+        "aws:route53/record:Record", "alias", {"name": "hooks.example.com"}, custom=True
+    )
     physical_id, outputs = mocks.new_resource(args)
     assert outputs == {"name": "hooks.example.com"} and physical_id
     assert [(u.typ, u.name) for u in mocks.unemulated] == [("aws:route53/record:Record", "alias")]
@@ -144,20 +154,25 @@ def test_queues_have_their_redrive_and_visibility(aws: EmbeddedAws, stacks: dict
     specs = {spec.key: spec for spec in (*BUSINESS_FUNCTIONS, STORE_RECORDS)}
     parsed = parse_config(_config("sandbox-sqs"))
     exports = deployment.exports
-    assert set(exports["queueUrls"]) == set(exports["deadLetterQueueUrls"]) == {
-        "add-team-member", "lookup-directory", "price-workflow-run", "list-org-members", "store-records"}
+    assert (
+        set(exports["queueUrls"])
+        == set(exports["deadLetterQueueUrls"])
+        == {"add-team-member", "lookup-directory", "price-workflow-run", "list-org-members", "store-records"}
+    )
     for key, url in exports["queueUrls"].items():
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-        dlq = sqs.get_queue_attributes(QueueUrl=exports["deadLetterQueueUrls"][key],
-                                       AttributeNames=["All"])["Attributes"]
+        dlq = sqs.get_queue_attributes(QueueUrl=exports["deadLetterQueueUrls"][key], AttributeNames=["All"])[
+            "Attributes"
+        ]
         assert json.loads(attributes["RedrivePolicy"]) == {"deadLetterTargetArn": dlq["QueueArn"], "maxReceiveCount": 5}
         assert int(attributes["VisibilityTimeout"]) == visibility_timeout_seconds(parsed, specs[key])
         assert attributes["SqsManagedSseEnabled"] == "true" and dlq["SqsManagedSseEnabled"] == "true"
         assert dlq["MessageRetentionPeriod"] == str(14 * 24 * 3600)
 
 
-def test_mappings_keep_batching_partial_failures_and_concurrency(aws: EmbeddedAws,
-                                                                  stacks: dict[str, Deployment]) -> None:
+def test_mappings_keep_batching_partial_failures_and_concurrency(
+    aws: EmbeddedAws, stacks: dict[str, Deployment]
+) -> None:
     deployment = stacks["sandbox-sqs"]
     listed = {m["UUID"]: m for m in aws.client("lambda").list_event_source_mappings()["EventSourceMappings"]}
     assert len(deployment.event_source_mappings) == 5
@@ -166,8 +181,12 @@ def test_mappings_keep_batching_partial_failures_and_concurrency(aws: EmbeddedAw
         assert stored["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert stored["ScalingConfig"] == {"MaximumConcurrency": 10}
         assert (stored["BatchSize"], stored["MaximumBatchingWindowInSeconds"]) == (10, 1)
-        assert (mapping.batch_size, mapping.batching_window_seconds, mapping.report_batch_item_failures,
-                mapping.maximum_concurrency) == (10, 1.0, True, 10)
+        assert (
+            mapping.batch_size,
+            mapping.batching_window_seconds,
+            mapping.report_batch_item_failures,
+            mapping.maximum_concurrency,
+        ) == (10, 1.0, True, 10)
         assert mapping.queue_url in deployment.exports["queueUrls"].values()
         assert mapping.function_arn == stored["FunctionArn"]
         # each step's queue bears its function's name
@@ -182,8 +201,9 @@ def test_the_stacks_poller_polls_every_mapping_at_the_emulators_time_scale(stack
 
 
 @pytest.mark.parametrize("stack", STACK_FILES)
-def test_functions_run_the_programs_code_with_real_references(stack: str, aws: EmbeddedAws, secrets: dict[str, str],
-                                                              stacks: dict[str, Deployment]) -> None:
+def test_functions_run_the_programs_code_with_real_references(
+    stack: str, aws: EmbeddedAws, secrets: dict[str, str], stacks: dict[str, Deployment]
+) -> None:
     deployment, client = stacks[stack], aws.client("lambda")
     prefix = f"github-automation-{stack}-"
     for function in deployment.of_type("aws:lambda/function:Function"):
@@ -193,7 +213,8 @@ def test_functions_run_the_programs_code_with_real_references(stack: str, aws: E
         assert configuration["Runtime"] == "python3.13" and configuration["Architectures"] == ["arm64"]
         aws.client("iam").get_role(RoleName=configuration["Role"].rsplit("/", 1)[1])
         assert [layer["Arn"] for layer in configuration["Layers"]] == [
-            deployment.of_type("aws:lambda/layerVersion:LayerVersion")[0].id]
+            deployment.of_type("aws:lambda/layerVersion:LayerVersion")[0].id
+        ]
         env = configuration["Environment"]["Variables"]
         assert env["GITHUB_API_URL"] == GITHUB_URL and env["GITHUB_ORG"] == SANDBOX_ORG.org
         assert env["NOTIFICATION_TOPIC_ARN"] == deployment.exports["notificationTopicArn"]
@@ -202,9 +223,11 @@ def test_functions_run_the_programs_code_with_real_references(stack: str, aws: E
             assert value["SecretString"] == WEBHOOK_SECRET
         if "GITHUB_APP_SECRET_ARN" in env:
             value = aws.client("secretsmanager").get_secret_value(SecretId=env["GITHUB_APP_SECRET_ARN"])
-            assert json.loads(value["SecretString"]) == {"appId": SANDBOX_ORG.app_id,
-                                                         "installationId": SANDBOX_ORG.installation_id,
-                                                         "privateKey": secrets["githubAppPrivateKey"]}
+            assert json.loads(value["SecretString"]) == {
+                "appId": SANDBOX_ORG.app_id,
+                "installationId": SANDBOX_ORG.installation_id,
+                "privateKey": secrets["githubAppPrivateKey"],
+            }
         if "MEMBERS_TABLE" in env:
             assert env["MEMBERS_TABLE"] == deployment.exports["membersTable"]
     receiver = client.get_function_configuration(FunctionName=f"{prefix}receiver")["Environment"]["Variables"]
@@ -223,19 +246,24 @@ def test_tables_have_their_keys_index_and_protection(aws: EmbeddedAws, stacks: d
         assert members["KeySchema"] == [{"AttributeName": "login", "KeyType": "HASH"}]
         assert members["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
         runs = dynamodb.describe_table(TableName=deployment.exports["workflowRunsTable"])["Table"]
-        assert runs["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"},
-                                     {"AttributeName": "sk", "KeyType": "RANGE"}]
+        assert runs["KeySchema"] == [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ]
         [index] = runs["GlobalSecondaryIndexes"]
         assert index["IndexName"] == "period-index" and index["Projection"] == {"ProjectionType": "ALL"}
-        assert index["KeySchema"] == [{"AttributeName": "period", "KeyType": "HASH"},
-                                      {"AttributeName": "pk", "KeyType": "RANGE"}]
+        assert index["KeySchema"] == [
+            {"AttributeName": "period", "KeyType": "HASH"},
+            {"AttributeName": "pk", "KeyType": "RANGE"},
+        ]
         assert runs["SSEDescription"]["Status"] == "ENABLED"
         backups = dynamodb.describe_continuous_backups(TableName=runs["TableName"])["ContinuousBackupsDescription"]
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 
 
-def test_state_machines_have_the_programs_definitions(aws: EmbeddedAws, stacks: dict[str, Deployment],
-                                                      programs: dict[str, recorded.ProgramRun]) -> None:
+def test_state_machines_have_the_programs_definitions(
+    aws: EmbeddedAws, stacks: dict[str, Deployment], programs: dict[str, recorded.ProgramRun]
+) -> None:
     sfn, deployment = aws.client("stepfunctions"), stacks["sandbox-sfn"]
     registered = programs["sandbox-sfn"].of_type("aws:sfn/stateMachine:StateMachine")
     expected = {r.inputs["name"]: r.inputs for r in registered}
@@ -250,13 +278,17 @@ def test_state_machines_have_the_programs_definitions(aws: EmbeddedAws, stacks: 
         assert machine["loggingConfiguration"]["level"] == "ALL"
         [destination] = machine["loggingConfiguration"]["destinations"]
         assert destination["cloudWatchLogsLogGroup"]["logGroupArn"].endswith(
-            f"log-group:/aws/vendedlogs/states/{machine['name']}:*")
+            f"log-group:/aws/vendedlogs/states/{machine['name']}:*"
+        )
     # Every function, topic and state machine a definition names exists.
     functions = {f["FunctionArn"] for f in aws.client("lambda").list_functions()["Functions"]}
     for arn in arns.values():
         definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
-        named = {value for key, value in key_values(definition)
-                 if key in ("FunctionName", "TopicArn", "StateMachineArn") and isinstance(value, str)}
+        named = {
+            value
+            for key, value in key_values(definition)
+            if key in ("FunctionName", "TopicArn", "StateMachineArn") and isinstance(value, str)
+        }
         assert any(":function:" in name for name in named) and any(":sns:" in name for name in named)
         for name in named:
             if ":function:" in name:
@@ -294,16 +326,18 @@ def test_the_api_stage_keeps_the_programs_throttling(aws: EmbeddedAws, stacks: d
         assert integration["IntegrationUri"].endswith(f"function:github-automation-{deployment.stack}-receiver")
 
 
-def test_a_signed_delivery_to_the_webhook_url_reaches_the_queue(aws: EmbeddedAws,
-                                                                stacks: dict[str, Deployment]) -> None:
+def test_a_signed_delivery_to_the_webhook_url_reaches_the_queue(
+    aws: EmbeddedAws, stacks: dict[str, Deployment]
+) -> None:
     deployment = stacks["sandbox-sqs"]
     delivery = member_added(SANDBOX_ORG, SANDBOX_ORG.members[0])
     headers, body = signed_request(delivery, WEBHOOK_SECRET)
     response = httpx.post(deployment.webhook_url, content=body, headers=headers, timeout=15)
     assert response.status_code == 202, response.text
     assert response.json() == {"status": "accepted", "deliveryId": delivery.delivery_id}
-    queued = aws.client("sqs").receive_message(QueueUrl=deployment.exports["queueUrls"]["add-team-member"],
-                                               MessageAttributeNames=["All"], WaitTimeSeconds=1)["Messages"]
+    queued = aws.client("sqs").receive_message(
+        QueueUrl=deployment.exports["queueUrls"]["add-team-member"], MessageAttributeNames=["All"], WaitTimeSeconds=1
+    )["Messages"]
     assert [m["MessageAttributes"]["correlationId"]["StringValue"] for m in queued] == [delivery.delivery_id]
     assert json.loads(queued[0]["Body"])["login"] == SANDBOX_ORG.members[0].login
 
@@ -317,8 +351,9 @@ def test_the_other_stacks_receiver_answers_on_its_own_url(stacks: dict[str, Depl
     assert forged.status_code == 401
 
 
-def test_deploying_a_stack_twice_fails_with_the_resource_named(aws: EmbeddedAws, secrets: dict[str, str],
-                                                               stacks: dict[str, Deployment]) -> None:
+def test_deploying_a_stack_twice_fails_with_the_resource_named(
+    aws: EmbeddedAws, secrets: dict[str, str], stacks: dict[str, Deployment]
+) -> None:
     with pytest.raises(RuntimeError, match=r"sandbox: creating aws:\S+ '.+' in the emulator failed: .*exist"):
         deploy_stack(aws, "sandbox-sqs", _config("sandbox-sqs"), secrets, start_pollers=False)
 
@@ -326,7 +361,10 @@ def test_deploying_a_stack_twice_fails_with_the_resource_named(aws: EmbeddedAws,
 def test_sandbox_config_points_the_stack_at_the_fakes() -> None:
     config = sandbox_config("Pulumi.dev-sfn.yaml", GITHUB_URL, DIRECTORY_URL, SANDBOX_ORG)
     assert (config["githubApiUrl"], config["directory"], config["githubOrg"]) == (
-        GITHUB_URL, DIRECTORY_URL, SANDBOX_ORG.org)
+        GITHUB_URL,
+        DIRECTORY_URL,
+        SANDBOX_ORG.org,
+    )
     assert sandbox_config("Pulumi.dev.yaml", GITHUB_URL)["directory"] == "github-saml"
     with pytest.raises(ValueError, match="directory_url"):
         sandbox_config("Pulumi.dev-sfn.yaml", GITHUB_URL)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -252,7 +253,5 @@ def test_stop_frees_the_port() -> None:
 
 
 def _swallow(call: object) -> None:
-    try:
+    with contextlib.suppress(httpx.HTTPError):
         call()  # type: ignore[operator]
-    except httpx.HTTPError:
-        pass

@@ -8,7 +8,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,7 +22,7 @@ from tests.sandbox.lambda_fixtures import create_function, zip_files
 
 # Shaped like the webhook receiver: reads the raw body as API Gateway hands it over, checks GitHub's
 # signature over those bytes, and answers with a proxy response carrying the event it saw.
-RECEIVER = '''
+RECEIVER = """
 import base64
 import hashlib
 import hmac
@@ -44,7 +44,7 @@ def handler(event, context):
         "cookies": ["session=abc; HttpOnly"],
         "body": json.dumps({"event": event}),
     }
-'''
+"""
 SECRET = b"webhook-secret"
 ROUTE_KEY = "POST /webhook"
 
@@ -53,8 +53,10 @@ ROUTE_KEY = "POST /webhook"
 
 
 def test_routes_match_the_most_specific_key() -> None:
-    routes = [Route(key, "fn", "2.0", 1) for key in
-              ("POST /webhook", "ANY /webhook", "GET /items/{id}", "ANY /{proxy+}", "$default")]
+    routes = [
+        Route(key, "fn", "2.0", 1)
+        for key in ("POST /webhook", "ANY /webhook", "GET /items/{id}", "ANY /{proxy+}", "$default")
+    ]
 
     def best(method: str, path: str) -> tuple[str, dict[str, str]]:
         matches = [(r, p) for r in routes if (p := r.match(method, path)) is not None]
@@ -76,53 +78,104 @@ def test_token_bucket_allows_the_burst_then_the_rate() -> None:
     assert [bucket.take(), bucket.take()] == [True, False]
 
 
-@pytest.mark.parametrize(("content_type", "text"), [
-    ("application/json", True), ("application/json; charset=utf-8", True), ("text/plain", True),
-    ("application/vnd.github+json", True), ("application/xml", True),
-    ("application/x-www-form-urlencoded", False), ("application/octet-stream", False), (None, False),
-])
+@pytest.mark.parametrize(
+    ("content_type", "text"),
+    [
+        ("application/json", True),
+        ("application/json; charset=utf-8", True),
+        ("text/plain", True),
+        ("application/vnd.github+json", True),
+        ("application/xml", True),
+        ("application/x-www-form-urlencoded", False),
+        ("application/octet-stream", False),
+        (None, False),
+    ],
+)
 def test_only_text_bodies_pass_unencoded(content_type: str | None, text: bool) -> None:
     assert is_text(content_type) is text
 
 
 def test_event_has_the_payload_format_2_0_shape() -> None:
     event = build_event(
-        api_id="abc123", account_id="123456789012", route_key=ROUTE_KEY, method="POST",
-        target="/webhook?a=1&a=2&b=", headers=[("Host", "127.0.0.1:8080"), ("X-Repeated", "one"),
-                                               ("x-repeated", "two"), ("Cookie", "c1=1; c2=2"),
-                                               ("Content-Type", "application/json"), ("User-Agent", "GitHub-Hookshot")],
-        body=b'{"a": 1}', source_ip="127.0.0.1", path_parameters={}, request_id="rid=",
-        now=datetime(2026, 3, 12, 19, 3, 58, 123000, tzinfo=timezone.utc))
+        api_id="abc123",
+        account_id="123456789012",
+        route_key=ROUTE_KEY,
+        method="POST",
+        target="/webhook?a=1&a=2&b=",
+        headers=[
+            ("Host", "127.0.0.1:8080"),
+            ("X-Repeated", "one"),
+            ("x-repeated", "two"),
+            ("Cookie", "c1=1; c2=2"),
+            ("Content-Type", "application/json"),
+            ("User-Agent", "GitHub-Hookshot"),
+        ],
+        body=b'{"a": 1}',
+        source_ip="127.0.0.1",
+        path_parameters={},
+        request_id="rid=",
+        now=datetime(2026, 3, 12, 19, 3, 58, 123000, tzinfo=UTC),
+    )
     assert event == {
-        "version": "2.0", "routeKey": ROUTE_KEY, "rawPath": "/webhook", "rawQueryString": "a=1&a=2&b=",
-        "headers": {"host": "127.0.0.1:8080", "x-repeated": "one,two", "content-type": "application/json",
-                    "user-agent": "GitHub-Hookshot"},
+        "version": "2.0",
+        "routeKey": ROUTE_KEY,
+        "rawPath": "/webhook",
+        "rawQueryString": "a=1&a=2&b=",
+        "headers": {
+            "host": "127.0.0.1:8080",
+            "x-repeated": "one,two",
+            "content-type": "application/json",
+            "user-agent": "GitHub-Hookshot",
+        },
         "cookies": ["c1=1", "c2=2"],
         "queryStringParameters": {"a": "1,2", "b": ""},
         "requestContext": {
-            "accountId": "123456789012", "apiId": "abc123", "domainName": "127.0.0.1:8080", "domainPrefix": "127",
-            "http": {"method": "POST", "path": "/webhook", "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": "GitHub-Hookshot"},
-            "requestId": "rid=", "routeKey": ROUTE_KEY, "stage": "$default",
-            "time": "12/Mar/2026:19:03:58 +0000", "timeEpoch": 1773342238123,
+            "accountId": "123456789012",
+            "apiId": "abc123",
+            "domainName": "127.0.0.1:8080",
+            "domainPrefix": "127",
+            "http": {
+                "method": "POST",
+                "path": "/webhook",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "GitHub-Hookshot",
+            },
+            "requestId": "rid=",
+            "routeKey": ROUTE_KEY,
+            "stage": "$default",
+            "time": "12/Mar/2026:19:03:58 +0000",
+            "timeEpoch": 1773342238123,
         },
-        "body": '{"a": 1}', "isBase64Encoded": False,
+        "body": '{"a": 1}',
+        "isBase64Encoded": False,
     }
 
 
 ERROR_500 = (500, {"content-type": "application/json"}, [], b'{"message": "Internal Server Error"}')
 
 
-@pytest.mark.parametrize(("result", "expected"), [
-    (InvokeResult(json.dumps({"statusCode": 202, "headers": {"X-A": "1"}, "body": "ok"}).encode()),
-     (202, {"x-a": "1"}, [], b"ok")),
-    (InvokeResult(json.dumps({"statusCode": 200, "body": base64.b64encode(b"\x00\xff").decode(),
-                              "isBase64Encoded": True}).encode()), (200, {}, [], b"\x00\xff")),
-    (InvokeResult(b'{"hello": "world"}'), (200, {"content-type": "application/json"}, [], b'{"hello": "world"}')),
-    (InvokeResult(b'{"errorType": "ValueError"}', "Unhandled"), ERROR_500),
-    (InvokeResult(b"not json"), ERROR_500),
-    (InvokeResult(b'{"statusCode": 200, "body": "%%%", "isBase64Encoded": true}'), ERROR_500),
-])
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (
+            InvokeResult(json.dumps({"statusCode": 202, "headers": {"X-A": "1"}, "body": "ok"}).encode()),
+            (202, {"x-a": "1"}, [], b"ok"),
+        ),
+        (
+            InvokeResult(
+                json.dumps(
+                    {"statusCode": 200, "body": base64.b64encode(b"\x00\xff").decode(), "isBase64Encoded": True}
+                ).encode()
+            ),
+            (200, {}, [], b"\x00\xff"),
+        ),
+        (InvokeResult(b'{"hello": "world"}'), (200, {"content-type": "application/json"}, [], b'{"hello": "world"}')),
+        (InvokeResult(b'{"errorType": "ValueError"}', "Unhandled"), ERROR_500),
+        (InvokeResult(b"not json"), ERROR_500),
+        (InvokeResult(b'{"statusCode": 200, "body": "%%%", "isBase64Encoded": true}'), ERROR_500),
+    ],
+)
 def test_function_answers_become_http_responses(result: InvokeResult, expected: tuple[Any, ...]) -> None:
     assert http_response(result) == expected
 
@@ -132,8 +185,9 @@ def test_function_answers_become_http_responses(result: InvokeResult, expected: 
 
 @pytest.fixture(scope="module")
 def receiver(aws: EmbeddedAws) -> str:
-    return create_function(aws, "http-api-receiver", code=zip_files({"receiver.py": RECEIVER}),
-                           handler="receiver.handler", timeout=5)
+    return create_function(
+        aws, "http-api-receiver", code=zip_files({"receiver.py": RECEIVER}), handler="receiver.handler", timeout=5
+    )
 
 
 @pytest.fixture
@@ -142,24 +196,47 @@ def gateway(aws: EmbeddedAws) -> Iterator[HttpApiGateway]:
         yield served
 
 
-def _api(aws: EmbeddedAws, function: str, *, rate: float = 100.0, burst: int = 100,
-         timeout_ms: int = 9000, invoke_arn: bool = False, permission: str | None = "/*/POST/webhook") -> str:
+def _api(
+    aws: EmbeddedAws,
+    function: str,
+    *,
+    rate: float = 100.0,
+    burst: int = 100,
+    timeout_ms: int = 9000,
+    invoke_arn: bool = False,
+    permission: str | None = "/*/POST/webhook",
+) -> str:
     """An HTTP API like the program's: ``POST /webhook`` to ``function``, which lets the API invoke it."""
     apigateway = aws.client("apigatewayv2")
     api_id = apigateway.create_api(Name=f"api-{uuid.uuid4().hex[:8]}", ProtocolType="HTTP")["ApiId"]
     if permission is not None:
         aws.client("lambda").add_permission(
-            FunctionName=function, StatementId=f"api-{api_id}", Action="lambda:InvokeFunction",
+            FunctionName=function,
+            StatementId=f"api-{api_id}",
+            Action="lambda:InvokeFunction",
             Principal="apigateway.amazonaws.com",
-            SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api_id}{permission}")
-    uri = (f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function}/invocations"
-           if invoke_arn else function)
+            SourceArn=f"arn:aws:execute-api:us-east-1:123456789012:{api_id}{permission}",
+        )
+    uri = (
+        f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{function}/invocations"
+        if invoke_arn
+        else function
+    )
     integration = apigateway.create_integration(
-        ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationMethod="POST", IntegrationUri=uri,
-        PayloadFormatVersion="2.0", TimeoutInMillis=timeout_ms)["IntegrationId"]
+        ApiId=api_id,
+        IntegrationType="AWS_PROXY",
+        IntegrationMethod="POST",
+        IntegrationUri=uri,
+        PayloadFormatVersion="2.0",
+        TimeoutInMillis=timeout_ms,
+    )["IntegrationId"]
     apigateway.create_route(ApiId=api_id, RouteKey=ROUTE_KEY, Target=f"integrations/{integration}")
-    apigateway.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True,
-                            DefaultRouteSettings={"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst})
+    apigateway.create_stage(
+        ApiId=api_id,
+        StageName="$default",
+        AutoDeploy=True,
+        DefaultRouteSettings={"ThrottlingRateLimit": rate, "ThrottlingBurstLimit": burst},
+    )
     return api_id
 
 
@@ -167,14 +244,21 @@ def _signed(body: bytes) -> dict[str, str]:
     return {"X-Hub-Signature-256": "sha256=" + hmac.new(SECRET, body, hashlib.sha256).hexdigest()}
 
 
-def test_the_receiver_gets_the_raw_body_and_its_answer_comes_back(aws: EmbeddedAws, receiver: str,
-                                                                 gateway: HttpApiGateway) -> None:
+def test_the_receiver_gets_the_raw_body_and_its_answer_comes_back(
+    aws: EmbeddedAws, receiver: str, gateway: HttpApiGateway
+) -> None:
     url = gateway.serve(_api(aws, receiver)) + "/webhook"
     assert url.startswith("http://127.0.0.1:")
     # Bytes a re-serialisation would change: key order, spacing, escapes, non-ASCII, a trailing newline.
     body = '{"zeta": 1,  "alpha": "caf\\u00e9 — ünïcode",\r\n "n": 1.0}\n'.encode()
-    headers = [("Content-Type", "application/json"), ("X-GitHub-Event", "organization"),
-               ("X-GitHub-Delivery", "d-1"), *(_signed(body).items()), ("X-Multi", "a"), ("X-Multi", "b")]
+    headers = [
+        ("Content-Type", "application/json"),
+        ("X-GitHub-Event", "organization"),
+        ("X-GitHub-Delivery", "d-1"),
+        *(_signed(body).items()),
+        ("X-Multi", "a"),
+        ("X-Multi", "b"),
+    ]
     response = httpx.post(url, content=body, headers=headers)
 
     assert response.status_code == 202
@@ -195,8 +279,9 @@ def test_the_receiver_gets_the_raw_body_and_its_answer_comes_back(aws: EmbeddedA
 def test_a_binary_body_arrives_base64_encoded(aws: EmbeddedAws, receiver: str, gateway: HttpApiGateway) -> None:
     url = gateway.serve(_api(aws, receiver, invoke_arn=True)) + "/webhook"
     body = b"payload=%7B%22a%22%3A1%7D\x00\xff"
-    response = httpx.post(url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded",
-                                                      **_signed(body)})
+    response = httpx.post(
+        url, content=body, headers={"Content-Type": "application/x-www-form-urlencoded", **_signed(body)}
+    )
     event = response.json()["event"]
     assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == body
     assert response.headers["x-signature-valid"] == "True"
@@ -210,11 +295,11 @@ def test_other_routes_are_not_found(aws: EmbeddedAws, receiver: str, gateway: Ht
     assert [r for r in aws.runtime.records() if r.function == "http-api-receiver" and r.error_type] == []
 
 
-def test_requests_beyond_the_stage_throttle_get_429(aws: EmbeddedAws, receiver: str,
-                                                    gateway: HttpApiGateway) -> None:
+def test_requests_beyond_the_stage_throttle_get_429(aws: EmbeddedAws, receiver: str, gateway: HttpApiGateway) -> None:
     url = gateway.serve(_api(aws, receiver, rate=0.01, burst=2)) + "/webhook"
-    statuses = [httpx.post(url, content=b"{}", headers={"Content-Type": "application/json"}).status_code
-                for _ in range(4)]
+    statuses = [
+        httpx.post(url, content=b"{}", headers={"Content-Type": "application/json"}).status_code for _ in range(4)
+    ]
     assert statuses == [202, 202, 429, 429]
     throttled = httpx.post(url, content=b"{}")
     assert throttled.json() == {"message": "Too Many Requests"}
@@ -228,7 +313,8 @@ def test_a_function_error_is_a_500(aws: EmbeddedAws, receiver: str, gateway: Htt
 
 @pytest.mark.parametrize("permission", [None, "/*/GET/webhook", "/*/POST/other"])
 def test_without_the_functions_permission_for_the_route_it_is_a_500(
-        aws: EmbeddedAws, receiver: str, gateway: HttpApiGateway, permission: str | None) -> None:
+    aws: EmbeddedAws, receiver: str, gateway: HttpApiGateway, permission: str | None
+) -> None:
     url = gateway.serve(_api(aws, receiver, permission=permission)) + "/webhook"
     invocations = len(aws.runtime.records())
     response = httpx.post(url, content=b"{}")

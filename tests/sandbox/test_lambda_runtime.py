@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import time
-
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -114,8 +113,9 @@ def test_updated_code_gets_new_processes(aws: EmbeddedAws) -> None:
     create_function(aws, "updated", environment={"MARKER": "v1"})
     _, v1 = invoke(aws, "updated", {})
 
-    aws.client("lambda").update_function_configuration(FunctionName="updated",
-                                                       Environment={"Variables": {"MARKER": "v2"}})
+    aws.client("lambda").update_function_configuration(
+        FunctionName="updated", Environment={"Variables": {"MARKER": "v2"}}
+    )
     _, v2 = invoke(aws, "updated", {})
 
     assert (v1["marker"], v2["marker"]) == ("v1", "v2")
@@ -127,9 +127,15 @@ def test_updated_code_gets_new_processes(aws: EmbeddedAws) -> None:
 
 def _probe_config(name: str) -> FunctionConfig:
     code = probe_zip()
-    return FunctionConfig(name=name, arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
-                          handler="probe.handler", code_zip=code, code_sha256=hashlib.sha256(code).hexdigest(),
-                          timeout=10, memory_size=128)
+    return FunctionConfig(
+        name=name,
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        handler="probe.handler",
+        code_zip=code,
+        code_sha256=hashlib.sha256(code).hexdigest(),
+        timeout=10,
+        memory_size=128,
+    )
 
 
 def test_invokes_beyond_the_process_cap_wait_for_a_free_process() -> None:
@@ -137,8 +143,11 @@ def test_invokes_beyond_the_process_cap_wait_for_a_free_process() -> None:
     config = _probe_config("capped")
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
-            results = list(pool.map(
-                lambda _: runtime.invoke(config, json.dumps({"action": "sleep", "seconds": 0.3}).encode()), range(4)))
+            results = list(
+                pool.map(
+                    lambda _: runtime.invoke(config, json.dumps({"action": "sleep", "seconds": 0.3}).encode()), range(4)
+                )
+            )
         pids = {json.loads(result.payload)["pid"] for result in results}
         assert all(result.function_error is None for result in results)
         assert len(pids) == 2

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-
 from typing import Any
 
 import pytest
@@ -24,7 +24,10 @@ CHILD = {
 
 def _state_machine(aws: EmbeddedAws, definition: dict[str, Any], kind: str = "STANDARD") -> str:
     return aws.client("stepfunctions").create_state_machine(
-        name=f"m-{uuid.uuid4().hex[:12]}", definition=json.dumps(definition), roleArn=ROLE, type=kind,
+        name=f"m-{uuid.uuid4().hex[:12]}",
+        definition=json.dumps(definition),
+        roleArn=ROLE,
+        type=kind,
     )["stateMachineArn"]
 
 
@@ -178,9 +181,17 @@ def test_every_invoke_path_runs_in_the_local_runtime(aws: EmbeddedAws) -> None:
     topic = aws.client("sns").create_topic(Name="every-path")["TopicArn"]
     aws.client("sns").subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function)
     aws.client("sns").publish(TopicArn=topic, Message="from sns")
-    task = {"StartAt": "Invoke", "States": {"Invoke": {
-        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
-        "Parameters": {"FunctionName": function, "Payload": {"path": "stepfunctions"}}, "End": True}}}
+    task = {
+        "StartAt": "Invoke",
+        "States": {
+            "Invoke": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": function, "Payload": {"path": "stepfunctions"}},
+                "End": True,
+            }
+        },
+    }
     execution = _run(aws, _state_machine(aws, task), {})
 
     assert execution["status"] == "SUCCEEDED"
@@ -214,20 +225,34 @@ def test_concurrent_transactions_never_undo_each_other(aws: EmbeddedAws) -> None
     storing the same runs at once (redeliveries racing their originals) must count each run once."""
     dynamodb = aws.client("dynamodb")
     table = f"runs-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
-                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                          KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+    )
 
     def store(run: int) -> None:
-        try:
-            dynamodb.transact_write_items(TransactItems=[
-                {"Put": {"TableName": table, "Item": {"pk": {"S": f"RUN#{run}"}},
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Update": {"TableName": table, "Key": {"pk": {"S": "TOTAL"}},
-                            "UpdateExpression": "ADD runs :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
-            ])
-        except dynamodb.exceptions.TransactionCanceledException:
-            pass  # already stored
+        with contextlib.suppress(dynamodb.exceptions.TransactionCanceledException):  # already stored
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": table,
+                            "Item": {"pk": {"S": f"RUN#{run}"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": table,
+                            "Key": {"pk": {"S": "TOTAL"}},
+                            "UpdateExpression": "ADD runs :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ]
+            )
 
     runs = [run for run in range(40) for _ in range(3)]  # every run stored three times
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -20,7 +20,7 @@ QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:work"
 
 # Prints each batch it gets; fails the records whose body starts with "fail" (as batch item failures),
 # and the whole batch while a "crash-once" record is on its first receive.
-CONSUMER = '''
+CONSUMER = """
 import json
 
 
@@ -31,7 +31,7 @@ def handler(event, context):
         raise RuntimeError("crashed on the first receive")
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records
                                   if r["body"].startswith("fail")]}
-'''
+"""
 
 
 # --- Lambda's rules, without an emulator -----------------------------------------------------------------
@@ -42,22 +42,26 @@ def _result(payload: Any, function_error: str | None = None) -> InvokeResult:
     return InvokeResult(raw, function_error)
 
 
-@pytest.mark.parametrize(("result", "failed"), [
-    (_result({"batchItemFailures": [{"itemIdentifier": "b"}]}), {"b"}),
-    (_result({"batchItemFailures": []}), set()),
-    (_result(None), set()),
-    (_result({}), set()),
-    (_result(b""), set()),
-    (_result({"errorType": "X"}, "Unhandled"), {"a", "b", "c"}),  # a function error fails the batch
-    (_result(b"not json"), {"a", "b", "c"}),
-    (_result({"batchItemFailures": [{"itemIdentifier": ""}]}), {"a", "b", "c"}),
-    (_result({"batchItemFailures": [{"itemIdentifier": None}]}), {"a", "b", "c"}),
-    (_result({"batchItemFailures": [{"itemId": "b"}]}), {"a", "b", "c"}),  # a bad key name
-    (_result({"batchItemFailures": [{"itemIdentifier": "zzz"}]}), {"a", "b", "c"}),  # not in the batch
-    (_result({"batchItemFailures": "b"}), {"a", "b", "c"}),
-])
-def test_failed_records_follow_lambdas_rules_for_report_batch_item_failures(result: InvokeResult,
-                                                                            failed: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("result", "failed"),
+    [
+        (_result({"batchItemFailures": [{"itemIdentifier": "b"}]}), {"b"}),
+        (_result({"batchItemFailures": []}), set()),
+        (_result(None), set()),
+        (_result({}), set()),
+        (_result(b""), set()),
+        (_result({"errorType": "X"}, "Unhandled"), {"a", "b", "c"}),  # a function error fails the batch
+        (_result(b"not json"), {"a", "b", "c"}),
+        (_result({"batchItemFailures": [{"itemIdentifier": ""}]}), {"a", "b", "c"}),
+        (_result({"batchItemFailures": [{"itemIdentifier": None}]}), {"a", "b", "c"}),
+        (_result({"batchItemFailures": [{"itemId": "b"}]}), {"a", "b", "c"}),  # a bad key name
+        (_result({"batchItemFailures": [{"itemIdentifier": "zzz"}]}), {"a", "b", "c"}),  # not in the batch
+        (_result({"batchItemFailures": "b"}), {"a", "b", "c"}),
+    ],
+)
+def test_failed_records_follow_lambdas_rules_for_report_batch_item_failures(
+    result: InvokeResult, failed: set[str]
+) -> None:
     assert failed_message_ids(result, ["a", "b", "c"], report_batch_item_failures=True) == failed
 
 
@@ -69,35 +73,68 @@ def test_without_report_batch_item_failures_only_a_function_error_fails_the_batc
 
 def test_a_message_becomes_a_lambda_sqs_record() -> None:
     message = {
-        "MessageId": "m-1", "ReceiptHandle": "rh-1", "Body": '{"login": "octocat"}', "MD5OfBody": "md5-body",
+        "MessageId": "m-1",
+        "ReceiptHandle": "rh-1",
+        "Body": '{"login": "octocat"}',
+        "MD5OfBody": "md5-body",
         "MD5OfMessageAttributes": "md5-attributes",
-        "Attributes": {"ApproximateReceiveCount": "2", "SentTimestamp": "1700000000000", "SenderId": "AIDA",
-                       "ApproximateFirstReceiveTimestamp": "1700000000001"},
-        "MessageAttributes": {"correlationId": {"StringValue": "d-1", "DataType": "String"},
-                              "blob": {"BinaryValue": b"\x00\x01", "DataType": "Binary"}},
+        "Attributes": {
+            "ApproximateReceiveCount": "2",
+            "SentTimestamp": "1700000000000",
+            "SenderId": "AIDA",
+            "ApproximateFirstReceiveTimestamp": "1700000000001",
+        },
+        "MessageAttributes": {
+            "correlationId": {"StringValue": "d-1", "DataType": "String"},
+            "blob": {"BinaryValue": b"\x00\x01", "DataType": "Binary"},
+        },
     }
     assert lambda_record(message, QUEUE_ARN, "us-east-1") == {
-        "messageId": "m-1", "receiptHandle": "rh-1", "body": '{"login": "octocat"}',
+        "messageId": "m-1",
+        "receiptHandle": "rh-1",
+        "body": '{"login": "octocat"}',
         "attributes": message["Attributes"],
         "messageAttributes": {
-            "correlationId": {"stringValue": "d-1", "stringListValues": [], "binaryListValues": [],
-                              "dataType": "String"},
+            "correlationId": {
+                "stringValue": "d-1",
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": "String",
+            },
             "blob": {"binaryValue": "AAE=", "stringListValues": [], "binaryListValues": [], "dataType": "Binary"},
         },
-        "md5OfBody": "md5-body", "md5OfMessageAttributes": "md5-attributes",
-        "eventSource": "aws:sqs", "eventSourceARN": QUEUE_ARN, "awsRegion": "us-east-1",
+        "md5OfBody": "md5-body",
+        "md5OfMessageAttributes": "md5-attributes",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+        "awsRegion": "us-east-1",
     }
 
 
 def test_mapping_settings_come_from_the_lambda_api_configuration() -> None:
-    mapping = QueueMapping.from_configuration({
-        "UUID": "u", "FunctionArn": "f", "EventSourceArn": QUEUE_ARN, "BatchSize": 7,
-        "MaximumBatchingWindowInSeconds": 2, "FunctionResponseTypes": ["ReportBatchItemFailures"],
-        "ScalingConfig": {"MaximumConcurrency": 3}, "State": "Enabled"}, "http://q")
-    assert (mapping.batch_size, mapping.batching_window_seconds, mapping.report_batch_item_failures,
-            mapping.maximum_concurrency, mapping.enabled) == (7, 2.0, True, 3, True)
-    disabled = QueueMapping.from_configuration({"UUID": "u", "FunctionArn": "f", "EventSourceArn": QUEUE_ARN,
-                                                "State": "Disabled"}, "http://q")
+    mapping = QueueMapping.from_configuration(
+        {
+            "UUID": "u",
+            "FunctionArn": "f",
+            "EventSourceArn": QUEUE_ARN,
+            "BatchSize": 7,
+            "MaximumBatchingWindowInSeconds": 2,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": 3},
+            "State": "Enabled",
+        },
+        "http://q",
+    )
+    assert (
+        mapping.batch_size,
+        mapping.batching_window_seconds,
+        mapping.report_batch_item_failures,
+        mapping.maximum_concurrency,
+        mapping.enabled,
+    ) == (7, 2.0, True, 3, True)
+    disabled = QueueMapping.from_configuration(
+        {"UUID": "u", "FunctionArn": "f", "EventSourceArn": QUEUE_ARN, "State": "Disabled"}, "http://q"
+    )
     assert not disabled.enabled and not disabled.report_batch_item_failures
 
 
@@ -106,8 +143,9 @@ def test_mapping_settings_come_from_the_lambda_api_configuration() -> None:
 
 @pytest.fixture(scope="module")
 def consumer(aws: EmbeddedAws) -> str:
-    return create_function(aws, "poller-consumer", code=zip_files({"consumer.py": CONSUMER}),
-                           handler="consumer.handler", timeout=5)
+    return create_function(
+        aws, "poller-consumer", code=zip_files({"consumer.py": CONSUMER}), handler="consumer.handler", timeout=5
+    )
 
 
 class Pipe:
@@ -118,11 +156,16 @@ class Pipe:
         name = f"q-{uuid.uuid4().hex[:10]}"
         self.dlq_url = self.sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = self._attribute(self.dlq_url, "QueueArn")
-        self.url = self.sqs.create_queue(QueueName=name, Attributes={
-            "VisibilityTimeout": "100",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})})["QueueUrl"]
+        self.url = self.sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": "100",
+                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
+            },
+        )["QueueUrl"]
         created = aws.client("lambda").create_event_source_mapping(
-            EventSourceArn=self._attribute(self.url, "QueueArn"), FunctionName=consumer, **mapping)
+            EventSourceArn=self._attribute(self.url, "QueueArn"), FunctionName=consumer, **mapping
+        )
         self.mapping = QueueMapping.from_configuration(created, self.url)
 
     def _attribute(self, url: str, name: str) -> str:
@@ -137,17 +180,26 @@ class Pipe:
         return [b for b in _batches(self.aws) if b[0]["eventSourceARN"] == arn]
 
     def dead_letters(self) -> list[dict[str, Any]]:
-        return self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0,
-                                        MessageSystemAttributeNames=["All"]).get("Messages", [])
+        return self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageSystemAttributeNames=["All"]
+        ).get("Messages", [])
 
     def poller(self, **options: Any) -> EventSourcePoller:
-        return EventSourcePoller([self.mapping], self.aws.client, ApiInvoker(self.aws.endpoint_url),
-                                 time_scale=self.aws.time_scale, **options)
+        return EventSourcePoller(
+            [self.mapping],
+            self.aws.client,
+            ApiInvoker(self.aws.endpoint_url),
+            time_scale=self.aws.time_scale,
+            **options,
+        )
 
 
 def _batches(aws: EmbeddedAws) -> list[list[dict[str, Any]]]:
-    return [json.loads(line.removeprefix("BATCH ")) for line in aws.runtime.output("poller-consumer")
-            if line.startswith("BATCH ")]
+    return [
+        json.loads(line.removeprefix("BATCH "))
+        for line in aws.runtime.output("poller-consumer")
+        if line.startswith("BATCH ")
+    ]
 
 
 def _wait_for(condition: Callable[[], Any], seconds: float = 15.0) -> Any:

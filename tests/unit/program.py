@@ -16,6 +16,7 @@ import pulumi
 
 from sandbox.program import PROJECT, ROOT, placeholder_layer, stack_config  # noqa: F401 (re-exported)
 from sandbox.program import run_program as run_program_with
+
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 TEST_PRIVATE_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34GkxFhD9\n-----END RSA PRIVATE KEY-----\n"
@@ -63,8 +64,11 @@ def computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, A
             outputs |= {"arn": _arn("sqs", physical), "url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{physical}"}
         case "aws:lambda/function:Function":
             arn = _arn("lambda", f"function:{physical}")
-            outputs |= {"arn": arn, "qualifiedArn": f"{arn}:$LATEST",
-                        "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations"}
+            outputs |= {
+                "arn": arn,
+                "qualifiedArn": f"{arn}:$LATEST",
+                "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{arn}/invocations",
+            }
         case "aws:lambda/layerVersion:LayerVersion":
             outputs |= {"arn": _arn("lambda", f"layer:{physical}:1"), "layerArn": _arn("lambda", f"layer:{physical}")}
         case "aws:sfn/stateMachine:StateMachine":
@@ -82,19 +86,33 @@ def computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, A
         case "aws:cloudwatch/logGroup:LogGroup":
             outputs |= {"arn": _arn("logs", f"log-group:{physical}")}
         case "aws:apigatewayv2/api:Api":
-            outputs |= {"apiEndpoint": f"https://{name}-api-id.execute-api.{REGION}.amazonaws.com",
-                        "executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{name}-api-id", "id": f"{name}-api-id"}
+            outputs |= {
+                "apiEndpoint": f"https://{name}-api-id.execute-api.{REGION}.amazonaws.com",
+                "executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{name}-api-id",
+                "id": f"{name}-api-id",
+            }
         case "aws:apigatewayv2/stage:Stage":
             outputs |= {"invokeUrl": f"https://api-id.execute-api.{REGION}.amazonaws.com/{inputs.get('name', '')}"}
         case "aws:acm/certificate:Certificate":
-            outputs |= {"arn": _arn("acm", f"certificate/{name}"), "domainValidationOptions": [{
-                "domainName": inputs.get("domainName"), "resourceRecordName": f"_x.{inputs.get('domainName')}.",
-                "resourceRecordType": "CNAME", "resourceRecordValue": "_y.acm-validations.aws."}]}
+            outputs |= {
+                "arn": _arn("acm", f"certificate/{name}"),
+                "domainValidationOptions": [
+                    {
+                        "domainName": inputs.get("domainName"),
+                        "resourceRecordName": f"_x.{inputs.get('domainName')}.",
+                        "resourceRecordType": "CNAME",
+                        "resourceRecordValue": "_y.acm-validations.aws.",
+                    }
+                ],
+            }
         case "aws:route53/record:Record":
             outputs |= {"fqdn": str(inputs.get("name", "")).rstrip(".")}
         case "aws:cloudfront/distribution:Distribution":
-            outputs |= {"arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{name}",
-                        "domainName": f"{name}.cloudfront.net", "hostedZoneId": "Z2FDTNDATAQYW2"}
+            outputs |= {
+                "arn": f"arn:aws:cloudfront::{ACCOUNT}:distribution/{name}",
+                "domainName": f"{name}.cloudfront.net",
+                "hostedZoneId": "Z2FDTNDATAQYW2",
+            }
         case "aws:cloudwatch/metricAlarm:MetricAlarm":
             outputs |= {"arn": _arn("cloudwatch", f"alarm:{physical}")}
     return outputs
@@ -126,10 +144,16 @@ def prepare_layer(build_dir: Path, architecture: str) -> None:
     assert path.parent == build_dir, "set GITHUB_AUTOMATION_BUILD_DIR before preparing the layer"
 
 
-def run_program(config: dict[str, str], secrets: dict[str, str] | None = None,
-                stack: str = "dev", plain_secrets: bool = False) -> ProgramRun:
+def run_program(
+    config: dict[str, str], secrets: dict[str, str] | None = None, stack: str = "dev", plain_secrets: bool = False
+) -> ProgramRun:
     """Run ``__main__.py`` with this stack config; return what it created and exported."""
     run = ProgramRun()
-    run.exports = run_program_with(RecordingMocks(run), config, TEST_SECRETS if secrets is None else secrets,
-                                   stack=stack, plain_secrets=plain_secrets)
+    run.exports = run_program_with(
+        RecordingMocks(run),
+        config,
+        TEST_SECRETS if secrets is None else secrets,
+        stack=stack,
+        plain_secrets=plain_secrets,
+    )
     return run

@@ -16,7 +16,7 @@ import json
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,12 @@ from functions.directory import CompanyRecord, DirectoryResult
 from functions.pricing import JobUsage, price_run
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
-LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                         "Lambda.TooManyRequestsException"}
+LAMBDA_SERVICE_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
 LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
 SNS_PUBLISH = "arn:aws:states:::sns:publish"
 TRANSACT_WRITE = "arn:aws:states:::aws-sdk:dynamodb:transactWriteItems"
@@ -54,11 +58,20 @@ EXECUTION_NAME_MAX = 80
 PER_EVENT = {"onboarding.asl.json": "ONBOARDING", "chargeback.asl.json": "CHARGEBACK"}
 DEFINITIONS = (*PER_EVENT, "backfill.asl.json")
 PLACEHOLDERS = {
-    "onboarding.asl.json": {"AddTeamMemberFunctionArn", "LookupDirectoryFunctionArn", "NotificationTopicArn",
-                            "TimeoutSeconds"},
+    "onboarding.asl.json": {
+        "AddTeamMemberFunctionArn",
+        "LookupDirectoryFunctionArn",
+        "NotificationTopicArn",
+        "TimeoutSeconds",
+    },
     "chargeback.asl.json": {"PriceWorkflowRunFunctionArn", "NotificationTopicArn", "TimeoutSeconds"},
-    "backfill.asl.json": {"ListOrgMembersFunctionArn", "StartOnboardingResource", "OnboardingStateMachineArn",
-                          "NotificationTopicArn", "MaxConcurrency"},
+    "backfill.asl.json": {
+        "ListOrgMembersFunctionArn",
+        "StartOnboardingResource",
+        "OnboardingStateMachineArn",
+        "NotificationTopicArn",
+        "MaxConcurrency",
+    },
 }
 
 
@@ -121,8 +134,11 @@ def write_template(directory: Path, document: dict[str, Any]) -> DefinitionTempl
     return DefinitionTemplate.load("t.asl.json", directory)
 
 
-TEMPLATE = {"StartAt": "A", "TimeoutSeconds": "${Timeout}", "States": {"A": {
-    "Type": "Task", "Resource": "${Resource}", "Comment": "calls ${Name} for ${Who}", "End": True}}}
+TEMPLATE = {
+    "StartAt": "A",
+    "TimeoutSeconds": "${Timeout}",
+    "States": {"A": {"Type": "Task", "Resource": "${Resource}", "Comment": "calls ${Name} for ${Who}", "End": True}},
+}
 
 
 def test_a_whole_string_placeholder_keeps_the_value_type_and_an_embedded_one_becomes_text(tmp_path: Path) -> None:
@@ -161,17 +177,24 @@ def test_a_non_text_value_inside_a_string_fails(tmp_path: Path) -> None:
         template.render({"Timeout": 60, "Resource": "arn:x", "Name": {"a": 1}, "Who": "w"})
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("{", "not valid JSON"), ('{"StartAt": "A"}', "not an Amazon States Language definition")])
+@pytest.mark.parametrize(
+    ("text", "error"), [("{", "not valid JSON"), ('{"StartAt": "A"}', "not an Amazon States Language definition")]
+)
 def test_a_file_that_is_not_a_definition_fails_naming_it(tmp_path: Path, text: str, error: str) -> None:
     (tmp_path / "bad.asl.json").write_text(text)
     with pytest.raises(DefinitionError, match=f"bad.asl.json: {error}"):
         DefinitionTemplate.load("bad.asl.json", tmp_path)
 
 
-@pytest.mark.parametrize(("resource", "sync"), [
-    ("arn:aws:states:::states:startExecution.sync:2", True), ("arn:aws:states:::batch:submitJob.sync", True),
-    ("arn:aws:states:::aws-sdk:sfn:startSyncExecution", False), (LAMBDA_INVOKE, False)])
+@pytest.mark.parametrize(
+    ("resource", "sync"),
+    [
+        ("arn:aws:states:::states:startExecution.sync:2", True),
+        ("arn:aws:states:::batch:submitJob.sync", True),
+        ("arn:aws:states:::aws-sdk:sfn:startSyncExecution", False),
+        (LAMBDA_INVOKE, False),
+    ],
+)
 def test_sync_integrations_are_recognised_after_substitution(tmp_path: Path, resource: str, sync: bool) -> None:
     template = write_template(tmp_path, TEMPLATE)
     values = {"Timeout": 60, "Resource": resource, "Name": "f", "Who": "w"}
@@ -196,8 +219,10 @@ def test_placeholders_are_the_ones_the_pipeline_fills(file_name: str) -> None:
     assert DefinitionTemplate.load(file_name).placeholders == PLACEHOLDERS[file_name]
 
 
-@pytest.mark.parametrize(("file_name", "child_type"), [
-    *((name, "STANDARD") for name in PER_EVENT), ("backfill.asl.json", "STANDARD"), ("backfill.asl.json", "EXPRESS")])
+@pytest.mark.parametrize(
+    ("file_name", "child_type"),
+    [*((name, "STANDARD") for name in PER_EVENT), ("backfill.asl.json", "STANDARD"), ("backfill.asl.json", "EXPRESS")],
+)
 def test_every_definition_parses_as_amazon_states_language(file_name: str, child_type: str) -> None:
     StaticAnalyser().analyse(json.dumps(rendered(file_name, child_type)))
 
@@ -241,8 +266,9 @@ def test_every_transition_lands_on_a_state_and_every_state_is_reachable(file_nam
 
 @pytest.mark.parametrize("file_name", DEFINITIONS)
 def test_lambda_tasks_retry_lambda_service_errors_and_transient_business_errors(file_name: str) -> None:
-    lambda_tasks = [(name, state) for name, state, _ in tasks(rendered(file_name))
-                    if state["Resource"] == LAMBDA_INVOKE]
+    lambda_tasks = [
+        (name, state) for name, state, _ in tasks(rendered(file_name)) if state["Resource"] == LAMBDA_INVOKE
+    ]
     assert lambda_tasks
     for name, state in lambda_tasks:
         retried = [set(retrier["ErrorEquals"]) for retrier in state["Retry"]]
@@ -282,7 +308,8 @@ def test_every_failure_is_notified_then_fails_the_execution(file_name: str) -> N
     assert describe["report"]["errorType.$"] == "$.error.Error" and describe["report"]["error.$"] == "$.error.Cause"
     notify = top["NotifyFailure"]
     assert notify["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Failed"}], (
-        "a failure to notify still fails the execution with the original error")
+        "a failure to notify still fails the execution with the original error"
+    )
 
 
 def test_the_failure_subject_fits_sns_for_the_longest_stack_name() -> None:
@@ -307,7 +334,9 @@ def test_per_event_machines_store_natively_once_then_notify(file_name: str) -> N
     why = states["WhyCancelled"]
     assert why["Type"] == "Choice" and why["Default"] == "DescribeFailure", "an unexplained cancellation is a failure"
     assert [c["Next"] for c in why["Choices"]] == ["AlreadyStored"]
-    assert "ConditionalCheckFailed" in json.dumps(why["Choices"]) and "TransactionConflict" in json.dumps(why["Choices"])
+    assert "ConditionalCheckFailed" in json.dumps(why["Choices"]) and "TransactionConflict" in json.dumps(
+        why["Choices"]
+    )
     assert states["AlreadyStored"]["Type"] == "Succeed", "a duplicate is neither notified nor failed"
     assert store["Next"] == "NotifySuccess"
     notify = states["NotifySuccess"]
@@ -330,7 +359,8 @@ def test_the_backfill_runs_one_onboarding_per_member_bounded_and_tolerant() -> N
     assert start["Parameters"]["StateMachineArn"] == sample_values("backfill.asl.json")["OnboardingStateMachineArn"]
     assert onboard["ItemSelector"]["startedBy"] == {"AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}
     assert start["Parameters"]["Input.$"] == "States.JsonMerge($.member, $.startedBy, false)", (
-        "the child's input is the member message (an object, so Step Functions links the child to its parent)")
+        "the child's input is the member message (an object, so Step Functions links the child to its parent)"
+    )
     assert start["Parameters"]["Name.$"] == "$.name"
     assert start["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MemberFailed"}]
     assert onboard["ItemProcessor"]["States"]["MemberFailed"].get("End") is True, "a failed member ends its iteration"
@@ -345,7 +375,8 @@ def test_an_express_onboarding_is_run_synchronously_by_the_backfill() -> None:
 def test_child_execution_names_are_deterministic_and_fit() -> None:
     selector = rendered("backfill.asl.json")["States"]["OnboardMembers"]["ItemSelector"]
     assert selector["name.$"] == (
-        "States.Format('{}-{}', $$.Map.Item.Value.login, States.Hash($$.Execution.Name, 'MD5'))")
+        "States.Format('{}-{}', $$.Map.Item.Value.login, States.Hash($$.Execution.Name, 'MD5'))"
+    )
     md5_hex = 32
     assert GITHUB_LOGIN_MAX + 1 + md5_hex <= EXECUTION_NAME_MAX
 
@@ -371,13 +402,18 @@ class Engine:
         inbox_arn = self.sqs.get_queue_attributes(QueueUrl=self.inbox, AttributeNames=["QueueArn"])
         sns.subscribe(TopicArn=self.topic, Protocol="sqs", Endpoint=inbox_arn["Attributes"]["QueueArn"])
         # The schemas of components/shared.py
-        self.ddb.create_table(TableName=f"{STACK}-members", BillingMode="PAY_PER_REQUEST",
-                              KeySchema=[{"AttributeName": "login", "KeyType": "HASH"}],
-                              AttributeDefinitions=[{"AttributeName": "login", "AttributeType": "S"}])
-        self.ddb.create_table(TableName=f"{STACK}-workflow-runs", BillingMode="PAY_PER_REQUEST",
-                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                         {"AttributeName": "sk", "KeyType": "RANGE"}],
-                              AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")])
+        self.ddb.create_table(
+            TableName=f"{STACK}-members",
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "login", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "login", "AttributeType": "S"}],
+        )
+        self.ddb.create_table(
+            TableName=f"{STACK}-workflow-runs",
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk")],
+        )
 
     def function(self, name: str, fake: Fake) -> str:
         self.fakes[name] = fake
@@ -385,13 +421,18 @@ class Engine:
         with zipfile.ZipFile(archive, "w") as zipped:
             zipped.writestr("handler.py", "")
         return boto3.client("lambda").create_function(
-            FunctionName=name, Runtime="python3.13", Role=self.role, Handler="handler.handler",
-            Code={"ZipFile": archive.getvalue()})["FunctionArn"]
+            FunctionName=name,
+            Runtime="python3.13",
+            Role=self.role,
+            Handler="handler.handler",
+            Code={"ZipFile": archive.getvalue()},
+        )["FunctionArn"]
 
     def state_machine(self, file_name: str, values: dict[str, Any]) -> str:
         definition = DefinitionTemplate.load(file_name).render({**values, "NotificationTopicArn": self.topic})
         return self.sfn.create_state_machine(
-            name=file_name.removesuffix(".asl.json"), definition=definition, roleArn=self.role)["stateMachineArn"]
+            name=file_name.removesuffix(".asl.json"), definition=definition, roleArn=self.role
+        )["stateMachineArn"]
 
     def run(self, machine: str, name: str, message: dict[str, Any]) -> dict[str, Any]:
         execution = self.sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(message))
@@ -438,8 +479,11 @@ def engine(monkeypatch: pytest.MonkeyPatch, function_env: pytest.MonkeyPatch) ->
     function_env.setenv("WORKFLOW_RUNS_TABLE", f"{STACK}-workflow-runs")
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         engine = Engine()
-        monkeypatch.setattr(lambda_models.LambdaFunction, "_invoke_lambda",
-                            lambda function, event, *a, **k: engine.invoke(function, event))
+        monkeypatch.setattr(
+            lambda_models.LambdaFunction,
+            "_invoke_lambda",
+            lambda function, event, *a, **k: engine.invoke(function, event),
+        )
         monkeypatch.setattr(retrier_decl, "time", FakeTime(engine.sleeps))
         yield engine
 
@@ -452,8 +496,13 @@ class GitHubRequestRejected(Exception):
     pass
 
 
-MEMBER = {"correlationId": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "org": "my-org", "login": "octocat",
-          "userId": 583231, "source": "member_added"}
+MEMBER = {
+    "correlationId": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+    "org": "my-org",
+    "login": "octocat",
+    "userId": 583231,
+    "source": "member_added",
+}
 
 
 def add_team_member(event: dict[str, Any]) -> dict[str, Any]:
@@ -463,19 +512,27 @@ def add_team_member(event: dict[str, Any]) -> dict[str, Any]:
 def lookup_directory(event: dict[str, Any]) -> dict[str, Any]:
     from functions import records
 
-    found = DirectoryResult(status="found", source="github-saml",
-                            record=CompanyRecord(employee_id="E1", email="octo@example.com"))
-    request = records.member_store_request(TeamMembership.model_validate(event), found,
-                                           onboarded_at=datetime(2026, 11, 2, tzinfo=timezone.utc),
-                                           table=f"{STACK}-members")
+    found = DirectoryResult(
+        status="found", source="github-saml", record=CompanyRecord(employee_id="E1", email="octo@example.com")
+    )
+    request = records.member_store_request(
+        TeamMembership.model_validate(event),
+        found,
+        onboarded_at=datetime(2026, 11, 2, tzinfo=UTC),
+        table=f"{STACK}-members",
+    )
     return request.to_wire()
 
 
 def onboarding(engine: Engine, add: Fake = add_team_member) -> str:
-    return engine.state_machine("onboarding.asl.json", {
-        "AddTeamMemberFunctionArn": engine.function("add-team-member", add),
-        "LookupDirectoryFunctionArn": engine.function("lookup-directory", lookup_directory),
-        "TimeoutSeconds": 60})
+    return engine.state_machine(
+        "onboarding.asl.json",
+        {
+            "AddTeamMemberFunctionArn": engine.function("add-team-member", add),
+            "LookupDirectoryFunctionArn": engine.function("lookup-directory", lookup_directory),
+            "TimeoutSeconds": 60,
+        },
+    )
 
 
 def test_onboarding_stores_and_notifies_once_even_when_delivered_twice(engine: Engine) -> None:
@@ -495,8 +552,11 @@ def test_onboarding_stores_and_notifies_once_even_when_delivered_twice(engine: E
     assert entered[-1] == "AlreadyStored"
     assert engine.notifications() == [], "a duplicate delivery is not notified again"
     assert len(engine.items("members")) == 1
-    (brief,) = [r for r in rendered("onboarding.asl.json")["States"]["Store"]["Retry"]
-                if r["ErrorEquals"] == ["DynamoDb.TransactionCanceledException"]]
+    (brief,) = [
+        r
+        for r in rendered("onboarding.asl.json")["States"]["Store"]["Retry"]
+        if r["ErrorEquals"] == ["DynamoDb.TransactionCanceledException"]
+    ]
     assert len(engine.sleeps) == brief["MaxAttempts"], "the cancellation was retried before counting as stored"
 
 
@@ -531,18 +591,43 @@ def test_a_permanent_error_is_notified_once_and_fails_the_execution(engine: Engi
 def test_chargeback_stores_the_run_and_its_totals_once(engine: Engine) -> None:
     from functions import records
 
-    run = WorkflowRunRef(correlation_id="d-4", owner="my-org", repo="app", repository_private=True, run_id=42,
-                         run_attempt=1, workflow_name="ci", conclusion="success", completed_at="2026-11-02T10:00:00Z")
-    job = JobUsage(job_id=1, name="test", labels=("ubuntu-latest",), conclusion="success",
-                   started_at=datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc),
-                   completed_at=datetime(2026, 11, 2, 9, 1, 30, tzinfo=timezone.utc))
-    price = price_run([job], repository_private=True, self_hosted_usd_per_minute=Decimal(0),
-                      fallback_day=records.booking_day(run.completed_at))
-    machine = engine.state_machine("chargeback.asl.json", {
-        "PriceWorkflowRunFunctionArn": engine.function(
-            "price-workflow-run", lambda event: records.workflow_run_store_request(
-                WorkflowRunRef.model_validate(event), price, table=f"{STACK}-workflow-runs").to_wire()),
-        "TimeoutSeconds": 60})
+    run = WorkflowRunRef(
+        correlation_id="d-4",
+        owner="my-org",
+        repo="app",
+        repository_private=True,
+        run_id=42,
+        run_attempt=1,
+        workflow_name="ci",
+        conclusion="success",
+        completed_at="2026-11-02T10:00:00Z",
+    )
+    job = JobUsage(
+        job_id=1,
+        name="test",
+        labels=("ubuntu-latest",),
+        conclusion="success",
+        started_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+        completed_at=datetime(2026, 11, 2, 9, 1, 30, tzinfo=UTC),
+    )
+    price = price_run(
+        [job],
+        repository_private=True,
+        self_hosted_usd_per_minute=Decimal(0),
+        fallback_day=records.booking_day(run.completed_at),
+    )
+    machine = engine.state_machine(
+        "chargeback.asl.json",
+        {
+            "PriceWorkflowRunFunctionArn": engine.function(
+                "price-workflow-run",
+                lambda event: records.workflow_run_store_request(
+                    WorkflowRunRef.model_validate(event), price, table=f"{STACK}-workflow-runs"
+                ).to_wire(),
+            ),
+            "TimeoutSeconds": 60,
+        },
+    )
 
     for name in ("delivery-4", "delivery-4-again"):
         assert engine.run(machine, name, run.to_wire())["status"] == "SUCCEEDED"
@@ -554,23 +639,44 @@ def test_chargeback_stores_the_run_and_its_totals_once(engine: Engine) -> None:
 
 def test_the_backfill_onboards_each_member_and_summarises_failures(engine: Engine) -> None:
     members = [{**MEMBER, "login": login, "userId": n, "source": "backfill"} for n, login in enumerate(["a", "b"])]
-    child = engine.sfn.create_state_machine(name="onboarding", roleArn=engine.role, definition=json.dumps({
-        "StartAt": "Which", "States": {
-            "Which": {"Type": "Choice", "Choices": [{"Variable": "$.login", "StringEquals": "b", "Next": "Rejected"}],
-                      "Default": "Onboarded"},
-            "Rejected": {"Type": "Fail", "Error": "GitHubRequestRejected"},
-            "Onboarded": {"Type": "Succeed"}}}))["stateMachineArn"]
-    machine = engine.state_machine("backfill.asl.json", {
-        "ListOrgMembersFunctionArn": engine.function(
-            "list-org-members", lambda event: {"items": members, "count": len(members)}),
-        "StartOnboardingResource": START_CHILD_RESOURCE["STANDARD"],
-        "OnboardingStateMachineArn": child, "MaxConcurrency": 2})
+    child = engine.sfn.create_state_machine(
+        name="onboarding",
+        roleArn=engine.role,
+        definition=json.dumps(
+            {
+                "StartAt": "Which",
+                "States": {
+                    "Which": {
+                        "Type": "Choice",
+                        "Choices": [{"Variable": "$.login", "StringEquals": "b", "Next": "Rejected"}],
+                        "Default": "Onboarded",
+                    },
+                    "Rejected": {"Type": "Fail", "Error": "GitHubRequestRejected"},
+                    "Onboarded": {"Type": "Succeed"},
+                },
+            }
+        ),
+    )["stateMachineArn"]
+    machine = engine.state_machine(
+        "backfill.asl.json",
+        {
+            "ListOrgMembersFunctionArn": engine.function(
+                "list-org-members", lambda event: {"items": members, "count": len(members)}
+            ),
+            "StartOnboardingResource": START_CHILD_RESOURCE["STANDARD"],
+            "OnboardingStateMachineArn": child,
+            "MaxConcurrency": 2,
+        },
+    )
 
     done = engine.run(machine, "delivery-5", {"correlationId": "delivery-5", "org": "my-org"})
 
     assert done["status"] == "SUCCEEDED", "a failed member does not fail the backfill"
-    starts = [json.loads(e["taskScheduledEventDetails"]["parameters"]) for e in engine.history(done)
-              if e.get("taskScheduledEventDetails", {}).get("resourceType") == "states"]
+    starts = [
+        json.loads(e["taskScheduledEventDetails"]["parameters"])
+        for e in engine.history(done)
+        if e.get("taskScheduledEventDetails", {}).get("resourceType") == "states"
+    ]
     suffix = "-" + hashlib.md5(b"delivery-5").hexdigest()
     assert sorted(start["Name"] for start in starts) == ["a" + suffix, "b" + suffix]
     for start in starts:

@@ -21,7 +21,9 @@ FIELDS_BY_KEY = {field.alias or name: field for name, field in StackConfig.model
 
 
 def _invalid(key: str, value: str, allowed: str) -> Any:
-    return pytest.param(stack_config("Pulumi.dev.yaml") | {key: value}, key, repr(value), allowed, id=f"{key}={value!r}")
+    return pytest.param(
+        stack_config("Pulumi.dev.yaml") | {key: value}, key, repr(value), allowed, id=f"{key}={value!r}"
+    )
 
 
 def _without(key: str, allowed: str) -> Any:
@@ -63,12 +65,27 @@ INVALID = [
     _without("onboardingTeam", "the slug of a team of githubOrg"),
     _without("githubAppId", "the numeric id of the GitHub App"),
     # Combinations, checked after each value on its own: the error names the key to change.
-    pytest.param(stack_config("Pulumi.dev-sfn.yaml") | {"workflowTimeoutSeconds": "301"}, "workflowTimeoutSeconds",
-                 "301", "at most 300 with workflowType EXPRESS", id="workflowTimeoutSeconds over 300 with EXPRESS"),
-    pytest.param(stack_config("Pulumi.dev.yaml") | {"customDomain": "hooks.example.com"}, "customDomainZoneId",
-                 "''", "customDomain and customDomainZoneId are set together", id="customDomain without zone"),
-    pytest.param(stack_config("Pulumi.dev.yaml") | {"customDomainZoneId": "Z0123456789ABC"}, "customDomain",
-                 "''", "customDomain and customDomainZoneId are set together", id="zone without customDomain"),
+    pytest.param(
+        stack_config("Pulumi.dev-sfn.yaml") | {"workflowTimeoutSeconds": "301"},
+        "workflowTimeoutSeconds",
+        "301",
+        "at most 300 with workflowType EXPRESS",
+        id="workflowTimeoutSeconds over 300 with EXPRESS",
+    ),
+    pytest.param(
+        stack_config("Pulumi.dev.yaml") | {"customDomain": "hooks.example.com"},
+        "customDomainZoneId",
+        "''",
+        "customDomain and customDomainZoneId are set together",
+        id="customDomain without zone",
+    ),
+    pytest.param(
+        stack_config("Pulumi.dev.yaml") | {"customDomainZoneId": "Z0123456789ABC"},
+        "customDomain",
+        "''",
+        "customDomain and customDomainZoneId are set together",
+        id="zone without customDomain",
+    ),
 ]
 
 
@@ -126,7 +143,8 @@ def test_example_stacks_validate(architecture: str, stack_file: str) -> None:
 
 @pytest.mark.parametrize(("config", "key", "shown", "allowed"), INVALID)
 def test_bad_value_is_one_line_naming_key_value_and_allowed(
-        config: dict[str, str], key: str, shown: str | None, allowed: str) -> None:
+    config: dict[str, str], key: str, shown: str | None, allowed: str
+) -> None:
     message = str(_config_error(config))
     assert "\n" not in message
     assert message.startswith(f"invalid stack config github-automation:{key} = ")
@@ -158,7 +176,8 @@ def _run_error(config: dict[str, str], **kwargs: Any) -> str:
 @pytest.mark.parametrize(("config", "key", "shown", "allowed"), INVALID)
 @pytest.mark.usefixtures("layer")
 def test_bad_value_fails_the_program_with_that_line(
-        config: dict[str, str], key: str, shown: str | None, allowed: str) -> None:
+    config: dict[str, str], key: str, shown: str | None, allowed: str
+) -> None:
     assert _run_error(config) == str(_config_error(config))
 
 
@@ -166,8 +185,9 @@ def test_bad_value_fails_the_program_with_that_line(
 def test_plain_text_secrets_fail_the_program_without_printing_them() -> None:
     message = _run_error(stack_config("Pulumi.dev.yaml"), plain_secrets=True)
     assert "\n" not in message
-    assert message.startswith(f"invalid stack config github-automation:{next(iter(SECRET_KEYS))} = <secret>: "
-                              "must be stored encrypted")
+    assert message.startswith(
+        f"invalid stack config github-automation:{next(iter(SECRET_KEYS))} = <secret>: must be stored encrypted"
+    )
     assert not [value for value in TEST_SECRETS.values() if value.strip() in message]
 
 
@@ -178,8 +198,7 @@ def test_each_secret_must_be_encrypted(key: str) -> None:
     with pytest.raises(pulumi.RunError) as raised:
         load_config()
     message = str(raised.value)
-    assert message == (f"invalid stack config {PROJECT}:{key} = <secret>: must be stored encrypted: "
-                       f"{SECRET_KEYS[key]}")
+    assert message == (f"invalid stack config {PROJECT}:{key} = <secret>: must be stored encrypted: {SECRET_KEYS[key]}")
     assert TEST_SECRETS[key].strip() not in message
 
 

@@ -16,8 +16,11 @@ from components.iam import ACTIONS_WITHOUT_RESOURCE_SCOPE
 from components.stepfunctions_pipeline import SYNC_EVENTS_RULE
 from tests.unit.program import ProgramRun, prepare_layer, run_program, stack_config
 
-EXAMPLE_STACKS = {"sqs": "Pulumi.dev.yaml", "stepfunctions": "Pulumi.dev-sfn.yaml",
-                  "stepfunctions-standard": "Pulumi.dev-sfn.yaml"}
+EXAMPLE_STACKS = {
+    "sqs": "Pulumi.dev.yaml",
+    "stepfunctions": "Pulumi.dev-sfn.yaml",
+    "stepfunctions-standard": "Pulumi.dev-sfn.yaml",
+}
 VARIANTS = {"stepfunctions-standard": {"workflowType": "STANDARD", "workflowTimeoutSeconds": "900"}}
 #: Partial wildcards AWS documents for a purpose: SNS topics encrypted with a customer managed key need
 #: the publisher to generate data keys (GenerateDataKey and its WithoutPlaintext form).
@@ -98,8 +101,13 @@ def test_every_other_resource_is_this_stacks_own(run: ProgramRun) -> None:
 
 
 def test_the_list_of_actions_without_resource_scope_is_exactly_what_is_used(runs: dict[str, ProgramRun]) -> None:
-    used = {action for run in runs.values() for _, statement in statements(run)
-            if statement["Resource"] == ["*"] for action in statement["Action"]}
+    used = {
+        action
+        for run in runs.values()
+        for _, statement in statements(run)
+        if statement["Resource"] == ["*"]
+        for action in statement["Action"]
+    }
     assert used == ACTIONS_WITHOUT_RESOURCE_SCOPE, "stale or missing entries in iam.ACTIONS_WITHOUT_RESOURCE_SCOPE"
 
 

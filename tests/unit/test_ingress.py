@@ -17,8 +17,13 @@ EXAMPLE_STACKS = {"sqs": "Pulumi.dev.yaml", "stepfunctions": "Pulumi.dev-sfn.yam
 DOMAIN = "hooks.example.com"
 ZONE_ID = "Z0123456789ABCDEFGHIJ"
 # Not the defaults, so the test sees them wired through.
-DOMAIN_STACK = {"customDomain": DOMAIN, "customDomainZoneId": ZONE_ID, "apiThrottlingRateLimit": "7",
-                "apiThrottlingBurstLimit": "13", "logRetentionDays": "90"}
+DOMAIN_STACK = {
+    "customDomain": DOMAIN,
+    "customDomainZoneId": ZONE_ID,
+    "apiThrottlingRateLimit": "7",
+    "apiThrottlingBurstLimit": "13",
+    "logRetentionDays": "90",
+}
 GITHUB_TIMEOUT_MS = 10_000  # github.com's wait for a delivery's response
 
 API = "aws:apigatewayv2/api:Api"
@@ -46,8 +51,11 @@ class Stack:
 
     @property
     def receiver(self) -> Resource:
-        return next(r for r in self.run.of_type("aws:lambda/function:Function")
-                    if r.inputs["name"] == "github-automation-dev-receiver")
+        return next(
+            r
+            for r in self.run.of_type("aws:lambda/function:Function")
+            if r.inputs["name"] == "github-automation-dev-receiver"
+        )
 
     def access_log_group(self) -> Resource:
         arn = self.only(STAGE).inputs["accessLogSettings"]["destinationArn"]
@@ -83,8 +91,10 @@ def with_domain(request: pytest.FixtureRequest, stacks: Callable[[str, bool], St
     return stacks(request.param, True)
 
 
-@pytest.fixture(params=[(f, d) for d in (False, True) for f in EXAMPLE_STACKS.values()],
-                ids=[f"{a}{'-custom-domain' if d else ''}" for d in (False, True) for a in EXAMPLE_STACKS])
+@pytest.fixture(
+    params=[(f, d) for d in (False, True) for f in EXAMPLE_STACKS.values()],
+    ids=[f"{a}{'-custom-domain' if d else ''}" for d in (False, True) for a in EXAMPLE_STACKS],
+)
 def stack(request: pytest.FixtureRequest, stacks: Callable[[str, bool], Stack]) -> Stack:
     return stacks(*request.param)
 
@@ -129,8 +139,14 @@ def test_default_stage_auto_deploys_with_the_configured_throttling(stack: Stack)
 
 def test_access_logs_are_json_with_the_request_facts(stack: Stack) -> None:
     log_format: dict[str, Any] = json.loads(stack.only(STAGE).inputs["accessLogSettings"]["format"])
-    assert {"$context.requestId", "$context.identity.sourceIp", "$context.routeKey", "$context.status",
-            "$context.responseLatency", "$context.integrationErrorMessage"} <= set(log_format.values())
+    assert {
+        "$context.requestId",
+        "$context.identity.sourceIp",
+        "$context.routeKey",
+        "$context.status",
+        "$context.responseLatency",
+        "$context.integrationErrorMessage",
+    } <= set(log_format.values())
     # HTTP API access logs offer $context variables only (no request headers such as X-GitHub-Delivery).
     assert all(value.startswith("$context.") for value in log_format.values())
     assert stack.access_log_group().inputs["retentionInDays"] == stack.config.log_retention_days
@@ -170,7 +186,10 @@ def test_certificate_is_dns_validated_in_us_east_1(with_domain: Stack) -> None:
     (record,) = [r for r in with_domain.run.of_type(RECORD) if r.inputs.get("records")]
     assert record.inputs["zoneId"] == ZONE_ID
     assert (record.inputs["name"], record.inputs["type"], record.inputs["records"]) == (
-        option["resourceRecordName"], option["resourceRecordType"], [option["resourceRecordValue"]])
+        option["resourceRecordName"],
+        option["resourceRecordType"],
+        [option["resourceRecordValue"]],
+    )
 
     validation = with_domain.only(CERTIFICATE_VALIDATION).inputs
     assert validation["certificateArn"] == certificate.outputs["arn"]
@@ -193,8 +212,11 @@ def test_distribution_forwards_https_posts_to_the_api_uncached(with_domain: Stac
     assert behavior["viewerProtocolPolicy"] == "https-only"
     assert "POST" in behavior["allowedMethods"]
     assert behavior["cachePolicyId"] == CACHING_DISABLED_POLICY_ID == "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-    assert behavior["originRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID == (
-        "b689b0a8-53d0-40ab-baf2-68738e2966ac")
+    assert (
+        behavior["originRequestPolicyId"]
+        == ALL_VIEWER_EXCEPT_HOST_HEADER_POLICY_ID
+        == ("b689b0a8-53d0-40ab-baf2-68738e2966ac")
+    )
     assert not {"forwardedValues", "functionAssociations", "lambdaFunctionAssociations"} & set(behavior)
 
     certificate = distribution["viewerCertificate"]
@@ -210,8 +232,13 @@ def test_alias_records_point_the_domain_at_the_distribution(with_domain: Stack) 
     assert with_domain.only(DISTRIBUTION).inputs["isIpv6Enabled"] is True
     for record in aliases.values():
         assert (record["zoneId"], record["name"]) == (ZONE_ID, DOMAIN)
-        assert record["aliases"] == [{"name": distribution.outputs["domainName"],
-                                      "zoneId": distribution.outputs["hostedZoneId"], "evaluateTargetHealth": False}]
+        assert record["aliases"] == [
+            {
+                "name": distribution.outputs["domainName"],
+                "zoneId": distribution.outputs["hostedZoneId"],
+                "evaluateTargetHealth": False,
+            }
+        ]
 
 
 def test_webhook_url_uses_the_custom_domain(with_domain: Stack) -> None:

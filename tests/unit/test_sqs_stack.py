@@ -50,8 +50,12 @@ class Stack:
     def statements_of(self, spec: FunctionSpec) -> list[dict[str, Any]]:
         """Every statement of every policy on the function's role."""
         role = self.function(spec).inputs["role"].rsplit("/", 1)[1]
-        return [statement for policy, document in self.run.policies() if policy.inputs["role"] == role
-                for statement in document["Statement"]]
+        return [
+            statement
+            for policy, document in self.run.policies()
+            if policy.inputs["role"] == role
+            for statement in document["Statement"]
+        ]
 
     def pipeline_statements(self, spec: FunctionSpec) -> list[dict[str, Any]]:
         (policy,) = [p for p in self.run.of_type(ROLE_POLICY) if p.name == f"sqs-{spec.key}-pipeline"]
@@ -75,8 +79,7 @@ def test_the_sqs_stack_has_no_state_machine(stack: Stack) -> None:
 
 def test_one_queue_and_one_dead_letter_queue_per_consuming_step(stack: Stack) -> None:
     names = sorted(q.inputs["name"] for q in stack.run.of_type(QUEUE))
-    expected = [f(stack.naming, spec) for spec in CONSUMERS
-                for f in (wiring.queue_name, wiring.dead_letter_queue_name)]
+    expected = [f(stack.naming, spec) for spec in CONSUMERS for f in (wiring.queue_name, wiring.dead_letter_queue_name)]
     assert names == sorted(expected)
 
 
@@ -84,13 +87,18 @@ def test_one_queue_and_one_dead_letter_queue_per_consuming_step(stack: Stack) ->
 def test_every_queue_redrives_to_its_own_dead_letter_queue(stack: Stack, spec: FunctionSpec) -> None:
     queue, dlq = stack.queue(spec), stack.dead_letter_queue(spec)
     assert json.loads(queue.inputs["redrivePolicy"]) == {
-        "deadLetterTargetArn": dlq.outputs["arn"], "maxReceiveCount": stack.config.max_receive_count}
+        "deadLetterTargetArn": dlq.outputs["arn"],
+        "maxReceiveCount": stack.config.max_receive_count,
+    }
     assert dlq.inputs["messageRetentionSeconds"] == FOURTEEN_DAYS
     assert queue.inputs["messageRetentionSeconds"] < dlq.inputs["messageRetentionSeconds"], (
-        "a message keeps its first enqueue time in the DLQ: it must outlive the source queue's retention")
+        "a message keeps its first enqueue time in the DLQ: it must outlive the source queue's retention"
+    )
     (allow,) = [p for p in stack.run.of_type(REDRIVE_ALLOW) if p.inputs["queueUrl"] == dlq.outputs["url"]]
     assert json.loads(allow.inputs["redriveAllowPolicy"]) == {
-        "redrivePermission": "byQueue", "sourceQueueArns": [queue.outputs["arn"]]}
+        "redrivePermission": "byQueue",
+        "sourceQueueArns": [queue.outputs["arn"]],
+    }
 
 
 @pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.key)
@@ -110,7 +118,8 @@ def test_every_queue_is_encrypted(stack: Stack) -> None:
 def test_every_mapping_reports_batch_item_failures_with_the_configured_batching(stack: Stack) -> None:
     mappings = stack.run.of_type(MAPPING)
     assert sorted(m.inputs["eventSourceArn"] for m in mappings) == sorted(
-        stack.queue(spec).outputs["arn"] for spec in CONSUMERS)
+        stack.queue(spec).outputs["arn"] for spec in CONSUMERS
+    )
     for mapping in mappings:
         assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping.inputs["batchSize"] == stack.config.sqs_batch_size
@@ -123,7 +132,9 @@ def test_the_store_step_is_a_lambda_deployed_like_the_business_functions(stack: 
     store, receiver = stack.function(STORE_RECORDS), stack.function(RECEIVER)
     assert store.inputs["handler"] == STORE_RECORDS.handler
     assert (store.inputs["timeout"], store.inputs["memorySize"]) == (
-        STORE_RECORDS.timeout_seconds, STORE_RECORDS.memory_mb)
+        STORE_RECORDS.timeout_seconds,
+        STORE_RECORDS.memory_mb,
+    )
     for key in ("runtime", "layers", "architectures", "tracingConfig"):
         assert store.inputs[key] == receiver.inputs[key], key
     assert sorted(store.inputs["code"].assets) == sorted(receiver.inputs["code"].assets)
@@ -164,7 +175,8 @@ def test_the_receiver_dispatches_to_the_entry_queues_that_were_created(stack: St
         assert env[f"{use_case}_TARGET"] == stack.queue(spec).outputs["url"]
     sends = [s for s in stack.statements_of(RECEIVER) if "sqs:SendMessage" in s["Action"]]
     assert [sorted(s["Resource"]) for s in sends] == [
-        sorted(stack.queue(spec).outputs["arn"] for spec in wiring.ENTRY_STEP.values())]
+        sorted(stack.queue(spec).outputs["arn"] for spec in wiring.ENTRY_STEP.values())
+    ]
 
 
 @pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.key)
@@ -190,7 +202,8 @@ def test_a_queue_nobody_consumes_raises_an_alarm(stack: Stack, spec: FunctionSpe
 def test_queue_urls_are_exported(stack: Stack) -> None:
     assert stack.run.exports["queueUrls"] == {spec.key: stack.queue(spec).outputs["url"] for spec in CONSUMERS}
     assert stack.run.exports["deadLetterQueueUrls"] == {
-        spec.key: stack.dead_letter_queue(spec).outputs["url"] for spec in CONSUMERS}
+        spec.key: stack.dead_letter_queue(spec).outputs["url"] for spec in CONSUMERS
+    }
 
 
 def test_tables_and_topic_are_encrypted(stack: Stack) -> None:
@@ -206,7 +219,8 @@ def test_visibility_timeout_covers_the_batching_window() -> None:
 
 
 def test_a_batch_above_ten_without_a_batching_window_fails_with_the_key(
-        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(tmp_path))
     config = stack_config(STACK_FILE) | {"sqsBatchSize": "11", "sqsBatchWindowSeconds": "0"}
     prepare_layer(tmp_path, config["lambdaArchitecture"])

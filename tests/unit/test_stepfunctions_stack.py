@@ -21,8 +21,12 @@ from tests.unit.program import ACCOUNT, ProgramRun, Resource, prepare_layer, run
 
 SQS_STACK, SFN_STACK = "Pulumi.dev.yaml", "Pulumi.dev-sfn.yaml"
 # Not the defaults either, so the tests see them wired through.
-STANDARD_VARIANT = {"workflowType": "STANDARD", "workflowTimeoutSeconds": "900", "backfillMaxConcurrency": "7",
-                    "logRetentionDays": "90"}
+STANDARD_VARIANT = {
+    "workflowType": "STANDARD",
+    "workflowTimeoutSeconds": "900",
+    "backfillMaxConcurrency": "7",
+    "logRetentionDays": "90",
+}
 MACHINE = "aws:sfn/stateMachine:StateMachine"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -47,8 +51,12 @@ class Stack:
 
     def statements(self, use_case: str) -> list[dict[str, Any]]:
         role = self.machine(use_case).inputs["roleArn"].rsplit("/", 1)[1]
-        return [statement for policy, document in self.run.policies() if policy.inputs["role"] == role
-                for statement in document["Statement"]]
+        return [
+            statement
+            for policy, document in self.run.policies()
+            if policy.inputs["role"] == role
+            for statement in document["Statement"]
+        ]
 
     def function(self, key: str) -> Resource:
         (found,) = [f for f in self.run.of_type(FUNCTION) if f.inputs["name"] == self.naming(key)]
@@ -90,12 +98,14 @@ def test_the_stepfunctions_stack_has_no_pipeline_queue_and_no_store_lambda(sfn: 
     assert sfn.run.of_type("aws:sqs/queue:Queue") == []
     assert sfn.run.of_type("aws:lambda/eventSourceMapping:EventSourceMapping") == []
     assert sorted(f.inputs["name"] for f in sfn.run.of_type(FUNCTION)) == sorted(
-        sfn.naming(spec.key) for spec in BUSINESS_FUNCTIONS)
+        sfn.naming(spec.key) for spec in BUSINESS_FUNCTIONS
+    )
 
 
 def test_one_state_machine_per_use_case_named_as_wired(sfn: Stack) -> None:
     assert sorted(m.inputs["name"] for m in sfn.run.of_type(MACHINE)) == sorted(
-        wiring.state_machine_name(sfn.naming, use_case) for use_case in wiring.STATE_MACHINES)
+        wiring.state_machine_name(sfn.naming, use_case) for use_case in wiring.STATE_MACHINES
+    )
     assert sfn.machine("ONBOARDING").inputs["type"] == sfn.config.workflow_type
     assert sfn.machine("CHARGEBACK").inputs["type"] == sfn.config.workflow_type
     assert sfn.machine("BACKFILL").inputs["type"] == "STANDARD"
@@ -122,8 +132,10 @@ def test_the_backfill_map_runs_onboarding_with_the_configured_concurrency(sfn: S
     assert onboard["MaxConcurrency"] == sfn.config.backfill_max_concurrency
     start = onboard["ItemProcessor"]["States"]["OnboardMember"]
     assert start["Parameters"]["StateMachineArn"] == sfn.machine("ONBOARDING").outputs["arn"]
-    expected = {"STANDARD": "arn:aws:states:::states:startExecution.sync:2",
-                "EXPRESS": "arn:aws:states:::aws-sdk:sfn:startSyncExecution"}[sfn.config.workflow_type]
+    expected = {
+        "STANDARD": "arn:aws:states:::states:startExecution.sync:2",
+        "EXPRESS": "arn:aws:states:::aws-sdk:sfn:startSyncExecution",
+    }[sfn.config.workflow_type]
     assert start["Resource"] == expected
 
 
@@ -136,11 +148,13 @@ def test_a_standard_onboarding_is_followed_with_sync_2(stacks: Callable[[str, bo
     assert statements["StartOnboarding"]["Action"] == ["states:StartExecution"]
     assert statements["StartOnboarding"]["Resource"] == [onboarding]
     assert statements["FollowOnboarding"]["Action"] == ["states:DescribeExecution", "states:StopExecution"]
-    assert statements["FollowOnboarding"]["Resource"] == [
-        onboarding.replace(":stateMachine:", ":execution:") + ":*"]
+    assert statements["FollowOnboarding"]["Resource"] == [onboarding.replace(":stateMachine:", ":execution:") + ":*"]
     assert statements["SyncCompletionEvents"]["Resource"] == [SYNC_RULE]
-    assert set(statements["SyncCompletionEvents"]["Action"]) == {"events:PutTargets", "events:PutRule",
-                                                                 "events:DescribeRule"}
+    assert set(statements["SyncCompletionEvents"]["Action"]) == {
+        "events:PutTargets",
+        "events:PutRule",
+        "events:DescribeRule",
+    }
 
 
 def test_an_express_onboarding_is_run_synchronously(stacks: Callable[[str, bool], Stack]) -> None:
@@ -154,11 +168,16 @@ def test_an_express_onboarding_is_run_synchronously(stacks: Callable[[str, bool]
 def test_a_machine_using_sync_must_be_standard() -> None:
     template = DefinitionTemplate.load("backfill.asl.json")
     values = {name: "arn:x" for name in template.placeholders} | {
-        "StartOnboardingResource": "arn:aws:states:::states:startExecution.sync:2", "MaxConcurrency": 1}
+        "StartOnboardingResource": "arn:aws:states:::states:startExecution.sync:2",
+        "MaxConcurrency": 1,
+    }
     check_workflow_type("backfill", template, values, "STANDARD")
-    with pytest.raises(WorkflowTypeError, match=r"'backfill' \(backfill.asl.json\) uses a \.sync integration "
-                                                r"\(arn:aws:states:::states:startExecution\.sync:2\) and must be "
-                                                r"STANDARD, not EXPRESS"):
+    with pytest.raises(
+        WorkflowTypeError,
+        match=r"'backfill' \(backfill.asl.json\) uses a \.sync integration "
+        r"\(arn:aws:states:::states:startExecution\.sync:2\) and must be "
+        r"STANDARD, not EXPRESS",
+    ):
         check_workflow_type("backfill", template, values, "EXPRESS")
 
 
@@ -173,12 +192,14 @@ def test_each_machine_invokes_exactly_the_functions_its_definition_calls(sfn: St
 @pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
 def test_only_the_storing_machines_write_the_tables(sfn: Stack, use_case: str) -> None:
     writes = [s for s in sfn.statements(use_case) if any(a.startswith("dynamodb:") for a in s["Action"])]
-    stores = any(k == "Resource" and v.endswith("dynamodb:transactWriteItems")
-                 for k, v in key_values(sfn.definition(use_case)))
+    stores = any(
+        k == "Resource" and v.endswith("dynamodb:transactWriteItems") for k, v in key_values(sfn.definition(use_case))
+    )
     tables = sorted(t.outputs["arn"] for t in sfn.run.of_type(TABLE))
     if stores:
         assert [(s["Action"], sorted(s["Resource"])) for s in writes] == [
-            (["dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], tables)]
+            (["dynamodb:ConditionCheckItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], tables)
+        ]
     else:
         assert writes == []
 
@@ -210,19 +231,28 @@ def test_each_machine_logs_everything_and_traces(sfn: Stack, use_case: str) -> N
     assert group.inputs["retentionInDays"] == sfn.config.log_retention_days
     assert logging["level"] == "ALL"
     assert logging["includeExecutionData"] is (machine.inputs["type"] == "EXPRESS"), (
-        "Express executions have no history: their logs must carry the data")
+        "Express executions have no history: their logs must carry the data"
+    )
     assert machine.inputs["tracingConfiguration"] == {"enabled": True}
     actions = {a for s in sfn.statements(use_case) if s["Resource"] == ["*"] for a in s["Action"]}
-    assert {"logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeLogGroups",
-            "xray:PutTraceSegments", "xray:GetSamplingTargets"} <= actions
+    assert {
+        "logs:CreateLogDelivery",
+        "logs:PutResourcePolicy",
+        "logs:DescribeLogGroups",
+        "xray:PutTraceSegments",
+        "xray:GetSamplingTargets",
+    } <= actions
 
 
 @pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
 @pytest.mark.parametrize("metric", ["ExecutionsFailed", "ExecutionsTimedOut"])
 def test_failed_and_timed_out_executions_raise_an_alarm(sfn: Stack, use_case: str, metric: str) -> None:
     arn = sfn.machine(use_case).outputs["arn"]
-    (alarm,) = [a for a in sfn.run.of_type(ALARM)
-                if a.inputs["metricName"] == metric and a.inputs["dimensions"] == {"StateMachineArn": arn}]
+    (alarm,) = [
+        a
+        for a in sfn.run.of_type(ALARM)
+        if a.inputs["metricName"] == metric and a.inputs["dimensions"] == {"StateMachineArn": arn}
+    ]
     assert alarm.inputs["namespace"] == "AWS/States"
     assert (alarm.inputs["comparisonOperator"], alarm.inputs["threshold"]) == ("GreaterThanThreshold", 0)
     assert alarm.inputs["alarmActions"] == [sfn.topic_arn]
@@ -233,10 +263,16 @@ def test_the_receiver_starts_the_machines_that_were_created(sfn: Stack) -> None:
     arns = {use_case: sfn.machine(use_case).outputs["arn"] for use_case in wiring.STATE_MACHINES}
     assert {use_case: env[f"{use_case}_TARGET"] for use_case in wiring.ENTRY_STEP} == arns
     receiver_role = sfn.function(RECEIVER.key).inputs["role"].rsplit("/", 1)[1]
-    starts = [s for policy, document in sfn.run.policies() if policy.inputs["role"] == receiver_role
-              for s in document["Statement"] if any(a.startswith("states:") for a in s["Action"])]
+    starts = [
+        s
+        for policy, document in sfn.run.policies()
+        if policy.inputs["role"] == receiver_role
+        for s in document["Statement"]
+        if any(a.startswith("states:") for a in s["Action"])
+    ]
     assert [(s["Action"], sorted(s["Resource"])) for s in starts] == [
-        (["states:StartExecution"], sorted(arns.values()))]
+        (["states:StartExecution"], sorted(arns.values()))
+    ]
     assert sfn.run.exports["stateMachineArns"] == arns
 
 
@@ -249,8 +285,17 @@ def test_tables_and_topic_are_encrypted(sfn: Stack) -> None:
 
 # --- what both architectures share ---------------------------------------------------------------
 
-SHARED_FUNCTION_INPUTS = ("name", "handler", "runtime", "layers", "architectures", "memorySize", "timeout",
-                          "tracingConfig", "description")
+SHARED_FUNCTION_INPUTS = (
+    "name",
+    "handler",
+    "runtime",
+    "layers",
+    "architectures",
+    "memorySize",
+    "timeout",
+    "tracingConfig",
+    "description",
+)
 
 
 def _business_functions(stack: Stack) -> dict[str, dict[str, Any]]:
@@ -258,7 +303,8 @@ def _business_functions(stack: Stack) -> dict[str, dict[str, Any]]:
     for spec in BUSINESS_FUNCTIONS:
         inputs = stack.function(spec.key).inputs
         functions[spec.key] = {key: inputs[key] for key in SHARED_FUNCTION_INPUTS} | {
-            "code": sorted(inputs["code"].assets)}
+            "code": sorted(inputs["code"].assets)
+        }
     return functions
 
 
@@ -274,4 +320,3 @@ def test_both_architectures_deploy_the_same_tables(stacks: Callable[[str, bool],
 
     assert tables(stacks(SQS_STACK)) == tables(stacks(SFN_STACK))
     assert len(tables(stacks(SQS_STACK))) == 2
-
