@@ -30,10 +30,11 @@ bench: venv
 ## 50 generated workloads that must leave both stacks' tables equal to the oracle.
 ## (Two processes: the Pulumi runtime is global to a process, and a sandbox deploy that fails on purpose
 ## must not share it with the unit tests' programs.)
-## Lint and format check (ruff); `make test` runs it first.
+## Lint, format check (ruff) and type check (mypy, strict on functions/ and components/); `make test` runs it first.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: venv lint
 	$(BIN)/python -m pytest -q tests/unit tests/functions

@@ -30,14 +30,14 @@ shared = SharedResources(
 )
 
 if config.architecture == "sqs":
-    pipeline = SqsPipeline("sqs", SqsPipelineArgs(config=config, naming=naming, shared=shared))
-    pulumi.export("queueUrls", pipeline.queue_urls)
-    pulumi.export("deadLetterQueueUrls", pipeline.dead_letter_queue_urls)
+    queues = SqsPipeline("sqs", SqsPipelineArgs(config=config, naming=naming, shared=shared))
+    pulumi.export("queueUrls", queues.queue_urls)
+    pulumi.export("deadLetterQueueUrls", queues.dead_letter_queue_urls)
 else:
-    pipeline = StepFunctionsPipeline(
+    machines = StepFunctionsPipeline(
         "stepfunctions", StepFunctionsPipelineArgs(config=config, naming=naming, shared=shared)
     )
-    pulumi.export("stateMachineArns", pipeline.state_machine_arns)
+    pulumi.export("stateMachineArns", machines.state_machine_arns)
 
 ingress = Ingress("ingress", IngressArgs(config=config, naming=naming, receiver=shared.functions["receiver"]))
 

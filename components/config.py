@@ -280,7 +280,8 @@ def parse_config(raw: dict[str, Any]) -> StackConfig:
         loc = str(first["loc"][0]) if first["loc"] else ""
         name, field = next(((n, f) for n, f in StackConfig.model_fields.items() if loc in (n, f.alias)), (loc, None))
         key = field.alias if field and field.alias else name
-        allowed = (field.json_schema_extra or {}).get("allowed", first["msg"]) if field else first["msg"]
+        extra = field.json_schema_extra if field and isinstance(field.json_schema_extra, dict) else {}
+        allowed = extra.get("allowed", first["msg"])
         if key not in raw:
             allowed = f"required: {allowed}"
         raise ConfigError(key, raw.get(key, first.get("input")), str(allowed)) from None
@@ -299,7 +300,8 @@ def check_secret(key: str, value: str | None, is_secret: bool) -> None:
 def load_config() -> tuple[StackConfig, StackSecrets]:
     """Read and validate this stack's configuration; a bad value stops the program with one line."""
     prefix = f"{PROJECT}:"
-    keys = {*(f.alias for f in StackConfig.model_fields.values()), *_given_keys(prefix)} - set(SECRET_KEYS)
+    aliases = {field.alias for field in StackConfig.model_fields.values() if field.alias}
+    keys = {*aliases, *_given_keys(prefix)} - set(SECRET_KEYS)
     raw = {key: value for key in keys if (value := pulumi.runtime.get_config(prefix + key)) is not None}
     try:
         config = parse_config(raw)

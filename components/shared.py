@@ -77,18 +77,17 @@ class SharedResources(pulumi.ComponentResource):
             description="GitHub App id, installation id and private key",
             opts=child,
         )
+        app_secret: pulumi.Input[str] = pulumi.Output.json_dumps(
+            {
+                "appId": config.github_app_id,
+                "installationId": config.github_app_installation_id,
+                "privateKey": args.secrets.github_app_private_key,
+            }
+        )
         aws.secretsmanager.SecretVersion(
             "github-app",
             secret_id=self.github_app_secret.id,
-            secret_string=pulumi.Output.secret(
-                pulumi.Output.json_dumps(
-                    {
-                        "appId": config.github_app_id,
-                        "installationId": config.github_app_installation_id,
-                        "privateKey": args.secrets.github_app_private_key,
-                    }
-                )
-            ),
+            secret_string=pulumi.Output.secret(app_secret),
             opts=child,
         )
         self.webhook_secret = aws.secretsmanager.Secret(

@@ -6,12 +6,19 @@ that were onboarded before pass through without changing anything.
 
 from __future__ import annotations
 
+from githubkit.response import Response
+from githubkit_schemas.latest.models import SimpleUser
+
 from functions.common.adapter import step_handler
 from functions.common.github import github_call, github_client
 from functions.common.models import BackfillRequest, MemberRef
 from functions.common.observability import logger
 
 PAGE_SIZE = 100  # GitHub's maximum
+
+
+def _users(response: Response[list[SimpleUser]]) -> list[SimpleUser]:
+    return response.parsed_data
 
 
 def list_org_members(request: BackfillRequest) -> list[MemberRef]:
@@ -25,7 +32,9 @@ def list_org_members(request: BackfillRequest) -> list[MemberRef]:
                 user_id=user.id,
                 source="backfill",
             )
-            for user in github.rest.paginate(github.rest.orgs.list_members, org=request.org, per_page=PAGE_SIZE)
+            for user in github.rest.paginate(
+                github.rest.orgs.list_members, map_func=_users, org=request.org, per_page=PAGE_SIZE
+            )
         ]
     logger.info("organization members listed", extra={"org": request.org, "count": len(members)})
     return members

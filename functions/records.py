@@ -143,8 +143,9 @@ def workflow_run_store_request(run: WorkflowRunRef, price: RunPrice, *, table: s
     pk = repository_pk(run.owner, run.repo)
     month = booking_month(run.completed_at)
     cost = price.cost_usd
+    repository = f"{run.owner}/{run.repo}"
     record = {
-        "repository": f"{run.owner}/{run.repo}",
+        "repository": repository,
         "repositoryPrivate": run.repository_private,
         "runId": run.run_id,
         "runAttempt": run.run_attempt,
@@ -178,8 +179,8 @@ def workflow_run_store_request(run: WorkflowRunRef, price: RunPrice, *, table: s
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         },
-        _add_to_totals(table, pk, TOTAL_SK, ALL_PERIODS, record["repository"], price),
-        _add_to_totals(table, pk, month_sk(month), month, record["repository"], price),
+        _add_to_totals(table, pk, TOTAL_SK, ALL_PERIODS, repository, price),
+        _add_to_totals(table, pk, month_sk(month), month, repository, price),
     ]
     status = run.conclusion or "completed"
     return StoreRequest(

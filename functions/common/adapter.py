@@ -78,8 +78,10 @@ def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if _is_sqs_event(event):
-            return process_partial_response(
-                event=event, record_handler=process_record, processor=processor, context=context
+            return dict(
+                process_partial_response(
+                    event=event, record_handler=process_record, processor=processor, context=context
+                )
             )
         return run_state(event)
 
@@ -98,7 +100,7 @@ def _count_failure(step_name: str, **log_keys: Any) -> None:
 
 def _is_sqs_event(event: dict[str, Any]) -> bool:
     records = event.get("Records")
-    return bool(records) and records[0].get("eventSource") == "aws:sqs"
+    return isinstance(records, list) and bool(records) and records[0].get("eventSource") == "aws:sqs"
 
 
 def _state_output(result: StepResult) -> dict[str, Any]:
