@@ -8,12 +8,15 @@ allowed; secret values are never printed.
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from functions.common.settings import DEFAULT_GITHUB_API_VERSION
 
 PROJECT = "github-automation"
 
@@ -49,6 +52,7 @@ _SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
 _ORG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # https everywhere; plain http only on loopback, for the local sandbox's fake GitHub and directory.
 _SERVICE_URL = re.compile(r"^(https://[^\s/]+|http://(127\.0\.0\.1|localhost)(:\d{1,5})?)(/\S*)?$")
 
@@ -97,6 +101,14 @@ class StackConfig(BaseModel):
         json_schema_extra=_allowed(
             "an https:// URL of the GitHub REST API (GitHub Enterprise: https://HOST/api/v3; "
             "http:// only on 127.0.0.1 or localhost, for the local sandbox)"
+        ),
+    )
+    github_api_version: str = Field(
+        DEFAULT_GITHUB_API_VERSION,
+        alias="githubApiVersion",
+        json_schema_extra=_allowed(
+            "a GitHub REST API version date YYYY-MM-DD that githubApiUrl knows, e.g. '2022-11-28' "
+            "(github.com and every supported GitHub Enterprise Server release)"
         ),
     )
     github_app_id: int = Field(
@@ -187,6 +199,17 @@ class StackConfig(BaseModel):
         if not _SERVICE_URL.match(value):
             raise ValueError(value)
         return value.rstrip("/")
+
+    @field_validator("github_api_version")
+    @classmethod
+    def _api_version(cls, value: str) -> str:
+        if not _API_VERSION.match(value):
+            raise ValueError(value)
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(value) from None
+        return value
 
     @field_validator("notification_email")
     @classmethod
