@@ -16,6 +16,7 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from components.retry_budget import TIMED_MACHINES, budget_seconds
 from functions.common.settings import DEFAULT_GITHUB_API_VERSION
 
 PROJECT = "github-automation"
@@ -259,6 +260,8 @@ class StackConfig(BaseModel):
                 self.workflow_timeout_seconds,
                 f"at most {limit} with workflowType {self.workflow_type} (Express executions run 5 minutes at most)",
             )
+        if self.architecture == "stepfunctions":
+            self._check_retry_budget(limit)
         if self.sqs_batch_size > 10 and self.sqs_batch_window_seconds < 1:
             raise ConfigError(
                 "sqsBatchWindowSeconds",
@@ -270,6 +273,25 @@ class StackConfig(BaseModel):
             value = self.custom_domain_zone_id if self.custom_domain else self.custom_domain
             raise ConfigError(key, value, "customDomain and customDomainZoneId are set together or not at all")
         return self
+
+    def _check_retry_budget(self, limit: int) -> None:
+        """An execution that times out mid-retry reaches no Catch and sends no failure notification."""
+        budgets = {name: budget_seconds(name) for name in TIMED_MACHINES}
+        machine, minimum = max(budgets.items(), key=lambda item: item[1])
+        why = f"the worst case of the retries of {machine} (components/retry_budget.py)"
+        if minimum > limit:
+            raise ConfigError(
+                "workflowTimeoutSeconds",
+                self.workflow_timeout_seconds,
+                f"at least {minimum}, {why}, which is more than a workflowType {self.workflow_type} execution "
+                f"may run ({limit}): use workflowType STANDARD",
+            )
+        if self.workflow_timeout_seconds < minimum:
+            raise ConfigError(
+                "workflowTimeoutSeconds",
+                self.workflow_timeout_seconds,
+                f"at least {minimum}, {why}, or an execution times out mid-retry without a failure notification",
+            )
 
 
 SECRET_KEYS: dict[str, str] = {
