@@ -8,12 +8,16 @@ allowed; secret values are never printed.
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from components.retry_budget import TIMED_MACHINES, budget_seconds
+from functions.common.settings import DEFAULT_GITHUB_API_VERSION
 
 PROJECT = "github-automation"
 
@@ -49,6 +53,7 @@ _SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
 _ORG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ZONE_ID = re.compile(r"^Z[A-Z0-9]{1,31}$")
+_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # https everywhere; plain http only on loopback, for the local sandbox's fake GitHub and directory.
 _SERVICE_URL = re.compile(r"^(https://[^\s/]+|http://(127\.0\.0\.1|localhost)(:\d{1,5})?)(/\S*)?$")
 
@@ -97,6 +102,14 @@ class StackConfig(BaseModel):
         json_schema_extra=_allowed(
             "an https:// URL of the GitHub REST API (GitHub Enterprise: https://HOST/api/v3; "
             "http:// only on 127.0.0.1 or localhost, for the local sandbox)"
+        ),
+    )
+    github_api_version: str = Field(
+        DEFAULT_GITHUB_API_VERSION,
+        alias="githubApiVersion",
+        json_schema_extra=_allowed(
+            "a GitHub REST API version date YYYY-MM-DD that githubApiUrl knows, e.g. '2022-11-28' "
+            "(github.com and every supported GitHub Enterprise Server release)"
         ),
     )
     github_app_id: int = Field(
@@ -188,6 +201,17 @@ class StackConfig(BaseModel):
             raise ValueError(value)
         return value.rstrip("/")
 
+    @field_validator("github_api_version")
+    @classmethod
+    def _api_version(cls, value: str) -> str:
+        if not _API_VERSION.match(value):
+            raise ValueError(value)
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(value) from None
+        return value
+
     @field_validator("notification_email")
     @classmethod
     def _email(cls, value: str) -> str:
@@ -236,6 +260,8 @@ class StackConfig(BaseModel):
                 self.workflow_timeout_seconds,
                 f"at most {limit} with workflowType {self.workflow_type} (Express executions run 5 minutes at most)",
             )
+        if self.architecture == "stepfunctions":
+            self._check_retry_budget(limit)
         if self.sqs_batch_size > 10 and self.sqs_batch_window_seconds < 1:
             raise ConfigError(
                 "sqsBatchWindowSeconds",
@@ -247,6 +273,25 @@ class StackConfig(BaseModel):
             value = self.custom_domain_zone_id if self.custom_domain else self.custom_domain
             raise ConfigError(key, value, "customDomain and customDomainZoneId are set together or not at all")
         return self
+
+    def _check_retry_budget(self, limit: int) -> None:
+        """An execution that times out mid-retry reaches no Catch and sends no failure notification."""
+        budgets = {name: budget_seconds(name) for name in TIMED_MACHINES}
+        machine, minimum = max(budgets.items(), key=lambda item: item[1])
+        why = f"the worst case of the retries of {machine} (components/retry_budget.py)"
+        if minimum > limit:
+            raise ConfigError(
+                "workflowTimeoutSeconds",
+                self.workflow_timeout_seconds,
+                f"at least {minimum}, {why}, which is more than a workflowType {self.workflow_type} execution "
+                f"may run ({limit}): use workflowType STANDARD",
+            )
+        if self.workflow_timeout_seconds < minimum:
+            raise ConfigError(
+                "workflowTimeoutSeconds",
+                self.workflow_timeout_seconds,
+                f"at least {minimum}, {why}, or an execution times out mid-retry without a failure notification",
+            )
 
 
 SECRET_KEYS: dict[str, str] = {

@@ -12,7 +12,19 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-MAX_PREFIX_LENGTH = 38  # leaves room for the longest suffix within the 64-character IAM role name limit
+from components.catalog import BUSINESS_FUNCTIONS, STORE_RECORDS
+
+_FUNCTION_KEYS = [spec.key for spec in (*BUSINESS_FUNCTIONS, STORE_RECORDS)]
+#: (AWS name limit, longest suffix after the prefix) of the names that grow with a function's key:
+#: the function (Lambda: 64), its role (IAM: 64) and its dead-letter queue (SQS: 80). Every other name
+#: is shorter or has a larger limit; tests/unit/test_naming.py checks every name the program creates
+#: at this limit and that one of them is exactly at its AWS limit.
+_SUFFIX_LIMITS = (
+    (64, max(len(f"-{key}") for key in _FUNCTION_KEYS)),
+    (64, max(len(f"-{key}-role") for key in _FUNCTION_KEYS)),
+    (80, max(len(f"-{key}-dlq") for key in _FUNCTION_KEYS)),
+)
+MAX_PREFIX_LENGTH = min(limit - suffix for limit, suffix in _SUFFIX_LIMITS)
 
 
 @dataclass(frozen=True)
@@ -23,7 +35,15 @@ class Naming:
 
     @classmethod
     def for_stack(cls) -> Naming:
-        prefix = f"{pulumi.get_project()}-{pulumi.get_stack()}".lower()
+        stack = pulumi.get_stack()
+        if "." in stack:
+            # Pulumi accepts '.' in stack names; Lambda, layer, SQS, SNS and state machine names do not.
+            # Mapping it to '-' or '_' would give two stacks (prod.eu, prod-eu) the same resource names.
+            raise pulumi.RunError(
+                f"stack name {stack!r}: '.' is not allowed in the AWS names this stack's resources are named "
+                f"after (Lambda, SQS, SNS): rename the stack with '-' or '_', e.g. {stack.replace('.', '-')!r}"
+            )
+        prefix = f"{pulumi.get_project()}-{stack}".lower()
         if len(prefix) > MAX_PREFIX_LENGTH:
             raise pulumi.RunError(
                 f"stack name {pulumi.get_stack()!r} is too long: '<project>-<stack>' must be at most "

@@ -185,6 +185,7 @@ class SharedResources(pulumi.ComponentResource):
             "TEAM_ROLE": config.team_role,
             "DIRECTORY": config.directory,
             "GITHUB_API_URL": config.github_api_url,
+            "GITHUB_API_VERSION": config.github_api_version,
             "SELF_HOSTED_USD_PER_MINUTE": config.self_hosted_usd_per_minute,
             "NOTIFICATION_TOPIC_ARN": self.topic.arn,
         }

@@ -29,6 +29,13 @@ START_CHILD_RESOURCE = {
     STANDARD: "arn:aws:states:::states:startExecution.sync:2",
     EXPRESS: "arn:aws:states:::aws-sdk:sfn:startSyncExecution",
 }
+#: The transient errors of starting that child, by the integration's error naming (``<Service>.<Shape>``
+#: with the ``Exception`` suffix; an SDK integration reports an unmodelled error such as throttling as its
+#: service's base exception): only names the integration can raise (tests/unit/test_error_names.py).
+START_CHILD_RETRY_ERRORS = {
+    STANDARD: ["StepFunctions.ExecutionLimitExceededException"],
+    EXPRESS: ["Sfn.SfnException"],
+}
 #: EventBridge rule Step Functions manages in the account to learn when a ``.sync`` child finishes.
 SYNC_EVENTS_RULE = "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
 ALARM_PERIOD_SECONDS = 60  # Step Functions publishes execution metrics every minute
@@ -151,6 +158,7 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
             {
                 "ListOrgMembersFunctionArn": functions[LIST_ORG_MEMBERS.key].arn,
                 "StartOnboardingResource": START_CHILD_RESOURCE[config.workflow_type],
+                "StartOnboardingRetryErrors": START_CHILD_RETRY_ERRORS[config.workflow_type],
                 "OnboardingStateMachineArn": onboarding.arn,
                 "NotificationTopicArn": shared.topic.arn,
                 "MaxConcurrency": config.backfill_max_concurrency,

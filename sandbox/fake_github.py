@@ -49,6 +49,9 @@ DIRECTORY_PREFIX = "/directory"
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "github-webhooks"
 MAX_JWT_LIFETIME_SECONDS = 600 + 60  # GitHub: exp at most 10 minutes ahead (plus clock drift)
 RETRY_AFTER_SECONDS = 37
+#: The REST API versions github.com answers (docs.github.com, "API Versions"); 2022-11-28 is also the
+#: version every supported GitHub Enterprise Server release knows, and the one used without the header.
+GITHUB_COM_API_VERSIONS = frozenset({"2022-11-28", "2026-03-10"})
 PER_PAGE_DEFAULT, PER_PAGE_MAX = 30, 100
 
 Fault = Literal[
@@ -79,6 +82,7 @@ class RecordedRequest:
     path: str
     query: str
     status: int | None  # None: not answered (timeout fault)
+    api_version: str | None = None  # the X-GitHub-Api-Version header, if the request had one
 
 
 # --- fixtures and keys -----------------------------------------------------------------------------
@@ -404,6 +408,9 @@ class FakeGitHub:
     # org -> login -> samlIdentity; None: the org has no SAML provider (enterprise-level SSO)
     saml: dict[str, dict[str, dict[str, Any]] | None] = field(default_factory=dict)
     directory: dict[str, dict[str, Any]] = field(default_factory=dict)  # login -> company record JSON
+    # REST API versions this server knows (github.com's by default; a GitHub Enterprise Server release
+    # knows fewer): a request naming another in X-GitHub-Api-Version is a 400, as GitHub answers it.
+    api_versions: frozenset[str] = GITHUB_COM_API_VERSIONS
     # what happened
     requests: list[RecordedRequest] = field(default_factory=list)
     token_exchanges: int = 0
@@ -469,13 +476,15 @@ class FakeGitHub:
         """Answer one request; raises :class:`SimulatedTimeout` for the ``timeout`` fault."""
         parts = urlsplit(url)
         path = unquote(parts.path)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        version = lowered.get("x-github-api-version")
         with self._lock:
             try:
-                reply = self._answer(method.upper(), url, path, {k.lower(): v for k, v in headers.items()}, body)
+                reply = self._answer(method.upper(), url, path, lowered, body)
             except SimulatedTimeout:
-                self.requests.append(RecordedRequest(method.upper(), path, parts.query, None))
+                self.requests.append(RecordedRequest(method.upper(), path, parts.query, None, version))
                 raise
-            self.requests.append(RecordedRequest(method.upper(), path, parts.query, reply.status))
+            self.requests.append(RecordedRequest(method.upper(), path, parts.query, reply.status, version))
             return reply
 
     def _answer(self, method: str, url: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -483,6 +492,9 @@ class FakeGitHub:
             return _fault_reply(fault, self.installation_id)
         if method == "GET" and (match := re.fullmatch(rf"{DIRECTORY_PREFIX}/([^/]+)", path)):
             return self._directory_record(match.group(1))
+        if (version := headers.get("x-github-api-version")) is not None and version not in self.api_versions:
+            supported = ", ".join(sorted(self.api_versions))
+            return _error(400, f"Unsupported 'X-GitHub-Api-Version' header: {version}. Supported: {supported}")
         if match := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path):
             return self._access_token(method, headers, int(match.group(1)))
         if (refusal := self._check_token(headers)) is not None:

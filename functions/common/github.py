@@ -3,11 +3,15 @@
 Retries are the architecture's job (Step Functions ``Retry``, SQS redelivery), so githubkit's own
 retrying is off: a rate-limited call fails fast with ``GitHubRateLimited`` instead of sleeping
 inside a Lambda invocation, and a 5xx fails with ``GitHubUnavailable``.
+
+Every request names the REST API version of the target (``GITHUB_API_VERSION``, stack config
+``githubApiVersion``), not githubkit's own newest schema version, which GitHub Enterprise Server
+releases do not know.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -32,23 +36,36 @@ from functions.common.settings import settings
 # Each call must answer well inside a Lambda's timeout; a slow GitHub is retried by the architecture.
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 USER_AGENT = "github-automation"
+API_VERSION_HEADER = "X-GitHub-Api-Version"
 
 AppGitHub = GitHub[AppInstallationAuthStrategy]
 
 
 def github_client() -> AppGitHub:
     """The client of this process, rebuilt only if the App secret (or the API URL) changes."""
-    return _client_for(github_app_credentials(), settings().github_api_url)
+    current = settings()
+    return _client_for(github_app_credentials(), current.github_api_url, current.github_api_version)
+
+
+def api_version_hook(version: str) -> Callable[[httpx.Request], None]:
+    """An httpx request hook that names ``version`` on every request, the installation token exchange
+    included (githubkit sets its own schema version per REST call; the hook runs after it)."""
+
+    def name_version(request: httpx.Request) -> None:
+        request.headers[API_VERSION_HEADER] = version
+
+    return name_version
 
 
 @lru_cache(maxsize=1)
-def _client_for(credentials: GitHubAppCredentials, base_url: str) -> AppGitHub:
+def _client_for(credentials: GitHubAppCredentials, base_url: str, api_version: str) -> AppGitHub:
     return GitHub(
         AppInstallationAuthStrategy(credentials.app_id, credentials.private_key, credentials.installation_id),
         base_url=base_url,
         user_agent=USER_AGENT,
         timeout=HTTP_TIMEOUT,
         auto_retry=False,
+        event_hooks={"request": [api_version_hook(api_version)]},
         # No HTTP response cache: every call must see GitHub's current state. The strategy also
         # holds the installation token (about an hour), kept per client rather than process-wide.
         http_cache=False,

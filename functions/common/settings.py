@@ -13,6 +13,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Architecture = Literal["sqs", "stepfunctions"]
+#: The REST API version github.com uses without the header and every supported GitHub Enterprise Server
+#: release knows (githubkit would send its own newest, which GHES releases answer with a 400).
+DEFAULT_GITHUB_API_VERSION = "2022-11-28"
 
 
 class MissingSetting(RuntimeError):
@@ -30,6 +33,7 @@ class Settings(BaseModel):
     team_role: Literal["member", "maintainer"] = Field("member", validation_alias="TEAM_ROLE")
     directory: str = Field("github-saml", validation_alias="DIRECTORY")
     github_api_url: str = Field("https://api.github.com", validation_alias="GITHUB_API_URL")
+    github_api_version: str = Field(DEFAULT_GITHUB_API_VERSION, validation_alias="GITHUB_API_VERSION")
     github_app_secret_arn: str | None = Field(None, validation_alias="GITHUB_APP_SECRET_ARN")
     webhook_secret_arn: str | None = Field(None, validation_alias="WEBHOOK_SECRET_ARN")
     members_table: str | None = Field(None, validation_alias="MEMBERS_TABLE")

@@ -16,6 +16,7 @@ from functions.common.errors import (
 )
 from functions.common.github import github_client
 from functions.common.models import MemberRef, StoreRequest, TeamMembership
+from functions.common.settings import DEFAULT_GITHUB_API_VERSION
 from functions.directory import DirectoryRejected, HttpDirectory, directory_for
 from functions.lookup_directory import lookup_directory
 from functions.store_records import store_records
@@ -91,6 +92,29 @@ def test_the_installation_token_is_fetched_once_and_reused(github: FakeGitHub) -
     add_team_member(new_member())
     assert github.token_exchanges == 1
     assert len(github.calls(r"/memberships/hacktocat$")) == 2
+
+
+def test_every_request_names_the_default_api_version_a_github_enterprise_server_knows(github: FakeGitHub) -> None:
+    github.api_versions = frozenset({DEFAULT_GITHUB_API_VERSION})  # a GHES release: not githubkit's 2026-03-10
+    assert add_team_member(new_member()).state == "active"
+    assert DEFAULT_GITHUB_API_VERSION == "2022-11-28"
+    assert {request.api_version for request in github.requests} == {DEFAULT_GITHUB_API_VERSION}
+    assert github.calls(r"/access_tokens$"), "the installation token exchange is versioned too"
+
+
+def test_the_api_version_comes_from_the_settings(github: FakeGitHub, function_env: pytest.MonkeyPatch) -> None:
+    function_env.setenv("GITHUB_API_VERSION", "2026-03-10")
+    add_team_member(new_member())
+    assert {request.api_version for request in github.requests} == {"2026-03-10"}
+
+
+def test_an_api_version_the_server_does_not_know_is_rejected_naming_it(
+    github: FakeGitHub, function_env: pytest.MonkeyPatch
+) -> None:
+    github.api_versions = frozenset({DEFAULT_GITHUB_API_VERSION})
+    function_env.setenv("GITHUB_API_VERSION", "2026-03-10")
+    with pytest.raises(GitHubRequestRejected, match="400.*X-GitHub-Api-Version.*2026-03-10"):
+        add_team_member(new_member())
 
 
 def test_a_missing_team_is_rejected_for_good(github: FakeGitHub, function_env: pytest.MonkeyPatch) -> None:

@@ -37,6 +37,8 @@ INVALID = [
     _invalid("directory", "http://directory.example.com", "'github-saml' or an https:// URL"),
     _invalid("directory", "ldap", "'github-saml' or an https:// URL"),
     _invalid("githubApiUrl", "http://api.github.com", "an https:// URL of the GitHub REST API"),
+    _invalid("githubApiVersion", "v3", "a GitHub REST API version date YYYY-MM-DD"),
+    _invalid("githubApiVersion", "2022-13-28", "a GitHub REST API version date YYYY-MM-DD"),
     _invalid("githubAppId", "my-app", "the numeric id of the GitHub App"),
     _invalid("githubAppId", "0", "the numeric id of the GitHub App"),
     _invalid("githubAppInstallationId", "-1", "the numeric id of the App's installation"),

@@ -11,7 +11,7 @@ import pulumi
 import pytest
 
 from components import sqs_pipeline, wiring
-from components.catalog import BUSINESS_FUNCTIONS, RECEIVER, STORE_RECORDS, FunctionSpec
+from components.catalog import BUSINESS_FUNCTIONS, RECEIVER, STORE_RECORDS, FunctionSpec, Needs
 from components.config import StackConfig, parse_config
 from components.naming import Naming
 from tests.unit.program import ProgramRun, Resource, prepare_layer, run_program, stack_config
@@ -27,7 +27,13 @@ CONSUMERS: tuple[FunctionSpec, ...] = (*(s for s in BUSINESS_FUNCTIONS if s.key 
 CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"}
 FOURTEEN_DAYS = 14 * 24 * 3600
 # Not the defaults, so the tests see them wired through.
-OVERRIDES = {"sqsBatchSize": "7", "sqsBatchWindowSeconds": "3", "maxReceiveCount": "4", "backfillMaxConcurrency": "6"}
+OVERRIDES = {
+    "sqsBatchSize": "7",
+    "sqsBatchWindowSeconds": "3",
+    "maxReceiveCount": "4",
+    "backfillMaxConcurrency": "6",
+    "githubApiVersion": "2026-03-10",
+}
 
 
 class Stack:
@@ -167,6 +173,15 @@ def test_each_consumer_forwards_to_the_queue_that_was_created(stack: Stack, spec
     next_step = wiring.NEXT_STEP[spec.key]
     assert env.get("NEXT_QUEUE_URL") == (stack.queue(next_step).outputs["url"] if next_step else None)
     assert env["MAX_RECEIVE_COUNT"] == str(stack.config.max_receive_count)
+
+
+@pytest.mark.parametrize(
+    "spec", [s for s in (*BUSINESS_FUNCTIONS, STORE_RECORDS) if s.needs & {Needs.GITHUB_APP_SECRET}]
+)
+def test_each_github_caller_names_the_configured_api_version(stack: Stack, spec: FunctionSpec) -> None:
+    env = stack.function(spec).inputs["environment"]["variables"]
+    assert env["GITHUB_API_VERSION"] == stack.config.github_api_version == OVERRIDES["githubApiVersion"]
+    assert env["GITHUB_API_URL"] == stack.config.github_api_url
 
 
 def test_the_receiver_dispatches_to_the_entry_queues_that_were_created(stack: Stack) -> None:

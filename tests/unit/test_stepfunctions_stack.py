@@ -169,6 +169,7 @@ def test_a_machine_using_sync_must_be_standard() -> None:
     template = DefinitionTemplate.load("backfill.asl.json")
     values = {name: "arn:x" for name in template.placeholders} | {
         "StartOnboardingResource": "arn:aws:states:::states:startExecution.sync:2",
+        "StartOnboardingRetryErrors": ["StepFunctions.ExecutionLimitExceededException"],
         "MaxConcurrency": 1,
     }
     check_workflow_type("backfill", template, values, "STANDARD")
