@@ -398,11 +398,12 @@ class _PendingFault:
     skip: int  # matching requests to let through first
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Exhaustion:
-    ends_at: float  # time.monotonic()
+    seconds: float
     time_scale: float
     pattern: re.Pattern[str]
+    ends_at: float | None = None  # time.monotonic(); set by the first request that spends the quota
 
 
 @dataclass
@@ -467,8 +468,8 @@ class FakeGitHub:
             self._faults.append(_PendingFault(kind, times, re.compile(path) if path is not None else None, skip))
 
     def exhaust_rate_limit(self, seconds: float, *, time_scale: float = 1.0, path: str = QUOTA_PATHS) -> None:
-        """Exhaust the installation's primary rate limit for ``seconds`` from now, as GitHub does when a
-        burst spends its quota: every request whose path matches ``path`` answers 403 with
+        """Exhaust the installation's primary rate limit, as a burst that spends its quota does: from the
+        next request whose path matches ``path``, and for ``seconds``, every such request answers 403 with
         ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` at the end of the window.
 
         ``time_scale`` is the sandbox's: the window lasts ``seconds * time_scale`` real seconds, and the
@@ -478,12 +479,14 @@ class FakeGitHub:
         if seconds < 0 or time_scale <= 0:
             raise ValueError(f"seconds must be >= 0 and time_scale > 0, not {seconds} and {time_scale}")
         with self._lock:
-            self._exhaustion = _Exhaustion(time.monotonic() + seconds * time_scale, time_scale, re.compile(path))
+            self._exhaustion = _Exhaustion(seconds, time_scale, re.compile(path))
 
     def _exhausted(self, path: str) -> Reply | None:
         exhaustion = self._exhaustion
         if exhaustion is None or not exhaustion.pattern.search(path):
             return None
+        if exhaustion.ends_at is None:
+            exhaustion.ends_at = time.monotonic() + exhaustion.seconds * exhaustion.time_scale
         left = exhaustion.ends_at - time.monotonic()
         if left <= 0:
             return None
