@@ -48,6 +48,8 @@ LOG_RETENTION_DAYS = (
 )
 EXPRESS_MAX_SECONDS = 300  # an Express execution runs 5 minutes at most
 STANDARD_MAX_SECONDS = 365 * 24 * 3600  # a Standard execution runs a year at most
+#: rateLimitMaxWaitSeconds at most 12 hours: a GitHub primary limit resets within the hour.
+RATE_LIMIT_MAX_WAIT_LIMIT = 12 * 3600
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
 _ORG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
@@ -137,6 +139,13 @@ class StackConfig(BaseModel):
         json_schema_extra=_allowed(
             f"an integer from 60 to {EXPRESS_MAX_SECONDS} for EXPRESS (or {STANDARD_MAX_SECONDS} for STANDARD)"
         ),
+    )
+    rate_limit_max_wait_seconds: int = Field(
+        3600,
+        alias="rateLimitMaxWaitSeconds",
+        ge=0,
+        le=RATE_LIMIT_MAX_WAIT_LIMIT,
+        json_schema_extra=_allowed(f"an integer from 0 to {RATE_LIMIT_MAX_WAIT_LIMIT} (seconds)"),
     )
     lambda_architecture: Literal["arm64", "x86_64"] = Field(
         "arm64", alias="lambdaArchitecture", json_schema_extra=_allowed("one of 'arm64', 'x86_64'")

@@ -15,6 +15,11 @@ costs, in the worst case:
 
 A ``Wait`` costs its ``Seconds``; a Wait with ``SecondsPath``/``TimestampPath``, a Map (how many items?)
 and a cycle cannot be bounded from the definition and are refused with the state's name.
+
+The ``Catch`` of ``GitHubRateLimited`` is not followed: it leads to the ``RateLimit*`` states, a loop
+that waits as long as GitHub asks and is bounded by its own budget (``rateLimitMaxWaitSeconds``,
+``components/stepfunctions_pipeline.py: rate_limit_budget_seconds``), which a STANDARD execution gets on
+top of ``workflowTimeoutSeconds``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,10 @@ TIMED_MACHINES: dict[str, dict[str, FunctionSpec]] = {
     },
     "chargeback.asl.json": {"PriceWorkflowRunFunctionArn": PRICE_WORKFLOW_RUN},
 }
+
+
+#: Errors whose ``Catch`` leads to a wait bounded by the rate-limit budget, not by this one.
+RATE_LIMIT_ERRORS = frozenset({"GitHubRateLimited"})
 
 
 class UnboundedError(ValueError):
@@ -98,7 +107,9 @@ def path_seconds(scope: Mapping[str, Any], function_seconds: Mapping[str, int]) 
         targets = [state["Next"]] if "Next" in state else []
         targets += [choice["Next"] for choice in state.get("Choices", [])]
         targets += [state["Default"]] if "Default" in state else []
-        targets += [catcher["Next"] for catcher in state.get("Catch", [])]
+        targets += [
+            catcher["Next"] for catcher in state.get("Catch", []) if set(catcher["ErrorEquals"]) - RATE_LIMIT_ERRORS
+        ]
         longest[name] = state_seconds(name, state, function_seconds) + max(map(from_state, targets), default=0.0)
         visiting.discard(name)
         return longest[name]

@@ -119,7 +119,9 @@ class SqsPipeline(pulumi.ComponentResource):
                     ],
                     [queue.arn],
                     sid="ConsumeOwnQueue",
-                )
+                ),
+                # a rate-limited record is re-sent to its own queue with a delay (functions/common/rate_limits.py)
+                iam.allow(["sqs:SendMessage"], [queue.arn], sid="DelayRateLimitedRecords"),
             ]
             next_step = wiring.NEXT_STEP[key]
             if next_step is not None:

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from components import iam, wiring
 from components.asl import DefinitionTemplate
 from components.catalog import ADD_TEAM_MEMBER, LIST_ORG_MEMBERS, LOOKUP_DIRECTORY, PRICE_WORKFLOW_RUN, RECEIVER
-from components.config import StackConfig
+from components.config import STANDARD_MAX_SECONDS, StackConfig
 from components.naming import AwsIdentity, Naming
 from components.shared import SharedResources
 
@@ -39,6 +39,9 @@ START_CHILD_RETRY_ERRORS = {
 #: EventBridge rule Step Functions manages in the account to learn when a ``.sync`` child finishes.
 SYNC_EVENTS_RULE = "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
 ALARM_PERIOD_SECONDS = 60  # Step Functions publishes execution metrics every minute
+#: Rate-limit waits per execution at most (``RateLimit*`` states): even GitHub answering ``Retry-After: 1``
+#: again and again leaves a Standard history far below its 25,000 events (about 9 events a wait).
+RATE_LIMIT_MAX_WAITS = 100
 #: Log delivery is configured through account-level CloudWatch Logs APIs that take no resource ARN.
 LOG_DELIVERY_ACTIONS = (
     "logs:CreateLogDelivery",
@@ -102,6 +105,26 @@ def start_child_statements(
     ]
 
 
+def rate_limit_budget_seconds(config: StackConfig, workflow_type: str) -> int:
+    """Seconds an execution may wait in all for GitHub's rate limits (``RateLimitWithinBudget``).
+
+    STANDARD: ``rateLimitMaxWaitSeconds``. EXPRESS runs 5 minutes at most, and no ``Catch`` sees its own
+    timeout, so it waits at most half its ``TimeoutSeconds``, leaving the other half to the work and its
+    retries; a longer wait fails the execution at once, with its failure notification.
+    """
+    if workflow_type == EXPRESS:
+        return min(config.rate_limit_max_wait_seconds, config.workflow_timeout_seconds // 2)
+    return config.rate_limit_max_wait_seconds
+
+
+def execution_timeout_seconds(config: StackConfig, workflow_type: str) -> int:
+    """``TimeoutSeconds`` of a per-event machine: STANDARD gets its rate-limit budget on top of
+    ``workflowTimeoutSeconds`` (the work's own budget), so a wait within the budget never times it out."""
+    if workflow_type == EXPRESS:
+        return config.workflow_timeout_seconds
+    return min(STANDARD_MAX_SECONDS, config.workflow_timeout_seconds + rate_limit_budget_seconds(config, workflow_type))
+
+
 def include_execution_data(workflow_type: str) -> bool:
     """Express executions have no history in Step Functions: their logs are all there is to look at.
     Standard executions keep a full history, so their logs leave the (personal) payloads out."""
@@ -126,7 +149,9 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
                 "AddTeamMemberFunctionArn": functions[ADD_TEAM_MEMBER.key].arn,
                 "LookupDirectoryFunctionArn": functions[LOOKUP_DIRECTORY.key].arn,
                 "NotificationTopicArn": shared.topic.arn,
-                "TimeoutSeconds": config.workflow_timeout_seconds,
+                "TimeoutSeconds": execution_timeout_seconds(config, config.workflow_type),
+                "RateLimitBudgetSeconds": rate_limit_budget_seconds(config, config.workflow_type),
+                "RateLimitMaxWaits": RATE_LIMIT_MAX_WAITS,
             },
             [
                 iam.allow(
@@ -144,7 +169,9 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
             {
                 "PriceWorkflowRunFunctionArn": functions[PRICE_WORKFLOW_RUN.key].arn,
                 "NotificationTopicArn": shared.topic.arn,
-                "TimeoutSeconds": config.workflow_timeout_seconds,
+                "TimeoutSeconds": execution_timeout_seconds(config, config.workflow_type),
+                "RateLimitBudgetSeconds": rate_limit_budget_seconds(config, config.workflow_type),
+                "RateLimitMaxWaits": RATE_LIMIT_MAX_WAITS,
             },
             [
                 iam.allow(["lambda:InvokeFunction"], [functions[PRICE_WORKFLOW_RUN.key].arn], sid="InvokeSteps"),
@@ -162,6 +189,8 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
                 "OnboardingStateMachineArn": onboarding.arn,
                 "NotificationTopicArn": shared.topic.arn,
                 "MaxConcurrency": config.backfill_max_concurrency,
+                "RateLimitBudgetSeconds": rate_limit_budget_seconds(config, STANDARD),
+                "RateLimitMaxWaits": RATE_LIMIT_MAX_WAITS,
             },
             [
                 iam.allow(["lambda:InvokeFunction"], [functions[LIST_ORG_MEMBERS.key].arn], sid="InvokeSteps"),

@@ -67,7 +67,10 @@ def routing_environment(config: StackConfig, naming: Naming, identity: AwsIdenti
         }
     }
     for key, next_step in NEXT_STEP.items():
-        env: dict[str, pulumi.Input[str]] = {"MAX_RECEIVE_COUNT": str(config.max_receive_count)}
+        env: dict[str, pulumi.Input[str]] = {
+            "MAX_RECEIVE_COUNT": str(config.max_receive_count),
+            "RATE_LIMIT_MAX_WAIT_SECONDS": str(config.rate_limit_max_wait_seconds),
+        }
         if next_step is not None:
             env["NEXT_QUEUE_URL"] = identity.queue_url(queue_name(naming, next_step))
         routes[key] = env

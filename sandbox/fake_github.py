@@ -15,7 +15,8 @@ of run attempts, issued tokens, pending faults, every request) and answers
   ``directory`` setting can point at ``<server url>/directory``.
 
 Faults (5xx, timeouts, 429 with ``Retry-After``, GitHub's 403 rate limits) are switched on at run time
-for the next N requests whose path matches a pattern, or for all of them; the core is thread-safe.
+for the next N requests whose path matches a pattern, or for all of them; ``exhaust_rate_limit`` spends
+the primary quota for a while (time-scaled like the sandbox); the core is thread-safe.
 :class:`FakeGitHubServer` serves a core on 127.0.0.1 (a free port); :func:`httpx_handler` adapts it to
 httpx (respx routes, ``httpx.MockTransport``). :data:`SANDBOX_ORG` is the org the sandbox seeds.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import re
 import secrets
 import threading
@@ -52,6 +54,11 @@ RETRY_AFTER_SECONDS = 37
 #: The REST API versions github.com answers (docs.github.com, "API Versions"); 2022-11-28 is also the
 #: version every supported GitHub Enterprise Server release knows, and the one used without the header.
 GITHUB_COM_API_VERSIONS = frozenset({"2022-11-28", "2026-03-10"})
+#: When a counted ``primary_rate_limit``/``graphql_rate_limited`` fault says the quota resets. It ends after
+#: N requests, not at a time: a minute keeps its advised wait within an EXPRESS execution's budget.
+PRIMARY_RESET_SECONDS = 60
+#: What an installation's quota covers: the API, not the App's token exchange nor the company directory.
+QUOTA_PATHS = rf"^/(?!app/|{DIRECTORY_PREFIX.strip('/')}/)"
 PER_PAGE_DEFAULT, PER_PAGE_MAX = 30, 100
 
 Fault = Literal[
@@ -396,6 +403,14 @@ class _PendingFault:
 
 
 @dataclass
+class _Exhaustion:
+    seconds: float
+    time_scale: float
+    pattern: re.Pattern[str]
+    ends_at: float | None = None  # time.monotonic(); set by the first request that spends the quota
+
+
+@dataclass
 class FakeGitHub:
     public_key: RSAPublicKey
     app_id: int = 123456
@@ -416,6 +431,7 @@ class FakeGitHub:
     token_exchanges: int = 0
     _tokens: set[str] = field(default_factory=set, repr=False)
     _faults: list[_PendingFault] = field(default_factory=list, repr=False)
+    _exhaustion: _Exhaustion | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
@@ -458,9 +474,36 @@ class FakeGitHub:
         with self._lock:
             self._faults.append(_PendingFault(kind, times, re.compile(path) if path is not None else None, skip))
 
+    def exhaust_rate_limit(self, seconds: float, *, time_scale: float = 1.0, path: str = QUOTA_PATHS) -> None:
+        """Exhaust the installation's primary rate limit, as a burst that spends its quota does: from the
+        next request whose path matches ``path``, and for ``seconds``, every such request answers 403 with
+        ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` at the end of the window.
+
+        ``time_scale`` is the sandbox's: the window lasts ``seconds * time_scale`` real seconds, and the
+        reset header counts the time left at GitHub's pace (``now + left / time_scale``), so a product that
+        waits as told, with its waits scaled by the sandbox, calls again just when the window is over.
+        """
+        if seconds < 0 or time_scale <= 0:
+            raise ValueError(f"seconds must be >= 0 and time_scale > 0, not {seconds} and {time_scale}")
+        with self._lock:
+            self._exhaustion = _Exhaustion(seconds, time_scale, re.compile(path))
+
+    def _exhausted(self, path: str) -> Reply | None:
+        exhaustion = self._exhaustion
+        if exhaustion is None or not exhaustion.pattern.search(path):
+            return None
+        if exhaustion.ends_at is None:
+            exhaustion.ends_at = time.monotonic() + exhaustion.seconds * exhaustion.time_scale
+        left = exhaustion.ends_at - time.monotonic()
+        if left <= 0:
+            return None
+        reset = math.ceil(time.time() + left / exhaustion.time_scale)
+        return _primary_rate_limit(self.installation_id, reset)
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._exhaustion = None
 
     def calls(self, path_pattern: str, method: str | None = None) -> list[RecordedRequest]:
         with self._lock:
@@ -488,6 +531,8 @@ class FakeGitHub:
             return reply
 
     def _answer(self, method: str, url: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        if (exhausted := self._exhausted(path)) is not None:
+            return exhausted
         if (fault := self._take_fault(path)) is not None:
             return _fault_reply(fault, self.installation_id)
         if method == "GET" and (match := re.fullmatch(rf"{DIRECTORY_PREFIX}/([^/]+)", path)):
@@ -648,9 +693,14 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
     return _json(status, payload, headers)
 
 
+def _primary_rate_limit(installation_id: int, reset: int) -> Reply:
+    exhausted = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
+    return _error(403, f"API rate limit exceeded for installation ID {installation_id}.", exhausted)
+
+
 def _fault_reply(kind: Fault, installation_id: int) -> Reply:
     quota = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4990"}
-    reset = str(int(time.time()) + 600)
+    reset = str(int(time.time()) + PRIMARY_RESET_SECONDS)
     exhausted = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
     match kind:
         case "server_error":
@@ -665,7 +715,7 @@ def _fault_reply(kind: Fault, installation_id: int) -> Reply:
             retry_after = {**quota, "retry-after": str(RETRY_AFTER_SECONDS)}
             return _error(403, "You have exceeded a secondary rate limit.", retry_after)
         case "primary_rate_limit":
-            return _error(403, f"API rate limit exceeded for installation ID {installation_id}.", exhausted)
+            return _primary_rate_limit(installation_id, int(reset))
         case "forbidden":
             return _error(403, "Resource not accessible by integration", quota)
         case "graphql_rate_limited":

@@ -68,6 +68,8 @@ def install(runtime: LocalLambdaRuntime, time_scale: float = 1.0) -> Patches:
             serve_start_sync_execution(patches)
             name_unnamed_executions(patches)
             scale_retry_sleeps(patches, time_scale)
+            scale_wait_states(patches, time_scale)
+            scale_message_delays(patches, time_scale)
             stop_synchronous_sqs_event_sources(patches)
             isolate_dynamodb_writes(patches)
             route_lambda_invokes(patches, runtime)
@@ -288,6 +290,52 @@ def scale_retry_sleeps(patches: Patches, time_scale: float, sleep: Sleep = time.
         raise ValueError(f"time_scale must be >= 0, not {time_scale}")
     scaled_time = types.SimpleNamespace(sleep=lambda seconds: sleep(seconds * time_scale))
     patches.replace(retrier_decl, "time", scaled_time)
+
+
+WaitFor = Callable[[Any, float], None]  # (the execution's environment, seconds)
+
+
+def _wait_on_program_state(env: Any, seconds: float) -> None:
+    env.program_state_event.wait(seconds)  # what moto waits on: set when the execution is stopped
+
+
+def scale_wait_states(patches: Patches, time_scale: float, wait: WaitFor = _wait_on_program_state) -> None:
+    """Multiply the seconds of a ``Wait`` state by ``time_scale``, as the retry waits are.
+
+    The product waits out GitHub's rate limits in ``Wait`` states (``SecondsPath``: up to an hour for a
+    primary limit); moto really waits them. moto's own ``_wait_interval`` re-enters the wait while less
+    than the full (unscaled) time has passed, so it is replaced as a whole: one scaled wait, cut short
+    only when the execution stops.
+    """
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    if time_scale < 0:
+        raise ValueError(f"time_scale must be >= 0, not {time_scale}")
+
+    def _wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:
+        if wait_seconds > 0:
+            wait(env, wait_seconds * time_scale)
+
+    patches.replace(WaitFunction, "_wait_interval", _wait_interval)
+
+
+def scale_message_delays(patches: Patches, time_scale: float) -> None:
+    """Multiply an SQS message's ``DelaySeconds`` by ``time_scale``.
+
+    The sqs architecture waits out a GitHub rate limit by re-sending the record with a delay of up to 15
+    minutes (functions/common/rate_limits.py); the failed-record visibility timeouts are scaled by the
+    poller (sandbox/sqs_poller.py), and the delays here, so both waits run at the sandbox's pace.
+    """
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.models import Message
+
+    if time_scale < 0:
+        raise ValueError(f"time_scale must be >= 0, not {time_scale}")
+
+    def delay(self: Message, delay_seconds: int) -> None:
+        self.delayed_until = unix_time_millis() + int(delay_seconds) * 1000 * time_scale
+
+    patches.replace(Message, "delay", delay)
 
 
 # --- SQS and Lambda -------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@ A step is ``step(message: In) -> Out | list[Out]`` and knows nothing of SQS or S
 - An SQS event source mapping invokes it with a batch; each record is processed on its own, its result
   sent to ``NEXT_QUEUE_URL``, and a failing record reported as a batch item failure, so one bad record
   does not redrive the batch. On the record's last receive before the dead-letter queue, a failure
-  notification is published to ``NOTIFICATION_TOPIC_ARN``.
+  notification is published to ``NOTIFICATION_TOPIC_ARN``. A record that GitHub rate-limits is re-sent
+  with a delay instead of failed, within ``RATE_LIMIT_MAX_WAIT_SECONDS`` (functions/common/rate_limits.py).
+- Step Functions: the state's ``rateLimit`` (the execution's rate-limit waits so far) passes through a
+  step to its output, so the waits of all steps of one execution count against one budget.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 
+from functions.common import rate_limits
 from functions.common.dispatch import correlation_attributes, sqs_client
+from functions.common.errors import GitHubRateLimited
 from functions.common.models import Message, Notification
 from functions.common.observability import logger, metrics, tracer
 from functions.common.settings import settings
@@ -36,6 +41,8 @@ StepResult = Message | Sequence[Message] | None
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 SEND_MESSAGE_BATCH_LIMIT = 10
+#: The state key where the state machines count an execution's rate-limit waits (``RateLimit*`` states).
+RATE_LIMIT_STATE = "rateLimit"
 
 
 class ForwardingFailed(RuntimeError):
@@ -53,10 +60,15 @@ def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
     def process_record(record: SQSRecord) -> None:
-        logger.set_correlation_id(_correlation_id(record))
+        correlation_id = _correlation_id(record)
+        logger.set_correlation_id(correlation_id)
         try:
+            if rate_limits.still_waiting(record, correlation_id):
+                return
             _forward(step(input_model.model_validate_json(record.body)))
         except Exception as error:
+            if isinstance(error, GitHubRateLimited) and _wait_out(record, correlation_id, error):
+                return
             _count_failure(step_name, receive_count=_receive_count(record))
             if _receive_count(record) >= settings().max_receive_count:
                 _notify_failure(step_name, record, error)
@@ -71,6 +83,8 @@ def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type
             _count_failure(step_name)
             raise
         _count_success()
+        if RATE_LIMIT_STATE in state_input:  # the execution's rate-limit waits so far, for the next step's budget
+            output[RATE_LIMIT_STATE] = state_input[RATE_LIMIT_STATE]
         return output
 
     @logger.inject_lambda_context(clear_state=True)
@@ -86,6 +100,15 @@ def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type
         return run_state(event)
 
     return handler
+
+
+def _wait_out(record: SQSRecord, correlation_id: str, error: GitHubRateLimited) -> bool:
+    """Re-send a rate-limited record to wait, unless its wait budget is spent (then it fails as usual)."""
+    if not rate_limits.wait_out(record, correlation_id, error, settings().rate_limit_max_wait_seconds):
+        return False
+    metrics.add_metric(name="StepRateLimited", unit=MetricUnit.Count, value=1)
+    logger.warning("rate limited: the record waits", extra={"waitSeconds": error.wait_seconds, "error": error.reason})
+    return True
 
 
 def _count_success() -> None:

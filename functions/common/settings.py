@@ -42,6 +42,8 @@ class Settings(BaseModel):
     # sqs architecture: where a step sends its result, and when a failing record is on its last try.
     next_queue_url: str | None = Field(None, validation_alias="NEXT_QUEUE_URL")
     max_receive_count: int = Field(5, validation_alias="MAX_RECEIVE_COUNT")
+    # sqs architecture: seconds a record may wait in all for GitHub's rate limits (functions.common.rate_limits).
+    rate_limit_max_wait_seconds: int = Field(3600, validation_alias="RATE_LIMIT_MAX_WAIT_SECONDS")
     # receiver: one target per handled event, a queue URL (sqs) or a state machine ARN (stepfunctions).
     onboarding_target: str | None = Field(None, validation_alias="ONBOARDING_TARGET")
     chargeback_target: str | None = Field(None, validation_alias="CHARGEBACK_TARGET")

@@ -24,8 +24,11 @@ EXAMPLES = int(os.environ.get("EQUIVALENCE_EXAMPLES", "50"))
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
     """Both stacks, with no SQS batching window: the poller hands each record over at once, so fifty
-    workloads fit the CI budget (the window only delays; it changes no result)."""
-    with Sandbox(time_scale=0.002, overrides={"sqsBatchWindowSeconds": "0"}) as running:
+    workloads fit the CI budget (the window only delays; it changes no result). The EXPRESS machines run
+    their longest (300 s), so that they may wait out two rate limits of GitHub's minute (an EXPRESS
+    execution waits for rate limits within half its timeout): the oracle expects every fault retried away."""
+    overrides = {"sqsBatchWindowSeconds": "0", "workflowTimeoutSeconds": "300"}
+    with Sandbox(time_scale=0.002, overrides=overrides) as running:
         yield running
 
 

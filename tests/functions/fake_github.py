@@ -22,6 +22,7 @@ from moto import mock_aws
 from sandbox import fake_github as core
 from sandbox.fake_github import (  # noqa: F401  (re-exported for the tests)
     API_URL,
+    PRIMARY_RESET_SECONDS,
     RETRY_AFTER_SECONDS,
     Fault,
     fixture_payload,

@@ -21,6 +21,7 @@ from functions.directory import DirectoryRejected, HttpDirectory, directory_for
 from functions.lookup_directory import lookup_directory
 from functions.store_records import store_records
 from tests.functions.fake_github import (
+    PRIMARY_RESET_SECONDS,
     RETRY_AFTER_SECONDS,
     FakeGitHub,
     Fault,
@@ -129,7 +130,7 @@ FAULTS: list[tuple[Fault, type[Exception], float | None]] = [
     ("too_many_requests", GitHubRateLimited, RETRY_AFTER_SECONDS),
     ("secondary_rate_limit", GitHubRateLimited, None),
     ("secondary_rate_limit_retry_after", GitHubRateLimited, RETRY_AFTER_SECONDS),
-    ("primary_rate_limit", GitHubRateLimited, 600),
+    ("primary_rate_limit", GitHubRateLimited, PRIMARY_RESET_SECONDS),
     ("forbidden", GitHubRequestRejected, None),
 ]
 
@@ -206,7 +207,7 @@ def test_an_unknown_org_in_graphql_is_rejected(github: FakeGitHub) -> None:
     [
         ("server_error", GitHubUnavailable, None),
         ("too_many_requests", GitHubRateLimited, RETRY_AFTER_SECONDS),
-        ("graphql_rate_limited", GitHubRateLimited, 600),
+        ("graphql_rate_limited", GitHubRateLimited, PRIMARY_RESET_SECONDS),
     ],
 )
 def test_graphql_faults_map_like_rest_ones(

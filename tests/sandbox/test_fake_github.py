@@ -255,3 +255,28 @@ def test_stop_frees_the_port() -> None:
 def _swallow(call: object) -> None:
     with contextlib.suppress(httpx.HTTPError):
         call()  # type: ignore[operator]
+
+
+def test_an_exhausted_primary_limit_lasts_its_window_and_says_when_it_resets_at_githubs_pace(
+    server: FakeGitHubServer,
+) -> None:
+    """Half an hour at a time scale of 0.0005 is 0.9 s: until then every API call answers 403 with
+    x-ratelimit-reset about 1800 s away; a client that waits that long, scaled, is served again."""
+    time_scale = 0.0005
+    github = client(server)
+    github.rest.users.get_by_username("alice")  # get the token first: its exchange takes a while
+    server.github.exhaust_rate_limit(1800, time_scale=time_scale)
+    with pytest.raises(RequestFailed) as raised:
+        github.rest.users.get_by_username("alice")
+    response = raised.value.response.raw_response
+    assert response.status_code == 403 and response.headers["x-ratelimit-remaining"] == "0"
+    reset_in = int(response.headers["x-ratelimit-reset"]) - time.time()
+    assert 1500 < reset_in <= 1801  # (each real millisecond is 2 s of GitHub's at this pace)
+    assert httpx.get(f"{server.directory_url}/alice").status_code == 200, "the directory is not GitHub's quota"
+    assert server.github.handle("POST", f"{server.url}/app/installations/1/access_tokens", {}, b"").status == 401, (
+        "the token exchange is not the installation's quota either (refused here for its missing JWT)"
+    )
+
+    time.sleep(reset_in * time_scale + 0.05)
+
+    assert github.rest.users.get_by_username("alice").raw_response.status_code == 200

@@ -157,6 +157,40 @@ def test_retry_waits_are_scaled(aws: EmbeddedAws) -> None:
     assert slept == pytest.approx([0.02, 0.04])  # 2 s then 4 s, scaled by 0.01
 
 
+def test_wait_states_are_scaled(aws: EmbeddedAws) -> None:
+    waited: list[float] = []
+    recording = moto_fixes.Patches()
+    moto_fixes.scale_wait_states(recording, 0.01, wait=lambda env, seconds: waited.append(seconds))
+    waiting = {
+        "StartAt": "WaitForReset",
+        "States": {"WaitForReset": {"Type": "Wait", "SecondsPath": "$.seconds", "End": True}},
+    }
+    try:
+        execution = _run(aws, _state_machine(aws, waiting), {"seconds": 1800})
+    finally:
+        recording.uninstall()
+
+    assert execution["status"] == "SUCCEEDED"
+    assert waited == pytest.approx([18.0])  # half an hour, scaled by 0.01
+
+
+def test_message_delays_are_scaled(aws: EmbeddedAws) -> None:
+    """A 15-minute delay at 0.001 is 0.9 s: delayed at first, then received (unscaled: 15 minutes)."""
+    recording = moto_fixes.Patches()
+    moto_fixes.scale_message_delays(recording, 0.001)
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"delayed-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    try:
+        sqs.send_message(QueueUrl=queue_url, MessageBody="later", DelaySeconds=900)
+        counts = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+        assert counts["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+        received = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=10).get("Messages", [])
+    finally:
+        recording.uninstall()
+
+    assert [message["Body"] for message in received] == ["later"]
+
+
 def test_send_message_no_longer_invokes_the_mapped_function(aws: EmbeddedAws) -> None:
     function = create_function(aws, "queue-consumer")
     sqs = aws.client("sqs")

@@ -26,6 +26,7 @@ import pytest
 from moto import mock_aws
 from moto.awslambda import models as lambda_models
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.static_analyser.express_static_analyser import ExpressStaticAnalyser
 from moto.stepfunctions.parser.asl.static_analyser.static_analyser import StaticAnalyser
 
@@ -34,7 +35,7 @@ from components.config import PROJECT
 from components.naming import MAX_PREFIX_LENGTH
 from components.stepfunctions_pipeline import START_CHILD_RESOURCE, START_CHILD_RETRY_ERRORS
 from components.wiring import STATE_MACHINES
-from functions.common.errors import RETRYABLE_ERROR_NAMES
+from functions.common.errors import RATE_LIMITED_ERROR_NAME, RETRYABLE_ERROR_NAMES, GitHubRateLimited
 from functions.common.models import TeamMembership, WorkflowRunRef
 from functions.directory import CompanyRecord, DirectoryResult
 from functions.pricing import JobUsage, price_run
@@ -55,6 +56,7 @@ GITHUB_LOGIN_MAX = 39
 SNS_SUBJECT_MAX = 100
 EXECUTION_NAME_MAX = 80
 
+RATE_LIMIT_PLACEHOLDERS = ("RateLimitBudgetSeconds", "RateLimitMaxWaits")
 PER_EVENT = {"onboarding.asl.json": "ONBOARDING", "chargeback.asl.json": "CHARGEBACK"}
 DEFINITIONS = (*PER_EVENT, "backfill.asl.json")
 PLACEHOLDERS = {
@@ -63,8 +65,14 @@ PLACEHOLDERS = {
         "LookupDirectoryFunctionArn",
         "NotificationTopicArn",
         "TimeoutSeconds",
+        *RATE_LIMIT_PLACEHOLDERS,
     },
-    "chargeback.asl.json": {"PriceWorkflowRunFunctionArn", "NotificationTopicArn", "TimeoutSeconds"},
+    "chargeback.asl.json": {
+        "PriceWorkflowRunFunctionArn",
+        "NotificationTopicArn",
+        "TimeoutSeconds",
+        *RATE_LIMIT_PLACEHOLDERS,
+    },
     "backfill.asl.json": {
         "ListOrgMembersFunctionArn",
         "StartOnboardingResource",
@@ -72,6 +80,7 @@ PLACEHOLDERS = {
         "OnboardingStateMachineArn",
         "NotificationTopicArn",
         "MaxConcurrency",
+        *RATE_LIMIT_PLACEHOLDERS,
     },
 }
 
@@ -81,6 +90,8 @@ def sample_values(file_name: str, child_type: str = "STANDARD") -> dict[str, Any
         "NotificationTopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:notifications",
         "TimeoutSeconds": 120,
         "MaxConcurrency": 7,
+        "RateLimitBudgetSeconds": 3600,
+        "RateLimitMaxWaits": 100,
         "StartOnboardingResource": START_CHILD_RESOURCE[child_type],
         "StartOnboardingRetryErrors": START_CHILD_RETRY_ERRORS[child_type],
         "OnboardingStateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:onboarding",
@@ -277,8 +288,31 @@ def test_lambda_tasks_retry_lambda_service_errors_and_transient_business_errors(
         assert LAMBDA_SERVICE_ERRORS in retried, name
         business = [names for names in retried if names & set(RETRYABLE_ERROR_NAMES)]
         assert len(business) == 1 and business[0] <= set(RETRYABLE_ERROR_NAMES), name
-        assert {"GitHubUnavailable", "GitHubRateLimited"} <= business[0], name
+        assert "GitHubUnavailable" in business[0], name
+        assert "GitHubRateLimited" not in business[0], f"{name} waits out rate limits as GitHub asks instead"
         assert state["Parameters"]["Payload.$"] == "$", f"{name} must pass the message unchanged"
+
+
+@pytest.mark.parametrize("file_name", DEFINITIONS)
+def test_rate_limited_lambda_tasks_wait_as_github_asks_instead_of_backing_off(file_name: str) -> None:
+    """GitHubRateLimited is never retried with backoff (a primary limit resets up to an hour later): each
+    GitHub-calling task catches it first, and the RateLimit* states wait the advised seconds within the budget
+    and go back to that very task."""
+    definition = rendered(file_name)
+    states = definition["States"]
+    lambda_tasks = [name for name, state, _ in tasks(definition) if state["Resource"] == LAMBDA_INVOKE]
+    for name in lambda_tasks:
+        state = states[name]
+        assert all(RATE_LIMITED_ERROR_NAME not in retrier["ErrorEquals"] for retrier in state["Retry"]), name
+        first = state["Catch"][0]
+        assert first["ErrorEquals"] == [RATE_LIMITED_ERROR_NAME] and first["Next"] == f"{name}RateLimited", name
+        assert states[f"{name}RateLimited"]["Parameters"]["task"] == name
+        back = {choice["StringEquals"]: choice["Next"] for choice in states["RateLimitRetry"]["Choices"]}
+        assert back[name] == name
+    assert states["RateLimitWait"]["SecondsPath"] == "$.rateLimit.waitSeconds"
+    (within,) = states["RateLimitWithinBudget"]["Choices"]
+    assert [rule["NumericLessThanEquals"] for rule in within["And"]] == [3600, 100]
+    assert states["RateLimitBudgetSpent"]["Next"] == "DescribeFailure"
 
 
 @pytest.mark.parametrize("file_name", DEFINITIONS)
@@ -398,6 +432,7 @@ class Engine:
     def __init__(self) -> None:
         self.fakes: dict[str, Fake] = {}
         self.sleeps: list[float] = []
+        self.waits: list[int] = []  # Wait states' seconds, recorded instead of waited
         self.sfn, self.sqs, self.ddb = boto3.client("stepfunctions"), boto3.client("sqs"), boto3.client("dynamodb")
         iam, sns = boto3.client("iam"), boto3.client("sns")
         self.role = iam.create_role(RoleName="machine", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
@@ -489,6 +524,9 @@ def engine(monkeypatch: pytest.MonkeyPatch, function_env: pytest.MonkeyPatch) ->
             lambda function, event, *a, **k: engine.invoke(function, event),
         )
         monkeypatch.setattr(retrier_decl, "time", FakeTime(engine.sleeps))
+        monkeypatch.setattr(
+            WaitFunction, "_wait_interval", lambda function, env, wait_seconds: engine.waits.append(wait_seconds)
+        )
         yield engine
 
 
@@ -528,13 +566,15 @@ def lookup_directory(event: dict[str, Any]) -> dict[str, Any]:
     return request.to_wire()
 
 
-def onboarding(engine: Engine, add: Fake = add_team_member) -> str:
+def onboarding(engine: Engine, add: Fake = add_team_member, lookup: Fake = lookup_directory) -> str:
     return engine.state_machine(
         "onboarding.asl.json",
         {
             "AddTeamMemberFunctionArn": engine.function("add-team-member", add),
-            "LookupDirectoryFunctionArn": engine.function("lookup-directory", lookup_directory),
+            "LookupDirectoryFunctionArn": engine.function("lookup-directory", lookup),
             "TimeoutSeconds": 60,
+            "RateLimitBudgetSeconds": 3600,
+            "RateLimitMaxWaits": 100,
         },
     )
 
@@ -592,6 +632,50 @@ def test_a_permanent_error_is_notified_once_and_fails_the_execution(engine: Engi
     assert engine.items("members") == []
 
 
+def rate_limited_then(fake: Fake, *retry_after: float | None) -> Fake:
+    """``fake``, after raising GitHubRateLimited once per ``retry_after``."""
+    pending = list(retry_after)
+
+    def step(event: dict[str, Any]) -> dict[str, Any]:
+        if pending:
+            raise GitHubRateLimited("PUT team membership: GitHub answered 403 (API rate limit)", pending.pop(0))
+        return fake(event)
+
+    return step
+
+
+def test_a_rate_limited_step_waits_as_long_as_github_says_then_goes_on(engine: Engine) -> None:
+    machine = onboarding(
+        engine, rate_limited_then(add_team_member, 1799.2, None), rate_limited_then(lookup_directory, 37)
+    )
+
+    done = engine.run(machine, "delivery-rl-1", MEMBER)
+
+    assert done["status"] == "SUCCEEDED"
+    assert engine.waits == [1800, 60, 37], "x-ratelimit-reset rounded up, GitHub's one minute when it says nothing"
+    assert engine.sleeps == [], "no backoff retries on a rate limit"
+    assert [item["login"]["S"] for item in engine.items("members")] == ["octocat"]
+    (notification,) = engine.notifications()
+    assert notification["Subject"].startswith("Onboarded octocat")
+
+
+def test_the_rate_limit_budget_counts_every_step_of_the_execution(engine: Engine) -> None:
+    """3600 s in all: the first step waits 1800 + 1800, so the second step's 600 s more are refused."""
+    machine = onboarding(
+        engine, rate_limited_then(add_team_member, 1800, 1800), rate_limited_then(lookup_directory, 600)
+    )
+
+    failed = engine.run(machine, "delivery-rl-2", MEMBER)
+
+    assert failed["status"] == "FAILED" and failed["error"] == "GitHubRateLimited"
+    assert engine.waits == [1800, 1800]
+    (notification,) = engine.notifications()
+    report = json.loads(notification["Message"])
+    assert report["errorType"] == "GitHubRateLimited"
+    assert "wait 600 s more, beyond the budget of 3600 s" in report["error"]
+    assert engine.items("members") == []
+
+
 def test_chargeback_stores_the_run_and_its_totals_once(engine: Engine) -> None:
     from functions import records
 
@@ -630,6 +714,8 @@ def test_chargeback_stores_the_run_and_its_totals_once(engine: Engine) -> None:
                 ).to_wire(),
             ),
             "TimeoutSeconds": 60,
+            "RateLimitBudgetSeconds": 3600,
+            "RateLimitMaxWaits": 100,
         },
     )
 
@@ -671,6 +757,8 @@ def test_the_backfill_onboards_each_member_and_summarises_failures(engine: Engin
             "StartOnboardingRetryErrors": START_CHILD_RETRY_ERRORS["STANDARD"],
             "OnboardingStateMachineArn": child,
             "MaxConcurrency": 2,
+            "RateLimitBudgetSeconds": 3600,
+            "RateLimitMaxWaits": 100,
         },
     )
 

@@ -148,14 +148,21 @@ def test_the_store_step_is_a_lambda_deployed_like_the_business_functions(stack: 
 
 @pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.key)
 def test_each_consumer_may_consume_its_queue_and_feed_only_the_next_one(stack: Stack, spec: FunctionSpec) -> None:
+    """...and send to its own queue: a rate-limited record is re-sent there with a delay."""
     own, next_step = stack.queue(spec).outputs["arn"], wiring.NEXT_STEP[spec.key]
     statements = stack.pipeline_statements(spec)
     consume = [s for s in statements if set(s["Action"]) == CONSUME_ACTIONS]
     assert [s["Resource"] for s in consume] == [[own]]
     sends = [s["Resource"] for s in statements if "sqs:SendMessage" in s["Action"]]
-    assert sends == ([[stack.queue(next_step).outputs["arn"]]] if next_step else [])
+    assert sends == [[own]] + ([[stack.queue(next_step).outputs["arn"]]] if next_step else [])
     all_sqs = {a for s in stack.statements_of(spec) for a in s["Action"] if a.startswith("sqs:")}
-    assert all_sqs == CONSUME_ACTIONS | ({"sqs:SendMessage"} if next_step else set())
+    assert all_sqs == CONSUME_ACTIONS | {"sqs:SendMessage"}
+
+
+@pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.key)
+def test_each_consumer_knows_its_rate_limit_budget(stack: Stack, spec: FunctionSpec) -> None:
+    environment = stack.function(spec).inputs["environment"]["variables"]
+    assert environment["RATE_LIMIT_MAX_WAIT_SECONDS"] == str(stack.config.rate_limit_max_wait_seconds) == "3600"
 
 
 @pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.key)

@@ -123,8 +123,23 @@ def test_every_definition_is_complete_and_calls_only_this_stack(sfn: Stack, use_
 
 
 @pytest.mark.parametrize("use_case", ["ONBOARDING", "CHARGEBACK"])
-def test_per_event_machines_time_out_as_configured(sfn: Stack, use_case: str) -> None:
-    assert sfn.definition(use_case)["TimeoutSeconds"] == sfn.config.workflow_timeout_seconds
+def test_per_event_machines_time_out_as_configured_plus_their_rate_limit_budget(sfn: Stack, use_case: str) -> None:
+    """STANDARD: workflowTimeoutSeconds for the work, plus rateLimitMaxWaitSeconds of waiting for GitHub's
+    rate limits. EXPRESS (5 minutes at most): the timeout as configured, and rate-limit waits within half of it."""
+    definition, config = sfn.definition(use_case), sfn.config
+    (within,) = definition["States"]["RateLimitWithinBudget"]["Choices"]
+    budget = within["And"][0]["NumericLessThanEquals"]
+    if config.workflow_type == "EXPRESS":
+        assert definition["TimeoutSeconds"] == config.workflow_timeout_seconds == 300
+        assert budget == 150
+    else:
+        assert definition["TimeoutSeconds"] == config.workflow_timeout_seconds + 3600 == 900 + 3600
+        assert budget == config.rate_limit_max_wait_seconds == 3600
+
+
+def test_the_backfill_waits_for_rate_limits_within_the_configured_budget(sfn: Stack) -> None:
+    (within,) = sfn.definition("BACKFILL")["States"]["RateLimitWithinBudget"]["Choices"]
+    assert within["And"][0]["NumericLessThanEquals"] == sfn.config.rate_limit_max_wait_seconds
 
 
 def test_the_backfill_map_runs_onboarding_with_the_configured_concurrency(sfn: Stack) -> None:

@@ -1,0 +1,99 @@
+"""GitHub's primary rate limit exhausted for 40 minutes (time-scaled) while the whole `make run` workload
+arrives: both architectures wait until the reset, as GitHub says, and then store everything exactly once.
+
+The stepfunctions stack runs STANDARD per-event machines here: an EXPRESS execution lasts 5 minutes at
+most and waits for rate limits only within half its timeout (tests/unit/test_asl.py shows it failing
+with its notification past its budget), whereas a STANDARD one waits up to rateLimitMaxWaitSeconds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox.environment import Sandbox
+from sandbox.replay import StackReport, replay
+from sandbox.workload import Delivery, sandbox_workload
+
+ARCHITECTURES = ("sqs", "stepfunctions")
+#: 40 minutes of GitHub's time last 48 s here: longer than the whole workload takes to arrive, so every
+#: delivery meets the exhausted quota.
+TIME_SCALE = 0.02
+EXHAUSTED_SECONDS = 40 * 60  # a primary limit resets up to an hour after the quota is spent
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(time_scale=TIME_SCALE, overrides={"workflowType": "STANDARD"}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def workload(sandbox: Sandbox) -> list[Delivery]:
+    return sandbox_workload(sandbox.seed)
+
+
+@pytest.fixture(scope="module")
+def reports(sandbox: Sandbox, workload: list[Delivery]) -> dict[str, StackReport]:
+    assert sandbox.github is not None
+    sandbox.github.github.exhaust_rate_limit(EXHAUSTED_SECONDS, time_scale=TIME_SCALE)
+    return replay(sandbox, workload)
+
+
+def test_github_rate_limited_the_stacks(sandbox: Sandbox, reports: dict[str, StackReport]) -> None:
+    assert sandbox.github is not None
+    team = rf"^/orgs/{sandbox.seed.org}/teams/{sandbox.seed.team}/memberships/([^/]+)$"
+    limited = Counter(
+        re.match(team, r.path).group(1)  # type: ignore[union-attr]
+        for r in sandbox.github.github.calls(team, "PUT")
+        if r.status == 403
+    )
+    alice, bob, carol, *_ = sandbox.seed.members  # added by member_added deliveries (sandbox_workload)
+    assert all(limited[person.login] >= 2 for person in (alice, bob, carol)), ("each stack waited", limited)
+    listed = sandbox.github.github.calls(rf"^/orgs/{sandbox.seed.org}/members$", "GET")
+    assert sum(r.status == 403 for r in listed) >= 2, "each stack's backfill waited before listing the members"
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_after_the_reset_the_tables_hold_exactly_what_the_oracle_says(
+    reports: dict[str, StackReport], architecture: str
+) -> None:
+    assert reports[architecture].oracle_differences == []
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_only_the_always_failing_delivery_failed(reports: dict[str, StackReport], architecture: str) -> None:
+    """Waiting spent no maxReceiveCount (sqs) and no execution timed out or failed (stepfunctions)."""
+    report = reports[architecture]
+    assert report.failed == 1 and report.processed == report.accepted - 1
+    expected = {
+        "sqs": {"DLQ github-automation-sandbox-sqs-add-team-member-dlq": 1},
+        "stepfunctions": {"failed github-automation-sandbox-sfn-onboarding executions": 1},
+    }
+    assert report.parked == expected[architecture]
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_every_member_is_onboarded_and_notified_exactly_once(
+    sandbox: Sandbox, reports: dict[str, StackReport], architecture: str
+) -> None:
+    logins = Counter(item["login"] for item in reports[architecture].members)
+    assert logins == Counter(person.login for person in sandbox.seed.members)
+    onboarded = Counter(
+        match.group(1)
+        for n in sandbox.notifications(architecture)
+        if (match := re.match(r"Onboarded (\S+) ", n.subject))
+    )
+    assert onboarded == logins
+
+
+def test_stepfunctions_waited_in_wait_states(sandbox: Sandbox, reports: dict[str, StackReport]) -> None:
+    sfn = sandbox.aws.client("stepfunctions")  # type: ignore[union-attr]
+    waits = 0
+    for execution in sandbox.executions("stepfunctions", "ONBOARDING", "SUCCEEDED"):
+        history = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
+        waits += sum(1 for e in history if e.get("stateEnteredEventDetails", {}).get("name") == "RateLimitWait")
+    assert waits >= 3, "alice, bob and carol's member_added executions waited (the backfill waited before listing)"
