@@ -209,7 +209,7 @@ class SharedResources(pulumi.ComponentResource):
                 iam.allow(["secretsmanager:GetSecretValue"], [self.github_app_secret.arn], sid="GitHubAppSecret")
             )
         if Needs.TABLE_WRITES in spec.needs:
-            statements.append(self.table_write_statement())
+            statements.extend(self.table_write_statements())
         if Needs.NOTIFICATIONS in spec.needs:
             statements.extend(self.publish_statements())
         return statements
@@ -221,6 +221,17 @@ class SharedResources(pulumi.ComponentResource):
             [self.members_table.arn, self.workflow_runs_table.arn],
             sid="PlannedWrites",
         )
+
+    def notification_marker_statement(self) -> iam.Statement:
+        """Read a stored item's notification marker back (a consistent GetItem), so a retry publishes only
+        a missing notification; the marker itself is set with UpdateItem (``table_write_statement``)."""
+        return iam.allow(
+            ["dynamodb:GetItem"], [self.members_table.arn, self.workflow_runs_table.arn], sid="NotificationMarkers"
+        )
+
+    def table_write_statements(self) -> list[iam.Statement]:
+        """What running a StoreRequest needs: its planned writes and its notification marker."""
+        return [self.table_write_statement(), self.notification_marker_statement()]
 
     def publish_statements(self) -> list[iam.Statement]:
         """Publish to the notification topic, which is encrypted with its own key."""

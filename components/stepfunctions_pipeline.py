@@ -159,7 +159,7 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
                     [functions[ADD_TEAM_MEMBER.key].arn, functions[LOOKUP_DIRECTORY.key].arn],
                     sid="InvokeSteps",
                 ),
-                shared.table_write_statement(),
+                *shared.table_write_statements(),
             ],
         )
         chargeback = self._state_machine(
@@ -175,7 +175,7 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
             },
             [
                 iam.allow(["lambda:InvokeFunction"], [functions[PRICE_WORKFLOW_RUN.key].arn], sid="InvokeSteps"),
-                shared.table_write_statement(),
+                *shared.table_write_statements(),
             ],
         )
         backfill = self._state_machine(

@@ -10,6 +10,11 @@ writes once:
   ``attribute_not_exists(pk)``, and in the same transaction two ``ADD`` updates of the
   repository's totals (``TOTAL``, period ``ALL``; ``MONTH#YYYY-MM``, period ``YYYY-MM``). A
   duplicate run cancels the whole transaction, so totals never double count.
+
+Each plan also says where its notification is marked (``StoreRequest.marker``): ``notified = true`` on
+the member item or on the run item (never on the totals), set by a conditional ``UpdateItem`` after the
+publish, so a retry or a redelivery that finds the record stored publishes only a missing notification.
+The marker is a boolean, the same in both architectures and in the oracle (``sandbox/workload.py``).
 """
 
 from __future__ import annotations
@@ -21,13 +26,20 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeSerializer
 
-from functions.common.models import Notification, StoreRequest, TeamMembership, WorkflowRunRef
+from functions.common.models import (
+    Notification,
+    NotificationMarker,
+    StoreRequest,
+    TeamMembership,
+    WorkflowRunRef,
+)
 from functions.directory import DirectoryResult
 from functions.pricing import PricedJob, RunPrice
 
 TOTAL_SK = "TOTAL"
 ALL_PERIODS = "ALL"
 JOB_NAME_MAX = 200  # bounds the run item (DynamoDB items are at most 400 KB)
+NOTIFIED = "notified"  # set to true on a stored item once its success notification is published
 
 _serializer = TypeSerializer()
 
@@ -65,6 +77,18 @@ def booking_month(completed_at: str) -> str:
 def attributes(values: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Low-level attribute JSON of a plain item; None values are left out."""
     return {name: _serializer.serialize(value) for name, value in values.items() if value is not None}
+
+
+def notification_marker(table: str, key: dict[str, Any]) -> NotificationMarker:
+    """Set ``notified = true`` on the stored item with this primary ``key`` (plain values), if it exists."""
+    return NotificationMarker(
+        table_name=table,
+        key=attributes(key),
+        update_expression="SET #notified = :notified",
+        condition_expression=" AND ".join(f"attribute_exists({name})" for name in key),
+        expression_attribute_names={"#notified": NOTIFIED},
+        expression_attribute_values=attributes({":notified": True}),
+    )
 
 
 def _message(kind: str, record: dict[str, Any]) -> str:
@@ -119,6 +143,7 @@ def member_store_request(
             subject=f"Onboarded {membership.login} to {membership.org}/{membership.team} ({outcome})",
             message=_message("member", record),
         ),
+        marker=notification_marker(table, {"login": membership.login}),
     )
 
 
@@ -195,6 +220,7 @@ def workflow_run_store_request(run: WorkflowRunRef, price: RunPrice, *, table: s
             ),
             message=_message("workflow_run", record),
         ),
+        marker=notification_marker(table, {"pk": pk, "sk": run_item["sk"]}),
     )
 
 

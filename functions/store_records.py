@@ -1,8 +1,18 @@
-"""Store step of the sqs architecture: run a StoreRequest's write plan, then notify.
+"""Store step of the sqs architecture: run a StoreRequest's write plan, notify, mark the notification.
 
-(The stepfunctions architecture runs the same plan through the native DynamoDB and SNS
-integrations.) The plan is conditional: when DynamoDB cancels it only because its conditions
-failed, the record was stored by an earlier delivery, so the step succeeds without notifying again.
+(The stepfunctions architecture runs the same plan, publish and marker through the native DynamoDB and
+SNS integrations.) Stored and notified are one idempotent unit:
+
+- the plan is conditional: when DynamoDB cancels it only because its conditions failed, the record was
+  stored by an earlier run (this message's earlier receive, a redelivery, or a backfill);
+- after a successful publish, the plan's marker (``notified = true`` on the stored item) is set;
+- a run that finds the record already stored reads the marker (consistent read) and publishes only when
+  it is missing: a publish that failed after the write is made good by the next receive.
+
+A failed publish raises ``NotificationPending`` (the record is retried and lands in the DLQ after
+``maxReceiveCount``, where a redrive publishes only the notification). Notifications are at least once:
+a crash between the publish and the marker, or two deliveries of one record at the same moment, can
+publish twice; a notification is never skipped.
 """
 
 from __future__ import annotations
@@ -11,9 +21,10 @@ from functools import cache
 
 import boto3
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.common.adapter import sns_client, step_handler
+from functions.common.errors import NotificationPending
 from functions.common.models import StoreRequest
 from functions.common.observability import logger
 from functions.common.settings import settings
@@ -28,20 +39,15 @@ def dynamodb_client() -> BaseClient:
 
 def store_records(request: StoreRequest) -> None:
     if not _write(request):
-        logger.info(
-            "already stored by an earlier delivery: nothing written, nothing published",
-            extra={"kind": request.kind},
-        )
-        return
-    sns_client().publish(
-        TopicArn=settings().need("notification_topic_arn"),
-        Subject=request.notification.subject,
-        Message=request.notification.message,
-        MessageAttributes={
-            "correlationId": {"DataType": "String", "StringValue": request.correlation_id},
-            "kind": {"DataType": "String", "StringValue": request.kind},
-        },
-    )
+        if _notified(request):
+            logger.info(
+                "already stored and notified by an earlier delivery: nothing written, nothing published",
+                extra={"kind": request.kind},
+            )
+            return
+        logger.info("already stored, its notification is missing: publishing it", extra={"kind": request.kind})
+    _notify(request)
+    dynamodb_client().update_item(**request.marker.update_item_request())
     logger.info("stored and notified", extra={"kind": request.kind})
 
 
@@ -57,6 +63,30 @@ def _write(request: StoreRequest) -> bool:
             raise  # a conflict, throttling or validation error: worth a retry or a look
         return False
     return True
+
+
+def _notified(request: StoreRequest) -> bool:
+    """Whether the stored item carries the marker of a published notification."""
+    item = dynamodb_client().get_item(**request.marker.get_item_request()).get("Item", {})
+    return request.marker.notified_attribute in item
+
+
+def _notify(request: StoreRequest) -> None:
+    try:
+        sns_client().publish(
+            TopicArn=settings().need("notification_topic_arn"),
+            Subject=request.notification.subject,
+            Message=request.notification.message,
+            MessageAttributes={
+                "correlationId": {"DataType": "String", "StringValue": request.correlation_id},
+                "kind": {"DataType": "String", "StringValue": request.kind},
+            },
+        )
+    except (ClientError, BotoCoreError) as error:
+        raise NotificationPending(
+            f"the {request.kind} is stored but its notification was not published ({error}); "
+            "a retry or a redrive publishes only the notification"
+        ) from error
 
 
 handler = step_handler(store_records, StoreRequest)

@@ -59,6 +59,8 @@ class EmbeddedAws:
         self._server: ThreadedMotoServer | None = None
         self._runtime: LocalLambdaRuntime | None = None
         self._fixes: moto_fixes.Patches | None = None
+        #: Switchable SNS outages (``sns_faults.fail(topic_arn)``, ``sns_faults.clear()``).
+        self.sns_faults = moto_fixes.SnsPublishFaults()
         self._saved_env: dict[str, str | None] = {}
         self._saved_config: dict[str, Any] | None = None
         self._saved_log_level: int | None = None
@@ -107,7 +109,7 @@ class EmbeddedAws:
             # Must be set before any state machine is created.
             self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
             self._runtime = LocalLambdaRuntime(self.endpoint_url, REGION, self._max_processes, output=self._output)
-            self._fixes = moto_fixes.install(self._runtime, self.time_scale)
+            self._fixes = moto_fixes.install(self._runtime, self.time_scale, self.sns_faults)
         except BaseException:
             self.stop()
             raise

@@ -36,7 +36,7 @@ STACK_NAMES = {"sqs": "sandbox-sqs", "stepfunctions": "sandbox-sfn"}
 MAX_PROCESSES_PER_FUNCTION = 2
 _LOOPBACK = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _deserialize = TypeDeserializer().deserialize
-#: "<state machine> failed: <delivery>" (Step Functions) and "<step> failed for delivery <id>" (sqs adapter)
+#: "<Use case> failed: <execution name>" (Step Functions) and "<step> failed for delivery <id>" (sqs adapter)
 _FAILURE_SUBJECT = re.compile(r"\bfailed(: | for delivery )")
 
 

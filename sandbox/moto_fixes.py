@@ -56,8 +56,12 @@ _installed_lock = threading.Lock()
 _installed: Patches | None = None
 
 
-def install(runtime: LocalLambdaRuntime, time_scale: float = 1.0) -> Patches:
-    """Apply every fix; one installation per process at a time (moto's backends are process-wide)."""
+def install(
+    runtime: LocalLambdaRuntime, time_scale: float = 1.0, sns_faults: SnsPublishFaults | None = None
+) -> Patches:
+    """Apply every fix; one installation per process at a time (moto's backends are process-wide).
+
+    ``sns_faults`` is the switch the sandbox's SNS fault injection reads (``fail_sns_publishes``)."""
     global _installed
     with _installed_lock:
         if _installed is not None:
@@ -72,6 +76,8 @@ def install(runtime: LocalLambdaRuntime, time_scale: float = 1.0) -> Patches:
             scale_message_delays(patches, time_scale)
             stop_synchronous_sqs_event_sources(patches)
             isolate_dynamodb_writes(patches)
+            enforce_sns_subject_rules(patches)
+            fail_sns_publishes(patches, sns_faults if sns_faults is not None else SnsPublishFaults())
             route_lambda_invokes(patches, runtime)
         except BaseException:
             patches.uninstall()
@@ -336,6 +342,99 @@ def scale_message_delays(patches: Patches, time_scale: float) -> None:
         self.delayed_until = unix_time_millis() + int(delay_seconds) * 1000 * time_scale
 
     patches.replace(Message, "delay", delay)
+
+
+# --- SNS ---------------------------------------------------------------------------------------------
+
+
+def sns_subject_problem(subject: str) -> str | None:
+    """Why SNS would refuse ``subject``, or None: it must be ASCII text that begins with a letter, number or
+    punctuation mark, with no line breaks or control characters, and fewer than 100 characters."""
+    if len(subject) >= 100:
+        return f"{len(subject)} characters, must be fewer than 100"
+    if not subject.isascii():
+        return "must be ASCII"
+    if any(not char.isprintable() for char in subject):
+        return "must not contain line breaks or control characters"
+    if subject and subject[0].isspace():
+        return "must begin with a letter, number or punctuation mark"
+    return None
+
+
+def enforce_sns_subject_rules(patches: Patches) -> None:
+    """Refuse a Publish whose Subject SNS would refuse (``InvalidParameter``), as SNS does.
+
+    moto 5.2.5 only refuses subjects longer than 100 characters: exactly 100, non-ASCII, line breaks and
+    control characters all publish, so a subject SNS rejects would pass every end-to-end test.
+    """
+    from moto.sns.exceptions import SNSInvalidParameter
+    from moto.sns.models import SNSBackend
+
+    original = SNSBackend.publish
+
+    @functools.wraps(original)
+    def publish(self: Any, message: str, arn: str | None, *args: Any, **kwargs: Any) -> str:
+        subject = kwargs.get("subject", args[1] if len(args) > 1 else None)
+        if subject is not None and (problem := sns_subject_problem(subject)) is not None:
+            raise SNSInvalidParameter(f"Invalid parameter: Subject ({problem})")
+        return original(self, message, arn, *args, **kwargs)
+
+    patches.replace(SNSBackend, "publish", publish)
+
+
+@dataclass
+class SnsPublishFaults:
+    """A switchable SNS outage: ``fail(topic_arn, times=n)`` makes the next ``n`` Publish calls to that topic
+    (every call, while ``times`` is None) fail with ``InternalError`` (HTTP 500), until ``clear()``.
+
+    Every call counts, retries of an SDK client included; ``rejected`` lists the subjects refused so far."""
+
+    _failing: dict[str, int | None] = field(default_factory=dict)
+    rejected: list[tuple[str, str | None]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail(self, topic_arn: str, times: int | None = None) -> None:
+        if times is not None and times < 1:
+            raise ValueError(f"times must be a positive number of publishes or None (until cleared), not {times}")
+        with self._lock:
+            self._failing[topic_arn] = times
+
+    def clear(self, topic_arn: str | None = None) -> None:
+        with self._lock:
+            if topic_arn is None:
+                self._failing.clear()
+            else:
+                self._failing.pop(topic_arn, None)
+
+    def rejects(self, topic_arn: str | None, subject: str | None) -> bool:
+        """Whether this publish fails (and counts it)."""
+        with self._lock:
+            if topic_arn not in self._failing:
+                return False
+            left = self._failing[topic_arn]
+            if left is not None:
+                if left <= 1:
+                    del self._failing[topic_arn]
+                else:
+                    self._failing[topic_arn] = left - 1
+            self.rejected.append((topic_arn, subject))
+            return True
+
+
+def fail_sns_publishes(patches: Patches, faults: SnsPublishFaults) -> None:
+    """Let the sandbox make Publish fail (``faults``): the failure paths of a notification, end to end."""
+    from moto.sns.exceptions import InternalError
+    from moto.sns.models import SNSBackend
+
+    original = SNSBackend.publish
+
+    @functools.wraps(original)
+    def publish(self: Any, message: str, arn: str | None, *args: Any, **kwargs: Any) -> str:
+        if faults.rejects(arn, kwargs.get("subject", args[1] if len(args) > 1 else None)):
+            raise InternalError("Request could not be completed (sandbox SNS fault)")
+        return original(self, message, arn, *args, **kwargs)
+
+    patches.replace(SNSBackend, "publish", publish)
 
 
 # --- SQS and Lambda -------------------------------------------------------------------------------------

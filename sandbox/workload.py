@@ -36,7 +36,14 @@ from boto3.dynamodb.types import TypeDeserializer
 from hypothesis import strategies as st
 
 from functions import records
-from functions.common.models import BackfillRequest, MemberRef, StoreRequest, TeamMembership, WorkflowRunRef
+from functions.common.models import (
+    BackfillRequest,
+    MemberRef,
+    NotificationMarker,
+    StoreRequest,
+    TeamMembership,
+    WorkflowRunRef,
+)
 from functions.common.settings import Settings
 from functions.directory import SAML_DIRECTORY, CompanyRecord, DirectoryResult
 from functions.pricing import JobUsage, price_run, self_hosted_rate
@@ -364,7 +371,7 @@ class _Oracle:
         )
         person = next((person for person in self.seed.members if person.login == member.login), None)
         directory = _directory_result(self.settings.directory, member.org, member.login, person)
-        self.tables.transact(
+        self.tables.store_and_notify(
             records.member_store_request(membership, directory, onboarded_at=self.ONBOARDED_AT, table=MEMBERS_TABLE)
         )
 
@@ -390,7 +397,7 @@ class _Oracle:
             self_hosted_usd_per_minute=self_hosted_rate(self.settings.self_hosted_usd_per_minute),
             fallback_day=records.booking_day(run.completed_at),
         )
-        self.tables.transact(records.workflow_run_store_request(run, price, table=WORKFLOW_RUNS_TABLE))
+        self.tables.store_and_notify(records.workflow_run_store_request(run, price, table=WORKFLOW_RUNS_TABLE))
 
 
 def _directory_result(setting: str, org: str, login: str, person: Person | None) -> DirectoryResult:
@@ -441,6 +448,25 @@ class _Tables:
             others = [put for put in self.puts.get(table, {}).get(key, []) if put != item]
             result[key] = (item, *_unique(others))
         return result
+
+    def store_and_notify(self, request: StoreRequest) -> None:
+        """What a store step leaves once every fault is retried away: the plan's writes, and the stored
+        item marked as notified (whichever delivery's plan stored it)."""
+        self.transact(request)
+        self.mark(request.marker)
+
+    def mark(self, marker: NotificationMarker) -> None:
+        """The marker's ``UpdateItem`` (condition: the item exists), on the item and on every Put offered
+        for it, since whichever of them is stored gets marked."""
+        table = marker.table_name
+        key = self._key(table, _plain(marker.key))
+        spec = marker.update_item_request()
+        rows = self.items.get(table, {})
+        if key in rows:
+            rows[key] = _updated(rows[key], spec)
+        offered = self.puts.get(table, {}).get(key)
+        if offered:
+            self.puts[table][key] = [_updated(item, spec) for item in offered]
 
     def transact(self, request: StoreRequest) -> None:
         staged = {table: dict(items) for table, items in self.items.items()}

@@ -53,6 +53,15 @@ class GitHubRequestRejected(Exception):
     """GitHub refused the request for good (4xx other than rate limits): retrying will not help."""
 
 
+class NotificationPending(Exception):
+    """The record is stored but its success notification could not be published.
+
+    Not a failure of the work itself: a retry (or a redelivery) finds the record stored, reads its
+    notification marker and publishes only the notification. The Step Functions variant ends such an
+    execution with the error of the same name.
+    """
+
+
 # The names the state machines retry on with backoff, in one place for the ASL tests. GitHubRateLimited is
 # not among them: it is caught and waited out for as long as GitHub asks (the ``RateLimit*`` states).
 RETRYABLE_ERROR_NAMES: tuple[str, ...] = (

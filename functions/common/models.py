@@ -8,7 +8,6 @@ whole webhook body (Step Functions payloads are capped at 256 KiB).
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Annotated, Any, Literal
 
@@ -68,15 +67,28 @@ class BackfillRequest(Message):
     installation_id: int | None = None
 
 
-SNS_SUBJECT_MAX = 100
+#: SNS: a subject "must be less than 100 characters", ASCII, with no line breaks or control characters, and
+#: must begin with a letter, number or punctuation mark (Publish, Subject).
+SNS_SUBJECT_MAX = 99
+SNS_SUBJECT_ELLIPSIS = "..."
+#: What an empty (or all-unprintable) subject becomes: SNS wants it to begin with a letter, number or mark.
+SNS_SUBJECT_EMPTY = "(no subject)"
 
 
 def sns_subject(text: str) -> str:
-    """An SNS Subject: ASCII, one line, at most 100 characters (SNS rejects anything else)."""
+    """An SNS Subject: printable ASCII on one line, at most ``SNS_SUBJECT_MAX`` (99) characters.
+
+    Letters with accents keep their base letter (NFKD); anything else that is not ASCII is dropped; runs of
+    whitespace (line breaks included) become one space; a longer text is cut and ends in "...".
+    """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    printable = "".join(char for char in ascii_text if char.isprintable() or char.isspace())
-    line = re.sub(r"\s+", " ", printable).strip()
-    return line if len(line) <= SNS_SUBJECT_MAX else line[: SNS_SUBJECT_MAX - 3].rstrip() + "..."
+    printable = "".join(char if char.isprintable() else " " if char.isspace() else "" for char in ascii_text)
+    line = " ".join(printable.split())
+    if not line:
+        return SNS_SUBJECT_EMPTY
+    if len(line) <= SNS_SUBJECT_MAX:
+        return line
+    return line[: SNS_SUBJECT_MAX - len(SNS_SUBJECT_ELLIPSIS)].rstrip() + SNS_SUBJECT_ELLIPSIS
 
 
 class Notification(BaseModel):
@@ -88,6 +100,52 @@ class Notification(BaseModel):
     message: str
 
 
+class NotificationMarker(BaseModel):
+    """The ``UpdateItem`` that records on the stored item that its success notification went out.
+
+    Both architectures run the same request after the publish (the store Lambda with boto3, the state
+    machines through the native ``dynamodb:updateItem`` integration, reading every field from here), and
+    read the marker back with a consistent ``GetItem`` of ``key`` projecting ``notified_attribute`` when a
+    retry or a redelivery finds the record already stored. Built in ``functions/records.py``.
+    """
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+
+    table_name: str
+    key: dict[str, Any]  # low-level attribute JSON of the stored item's primary key
+    update_expression: str
+    condition_expression: str  # the item exists: a marker never creates an item of its own
+    expression_attribute_names: dict[str, str]
+    expression_attribute_values: dict[str, Any]
+
+    @property
+    def notified_attribute(self) -> str:
+        """The attribute the marker sets (the one name in ``expression_attribute_names``)."""
+        (name,) = self.expression_attribute_names.values()
+        return name
+
+    def get_item_request(self) -> dict[str, Any]:
+        """``GetItem`` keyword arguments reading the marker, strongly consistent (it was written just before)."""
+        return {
+            "TableName": self.table_name,
+            "Key": self.key,
+            "ConsistentRead": True,
+            "ProjectionExpression": next(iter(self.expression_attribute_names)),
+            "ExpressionAttributeNames": self.expression_attribute_names,
+        }
+
+    def update_item_request(self) -> dict[str, Any]:
+        """``UpdateItem`` keyword arguments setting the marker."""
+        return {
+            "TableName": self.table_name,
+            "Key": self.key,
+            "UpdateExpression": self.update_expression,
+            "ConditionExpression": self.condition_expression,
+            "ExpressionAttributeNames": self.expression_attribute_names,
+            "ExpressionAttributeValues": self.expression_attribute_values,
+        }
+
+
 class StoreRequest(Message):
     """What a terminal business step hands to the store step.
 
@@ -96,9 +154,15 @@ class StoreRequest(Message):
     ``aws-sdk:dynamodb:transactWriteItems`` integration, the SQS variant through the store Lambda.
     Every item is conditional, so running it twice writes once (the second run is cancelled with
     ``TransactionCanceledException``/``ConditionalCheckFailed`` and counts as already stored).
+
+    Stored and notified are one idempotent unit: after the publish, ``marker`` records on the stored item
+    that the notification went out; a run that finds the record already stored publishes only if the
+    marker is missing. A crash between the publish and the marker publishes again on the next run, so
+    notifications are at least once.
     """
 
     kind: Literal["member", "workflow_run"]
     record: dict[str, Any]
     transact_items: list[dict[str, Any]]
     notification: Notification
+    marker: NotificationMarker

@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from functions import records, store_records
 from functions.common import adapter
+from functions.common.errors import NotificationPending
 from functions.common.models import StoreRequest, TeamMembership, WorkflowRunRef, sns_subject
 from functions.directory import CompanyRecord, DirectoryResult
 from functions.pricing import JobUsage, price_run
@@ -266,23 +267,21 @@ def test_long_and_unicode_names_still_make_a_valid_subject(store_env: StoreEnv) 
     assert sns_subject("a\nb\x00c\td") == "a bc d"
 
 
-def test_the_handler_stores_an_sqs_record_once(store_env: StoreEnv) -> None:
-    """The store Lambda of the sqs architecture, behind the adapter: a redelivery writes nothing."""
-    request = member_request("octocat")
+class Context:
+    function_name = "store-records"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:store-records"
+    aws_request_id = "request-1"
 
-    class Context:
-        function_name = "store-records"
-        memory_limit_in_mb = 256
-        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:store-records"
-        aws_request_id = "request-1"
 
-    sqs_event = {
+def sqs_event(request: StoreRequest, receive_count: int = 1) -> dict[str, Any]:
+    return {
         "Records": [
             {
                 "messageId": "m-1",
                 "receiptHandle": "r-1",
                 "body": json.dumps(request.to_wire()),
-                "attributes": {"ApproximateReceiveCount": "1"},
+                "attributes": {"ApproximateReceiveCount": str(receive_count)},
                 "messageAttributes": {"correlationId": {"stringValue": request.correlation_id, "dataType": "String"}},
                 "eventSource": "aws:sqs",
                 "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:store",
@@ -290,7 +289,109 @@ def test_the_handler_stores_an_sqs_record_once(store_env: StoreEnv) -> None:
             }
         ]
     }
-    assert store_records.handler(sqs_event, Context()) == {"batchItemFailures": []}
-    assert store_records.handler(sqs_event, Context()) == {"batchItemFailures": []}  # redelivered
+
+
+def test_the_handler_stores_an_sqs_record_once(store_env: StoreEnv) -> None:
+    """The store Lambda of the sqs architecture, behind the adapter: a redelivery writes nothing."""
+    request = member_request("octocat")
+    assert store_records.handler(sqs_event(request), Context()) == {"batchItemFailures": []}
+    assert store_records.handler(sqs_event(request), Context()) == {"batchItemFailures": []}  # redelivered
     assert store_env.dynamodb.Table(MEMBERS_TABLE).get_item(Key={"login": "octocat"})["Item"]["login"] == "octocat"
     assert len(store_env.notifications()) == 1
+
+
+class PublishFails:
+    """Makes the store step's SNS client refuse ``times`` publishes, as SNS does when it is down."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, times: int) -> None:
+        self.left = times
+        client = adapter.sns_client()
+        self._publish = client.publish
+        monkeypatch.setattr(client, "publish", self)
+
+    def __call__(self, **request: Any) -> Any:
+        if self.left > 0:
+            self.left -= 1
+            raise ClientError({"Error": {"Code": "InternalError", "Message": "SNS is down"}}, "Publish")
+        return self._publish(**request)
+
+
+def marker_of(store_env: StoreEnv, request: StoreRequest) -> Any:
+    table = store_env.dynamodb.Table(request.marker.table_name)
+    key = {name: next(iter(value.values())) for name, value in request.marker.key.items()}
+    return table.get_item(Key=key, ConsistentRead=True)["Item"].get(records.NOTIFIED)
+
+
+@pytest.mark.parametrize("kind", ["member", "workflow_run"])
+def test_a_publish_that_fails_after_the_write_is_made_good_by_the_retry(
+    store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    request = over_the_wire(
+        member_request() if kind == "member" else run_request(31, completed_at="2026-03-05T00:00:00Z", minutes=[2])
+    )
+    PublishFails(monkeypatch, times=1)
+    with pytest.raises(NotificationPending, match="stored but its notification was not published"):
+        store_records.store_records(request)
+    assert marker_of(store_env, request) is None, "stored, not yet notified"
+    assert store_env.notifications() == []
+
+    store_records.store_records(request)  # the record's next receive
+    (notification,) = store_env.notifications()
+    assert notification["Subject"] == request.notification.subject
+    assert marker_of(store_env, request) is True
+
+    store_records.store_records(request)  # a redelivery after that: everything is there
+    assert store_env.notifications() == []
+    if kind == "workflow_run":
+        total = store_env.run_item("REPO#octo-org/octo-repo", "TOTAL")
+        assert total is not None and total["runs"] == 1, "the retries did not count the run again"
+
+
+def test_the_handler_reports_a_pending_notification_as_the_record_s_failure(
+    store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqs: the record fails (and comes back), its item is stored; the next receive only notifies."""
+    request = member_request("mona")
+    PublishFails(monkeypatch, times=1)
+    event = sqs_event(request)
+    assert store_records.handler(event, Context()) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    assert store_env.dynamodb.Table(MEMBERS_TABLE).get_item(Key={"login": "mona"})["Item"]["login"] == "mona"
+    assert store_env.notifications() == []
+    assert store_records.handler(sqs_event(request, receive_count=2), Context()) == {"batchItemFailures": []}
+    assert [n["Subject"] for n in store_env.notifications()] == [request.notification.subject]
+
+
+def test_a_marker_that_was_not_written_means_notified_again_never_skipped(
+    store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At least once: a crash between the publish and the marker publishes again on the retry."""
+    request = over_the_wire(member_request())
+    client = store_records.dynamodb_client()
+    update_item = client.update_item
+
+    def crash(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "gone"}}, "UpdateItem")
+
+    monkeypatch.setattr(client, "update_item", crash)
+    with pytest.raises(ClientError, match="InternalServerError"):
+        store_records.store_records(request)
+    monkeypatch.setattr(client, "update_item", update_item)
+    assert len(store_env.notifications()) == 1
+    assert marker_of(store_env, request) is None
+    store_records.store_records(request)  # the retry: stored, not marked, so it publishes again
+    store_records.store_records(request)  # and the next one finds the marker
+    assert len(store_env.notifications()) == 1
+    assert marker_of(store_env, request) is True
+
+
+def test_the_marker_is_planned_on_the_stored_item_only() -> None:
+    member = member_request()
+    assert member.marker.table_name == MEMBERS_TABLE
+    assert member.marker.key == {"login": {"S": "hacktocat"}}
+    assert member.marker.update_item_request()["ConditionExpression"] == "attribute_exists(login)"
+    run = run_request(77, completed_at="2026-03-05T00:00:00Z", minutes=[1])
+    assert run.marker.table_name == RUNS_TABLE
+    assert run.marker.key == {"pk": {"S": "REPO#octo-org/octo-repo"}, "sk": {"S": records.run_sk(77, 1)}}
+    assert run.marker.expression_attribute_values == {":notified": {"BOOL": True}}
+    assert over_the_wire(run).marker == run.marker
+    assert run.to_wire()["marker"]["tableName"] == RUNS_TABLE, "camelCase on the wire, as the ASL reads it"

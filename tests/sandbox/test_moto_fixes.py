@@ -294,3 +294,61 @@ def test_concurrent_transactions_never_undo_each_other(aws: EmbeddedAws) -> None
     items = {item["pk"]["S"]: item for item in dynamodb.scan(TableName=table)["Items"]}
     assert {pk for pk in items if pk.startswith("RUN#")} == {f"RUN#{run}" for run in range(40)}
     assert items["TOTAL"]["runs"]["N"] == "40"
+
+
+def _no_retry_sns(aws: EmbeddedAws) -> Any:
+    """An SNS client that sends each call once, so every refused publish is seen."""
+    from botocore.config import Config
+
+    from sandbox.aws import emulator_client
+
+    return emulator_client(aws.endpoint_url, "sns", Config(retries={"total_max_attempts": 1}))
+
+
+def _publish_error(sns: Any, topic: str, subject: str) -> str | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        sns.publish(TopicArn=topic, Subject=subject, Message="m")
+    except ClientError as error:
+        return str(error.response["Error"]["Code"])
+    return None
+
+
+@pytest.mark.parametrize(
+    ("subject", "refused"),
+    [
+        ("x" * 99, False),
+        ("x" * 100, True),  # moto 5.2.5 publishes it; SNS wants fewer than 100
+        ("Onboarded mona (employee E1)", False),
+        ("Déploiement", True),
+        ("two\nlines", True),
+        ("tab\there", True),
+        (" leading space", True),
+        ("[bracketed] punctuation first", False),
+    ],
+)
+def test_sns_refuses_the_subjects_sns_refuses(aws: EmbeddedAws, subject: str, refused: bool) -> None:
+    sns = _no_retry_sns(aws)
+    topic = sns.create_topic(Name=f"t-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    assert _publish_error(sns, topic, subject) == ("InvalidParameter" if refused else None)
+    assert (moto_fixes.sns_subject_problem(subject) is not None) is refused
+
+
+def test_sns_faults_fail_publishes_to_one_topic_then_recover(aws: EmbeddedAws) -> None:
+    sns = _no_retry_sns(aws)
+    topic, other = (sns.create_topic(Name=f"t-{uuid.uuid4().hex[:8]}")["TopicArn"] for _ in range(2))
+    try:
+        aws.sns_faults.fail(topic, times=2)
+        assert [_publish_error(sns, topic, "a"), _publish_error(sns, other, "b")] == ["InternalError", None]
+        assert _publish_error(sns, topic, "c") == "InternalError"
+        assert _publish_error(sns, topic, "d") is None, "two failures, then it recovers"
+        aws.sns_faults.fail(topic)  # until cleared
+        assert all(_publish_error(sns, topic, "e") == "InternalError" for _ in range(5))
+        aws.sns_faults.clear()
+        assert _publish_error(sns, topic, "f") is None
+        assert [subject for arn, subject in aws.sns_faults.rejected if arn == topic] == ["a", "c", *"eeeee"]
+    finally:
+        aws.sns_faults.clear()
+    with pytest.raises(ValueError, match="times must be a positive number"):
+        aws.sns_faults.fail(topic, times=0)

@@ -164,6 +164,15 @@ def test_the_oracle_onboards_every_member_once_and_not_the_unreachable_one() -> 
     assert [item["source"] for item in tables.members[("grace",)]] == ["backfill"]
     assert tables.member("contractor-kim")["directoryStatus"] == "not_found"
     assert "onboardedAt" not in alice
+    assert all(item["notified"] is True for items in tables.members.values() for item in items), (
+        "whichever onboarding stored a member, its notification is marked"
+    )
+    runs = [item for items in tables.workflow_runs.values() for item in items]
+    assert {item["sk"].split("#")[0]: item.get("notified") for item in runs} == {
+        "RUN": True,
+        "TOTAL": None,
+        "MONTH": None,
+    }, "the run item is marked, its repository's totals are not"
 
 
 def test_redeliveries_and_order_change_nothing() -> None:

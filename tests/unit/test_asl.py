@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -31,14 +32,13 @@ from moto.stepfunctions.parser.asl.static_analyser.express_static_analyser impor
 from moto.stepfunctions.parser.asl.static_analyser.static_analyser import StaticAnalyser
 
 from components.asl import STATEMACHINES_DIR, DefinitionError, DefinitionTemplate
-from components.config import PROJECT
-from components.naming import MAX_PREFIX_LENGTH
 from components.stepfunctions_pipeline import START_CHILD_RESOURCE, START_CHILD_RETRY_ERRORS
-from components.wiring import STATE_MACHINES
+from functions import records
 from functions.common.errors import RATE_LIMITED_ERROR_NAME, RETRYABLE_ERROR_NAMES, GitHubRateLimited
 from functions.common.models import TeamMembership, WorkflowRunRef
 from functions.directory import CompanyRecord, DirectoryResult
 from functions.pricing import JobUsage, price_run
+from sandbox import moto_fixes
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 LAMBDA_SERVICE_ERRORS = {
@@ -53,7 +53,7 @@ TRANSACT_WRITE = "arn:aws:states:::aws-sdk:dynamodb:transactWriteItems"
 MAX_RETRY_ATTEMPTS = 5  # Express executions have 5 minutes; retries must fit well inside
 GUID_LENGTH = 36  # X-Github-Delivery, the correlation id
 GITHUB_LOGIN_MAX = 39
-SNS_SUBJECT_MAX = 100
+SNS_SUBJECT_LIMIT = 100  # SNS: fewer than 100 characters
 EXECUTION_NAME_MAX = 80
 
 RATE_LIMIT_PLACEHOLDERS = ("RateLimitBudgetSeconds", "RateLimitMaxWaits")
@@ -326,12 +326,21 @@ def test_every_retry_backs_off_exponentially_with_jitter_and_gives_up(file_name:
             assert retrier["JitterStrategy"] == "FULL", name
 
 
+#: Where a per-event machine goes once the record is stored: a failure there is not a failure of the work,
+#: so it ends the execution with an error of its own and sends no failure notification.
+AFTER_STORED = {
+    "NotifySuccess": "NotificationPending",
+    "MarkNotified": "NotificationNotMarked",
+    "AlreadyStored": "NotificationPending",
+}
+
+
 @pytest.mark.parametrize("file_name", DEFINITIONS)
 def test_every_failure_is_notified_then_fails_the_execution(file_name: str) -> None:
     definition = rendered(file_name)
     top = definition["States"]
     for name, state in top.items():
-        if state["Type"] not in ("Task", "Map") or "Failure" in name:
+        if state["Type"] not in ("Task", "Map") or "Failure" in name or name in AFTER_STORED:
             continue
         catch_all = [c for c in state["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
         assert len(catch_all) == 1 and state["Catch"][-1] is catch_all[0], f"{name}: States.ALL caught last, once"
@@ -342,7 +351,7 @@ def test_every_failure_is_notified_then_fails_the_execution(file_name: str) -> N
         assert publishes[0]["Parameters"]["TopicArn"] == sample_values(file_name)["NotificationTopicArn"]
         assert top[path[-1]] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
     describe = top["DescribeFailure"]["Parameters"]
-    assert describe["subject.$"] == "States.Format('{} failed: {}', $$.StateMachine.Name, $.correlationId)"
+    assert re.fullmatch(r"States\.Format\('[A-Z][a-z]+ failed: \{\}', \$\$\.Execution\.Name\)", describe["subject.$"])
     assert describe["report"]["errorType.$"] == "$.error.Error" and describe["report"]["error.$"] == "$.error.Cause"
     notify = top["NotifyFailure"]
     assert notify["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "Failed"}], (
@@ -350,10 +359,62 @@ def test_every_failure_is_notified_then_fails_the_execution(file_name: str) -> N
     )
 
 
-def test_the_failure_subject_fits_sns_for_the_longest_stack_name() -> None:
-    longest_machine = MAX_PREFIX_LENGTH + 1 + max(len(name) for name in STATE_MACHINES.values())
-    assert longest_machine + len(" failed: ") + GUID_LENGTH <= SNS_SUBJECT_MAX
-    assert len(PROJECT) < MAX_PREFIX_LENGTH
+@pytest.mark.parametrize("file_name", PER_EVENT)
+def test_a_stored_record_is_never_reported_as_failed(file_name: str) -> None:
+    """Once the write is in, a failing publish or marker ends the execution with its own error (the
+    ExecutionsFailed alarm fires), never on the failure path that says the record was not stored."""
+    top = rendered(file_name)["States"]
+    for name, fail_state in AFTER_STORED.items():
+        catch = top[name]["Catch"]
+        assert catch == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": fail_state}], name
+        assert top[fail_state]["Type"] == "Fail" and top[fail_state]["Error"] == fail_state
+        assert "stored" in top[fail_state]["Cause"]
+
+
+#: The longest value each path a subject formats can hold: an execution name (AWS: at most 80
+#: characters), the org (a GitHub login: at most 39); counts have at most 10 digits.
+SUBJECT_ARGUMENT_MAX = {"$$.Execution.Name": EXECUTION_NAME_MAX, "$.org": GITHUB_LOGIN_MAX}
+COUNT_DIGITS = 10
+
+
+def subject_formats(definition: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for scope in scopes(definition):
+        for name, state in scope["States"].items():
+            for key, value in (state.get("Parameters") or {}).items():
+                if key == "subject.$":
+                    yield name, value
+
+
+def longest_formatted(expression: str) -> int:
+    """The longest text ``States.Format('...', args)`` can make, from SUBJECT_ARGUMENT_MAX."""
+    match = re.fullmatch(r"States\.Format\('([^']*)', (.*)\)", expression)
+    assert match, expression
+    template, arguments = match.group(1), re.split(r", (?![^()]*\))", match.group(2))
+    longest = len(template.replace("{}", ""))
+    for argument in arguments:
+        if argument.startswith("States.ArrayLength(") or argument.endswith(".count"):
+            longest += COUNT_DIGITS
+        else:
+            assert argument in SUBJECT_ARGUMENT_MAX, f"{argument} has no known bound"
+            longest += SUBJECT_ARGUMENT_MAX[argument]
+    return longest
+
+
+@pytest.mark.parametrize("file_name", DEFINITIONS)
+def test_every_subject_a_machine_formats_is_shorter_than_sns_allows(file_name: str) -> None:
+    """SNS refuses a subject of 100 characters or more, and a state cannot cut a string: every subject
+    built with States.Format must fit whatever its arguments hold."""
+    formats = list(subject_formats(rendered(file_name)))
+    assert formats, file_name
+    for name, expression in formats:
+        assert longest_formatted(expression) < SNS_SUBJECT_LIMIT, f"{name}: {expression}"
+
+
+def test_the_subject_bound_sees_what_made_the_old_subject_too_long() -> None:
+    old = "States.Format('{} failed: {}', $$.StateMachine.Name, $.correlationId)"
+    with pytest.raises(AssertionError, match=r"StateMachine\.Name has no known bound"):
+        longest_formatted(old)
+    assert longest_formatted("States.Format('Onboarding failed: {}', $$.Execution.Name)") == 99
 
 
 @pytest.mark.parametrize("file_name", PER_EVENT)
@@ -375,12 +436,29 @@ def test_per_event_machines_store_natively_once_then_notify(file_name: str) -> N
     assert "ConditionalCheckFailed" in json.dumps(why["Choices"]) and "TransactionConflict" in json.dumps(
         why["Choices"]
     )
-    assert states["AlreadyStored"]["Type"] == "Succeed", "a duplicate is neither notified nor failed"
+    already = states["AlreadyStored"]
+    assert already["Resource"] == "arn:aws:states:::dynamodb:getItem" and already["Next"] == "WasNotified"
+    assert already["Parameters"]["ConsistentRead"] is True, "the marker was written just before"
+    assert already["Parameters"]["TableName.$"] == "$.marker.tableName"
+    assert already["Parameters"]["Key.$"] == "$.marker.key"
+    assert already["Parameters"]["ProjectionExpression"] == "#notified"
+    was = states["WasNotified"]
+    assert was["Default"] == "NotifySuccess", "stored by an earlier delivery, never notified: notify now"
+    notified = f"$.stored.Item.{records.NOTIFIED}"
+    assert was["Choices"] == [{"Variable": notified, "IsPresent": True, "Next": "AlreadyNotified"}]
+    assert states["AlreadyNotified"]["Type"] == "Succeed", "a duplicate is neither notified nor failed"
     assert store["Next"] == "NotifySuccess"
     notify = states["NotifySuccess"]
-    assert notify["Resource"] == SNS_PUBLISH and notify.get("End") is True
+    assert notify["Resource"] == SNS_PUBLISH and notify["Next"] == "MarkNotified"
     assert notify["Parameters"]["Subject.$"] == "$.notification.subject"
     assert notify["Parameters"]["Message.$"] == "$.notification.message"
+    mark = states["MarkNotified"]
+    assert mark["Resource"] == "arn:aws:states:::dynamodb:updateItem" and mark.get("End") is True
+    planned = records.notification_marker("t", {"login": "x"}).update_item_request()
+    assert {key.removesuffix(".$") for key in mark["Parameters"]} == set(planned), "the whole planned UpdateItem"
+    assert all(path.startswith("$.marker.") for path in mark["Parameters"].values())
+    for state in (already, mark):
+        assert all(e.startswith("DynamoDB.") for r in state["Retry"] for e in r["ErrorEquals"])
     assert [s for s in states.values() if s.get("Resource") == LAMBDA_INVOKE][-1]["Next"] == "Store"
 
 
@@ -593,7 +671,7 @@ def test_onboarding_stores_and_notifies_once_even_when_delivered_twice(engine: E
     again = engine.run(machine, "delivery-1-again", MEMBER)
     assert again["status"] == "SUCCEEDED"
     entered = [e["stateEnteredEventDetails"]["name"] for e in engine.history(again) if "stateEnteredEventDetails" in e]
-    assert entered[-1] == "AlreadyStored"
+    assert entered[-4:] == ["WhyCancelled", "AlreadyStored", "WasNotified", "AlreadyNotified"]
     assert engine.notifications() == [], "a duplicate delivery is not notified again"
     assert len(engine.items("members")) == 1
     (brief,) = [
@@ -602,6 +680,42 @@ def test_onboarding_stores_and_notifies_once_even_when_delivered_twice(engine: E
         if r["ErrorEquals"] == ["DynamoDb.TransactionCanceledException"]
     ]
     assert len(engine.sleeps) == brief["MaxAttempts"], "the cancellation was retried before counting as stored"
+
+
+@pytest.fixture
+def sns_faults(engine: Engine) -> Iterator[moto_fixes.SnsPublishFaults]:
+    """The sandbox's switchable SNS outage (sandbox/moto_fixes.py), on this engine's moto."""
+    faults, patches = moto_fixes.SnsPublishFaults(), moto_fixes.Patches()
+    moto_fixes.fail_sns_publishes(patches, faults)
+    yield faults
+    patches.uninstall()
+
+
+def test_a_stored_member_whose_publish_keeps_failing_is_pending_then_notified_once(
+    engine: Engine, sns_faults: moto_fixes.SnsPublishFaults
+) -> None:
+    machine = onboarding(engine)
+    sns_faults.fail(engine.topic)
+    pending = engine.run(machine, "delivery-6", MEMBER)
+    assert (pending["status"], pending.get("error")) == ("FAILED", "NotificationPending")
+    assert "stored" in pending["cause"]
+    subjects = [subject for _, subject in sns_faults.rejected]
+    assert subjects and all(subject.startswith("Onboarded octocat") for subject in subjects), (
+        "no failure notification says the stored member was not onboarded"
+    )
+    (item,) = engine.items("members")
+    assert "notified" not in item
+
+    sns_faults.clear()
+    redelivered = engine.run(machine, "delivery-6-redelivered", MEMBER)
+    assert redelivered["status"] == "SUCCEEDED"
+    (notification,) = engine.notifications()
+    assert notification["Subject"].startswith("Onboarded octocat to my-org/engineering")
+    (item,) = engine.items("members")
+    assert item["notified"] == {"BOOL": True}
+
+    assert engine.run(machine, "delivery-6-again", MEMBER)["status"] == "SUCCEEDED"
+    assert engine.notifications() == [], "notified once the marker is there"
 
 
 def test_a_transient_error_is_retried_with_backoff(engine: Engine) -> None:
@@ -625,7 +739,7 @@ def test_a_permanent_error_is_notified_once_and_fails_the_execution(engine: Engi
     assert failed["status"] == "FAILED" and failed["error"] == "GitHubRequestRejected"
     assert engine.sleeps == [], "a permanent error is not retried"
     (notification,) = engine.notifications()
-    assert notification["Subject"] == f"onboarding failed: {MEMBER['correlationId']}"
+    assert notification["Subject"] == "Onboarding failed: delivery-3"
     report = json.loads(notification["Message"])
     assert report["errorType"] == "GitHubRequestRejected" and "outside collaborator" in report["error"]
     assert report["correlationId"] == MEMBER["correlationId"]

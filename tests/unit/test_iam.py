@@ -126,3 +126,33 @@ def test_scope_check_rejects_what_it_should() -> None:
     assert not is_scoped("arn:aws:sqs:us-east-1:123456789012:*", owned)
     assert not is_scoped("arn:aws:sqs:us-east-1:123456789012:theirs", owned)
     assert not is_scoped("arn:aws:events:us-east-1:123456789012:rule/*", owned)
+
+
+#: Who runs StoreRequests (write plan, publish, notification marker), per example stack: policy name suffixes.
+STORE_STEPS = {
+    "sqs": ("store-records-policy",),
+    "stepfunctions": ("onboarding-policy", "chargeback-policy"),
+    "stepfunctions-standard": ("onboarding-policy", "chargeback-policy"),
+}
+
+
+@pytest.mark.parametrize("name", list(EXAMPLE_STACKS))
+def test_only_the_store_steps_read_the_notification_marker_and_only_that(
+    runs: dict[str, ProgramRun], name: str
+) -> None:
+    """Stored and notified are one unit: the store steps read the marker back (GetItem) and set it
+    (UpdateItem) on the two tables; nothing else reads a table."""
+    run = runs[name]
+    tables = sorted(t.outputs["arn"] for t in run.of_type("aws:dynamodb/table:Table"))
+    readers: dict[str, list[dict[str, Any]]] = {}
+    for policy, statement in statements(run):
+        if any(
+            action.startswith(("dynamodb:Get", "dynamodb:Query", "dynamodb:Scan")) for action in statement["Action"]
+        ):
+            readers.setdefault(policy, []).append(statement)
+    assert len(readers) == len(STORE_STEPS[name]), sorted(readers)
+    for policy, granted in readers.items():
+        assert any(policy.endswith(suffix) for suffix in STORE_STEPS[name]), policy
+        assert [(s["Action"], sorted(s["Resource"])) for s in granted] == [(["dynamodb:GetItem"], tables)], policy
+        writes = [s for _, s in statements(run) if _ == policy and "dynamodb:UpdateItem" in s["Action"]]
+        assert writes and sorted(writes[0]["Resource"]) == tables, policy
