@@ -204,12 +204,22 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
         )
 
         machines = {"ONBOARDING": onboarding, "CHARGEBACK": chargeback, "BACKFILL": backfill}
+        # A Standard machine answers a reused name with ExecutionAlreadyExists; the receiver then describes
+        # that execution to tell a duplicate from a redelivery after a failure (functions/common/dispatch.py).
+        # Express names are not unique, so Express executions are never described.
+        types = {"ONBOARDING": config.workflow_type, "CHARGEBACK": config.workflow_type, "BACKFILL": STANDARD}
+        standard_executions = [
+            self._identity.arn("states", f"execution:{wiring.state_machine_name(args.naming, use_case)}:*")
+            for use_case, workflow_type in types.items()
+            if workflow_type == STANDARD
+        ]
         functions[RECEIVER.key].grant(
             f"{name}-receiver-dispatch",
             [
                 iam.allow(
                     ["states:StartExecution"], [machine.arn for machine in machines.values()], sid="DispatchToPipeline"
-                )
+                ),
+                iam.allow(["states:DescribeExecution"], standard_executions, sid="RecheckClosedExecutions"),
             ],
             self,
         )

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from githubkit.webhooks import verify
 
-from functions.common.dispatch import dispatch
+from functions.common.dispatch import RedeliveryLimitExceeded, dispatch
 from functions.common.models import BackfillRequest, MemberRef, Message, WorkflowRunRef
 from functions.common.observability import logger, metrics, tracer
 from functions.common.secrets import webhook_secret
@@ -60,6 +60,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         _count("WebhooksRejected")
         logger.warning("webhook rejected", extra={"status": rejection.status, "reason": rejection.reason})
         return _response(rejection.status, {"error": rejection.reason})
+    except RedeliveryLimitExceeded as error:
+        _count("WebhooksFailed")
+        logger.error("webhook not handed over: too many failed attempts", extra={"reason": str(error)})
+        return _response(409, {"error": str(error)})
     except AWS_ERRORS:
         _count("WebhooksFailed")
         logger.exception("webhook not handed over: AWS failed")

@@ -71,6 +71,7 @@ def install(
             case_sfn_task_parameters(patches)
             serve_start_sync_execution(patches)
             name_unnamed_executions(patches)
+            express_names_are_not_unique(patches)
             scale_retry_sleeps(patches, time_scale)
             scale_wait_states(patches, time_scale)
             scale_message_delays(patches, time_scale)
@@ -280,6 +281,64 @@ def name_unnamed_executions(patches: Patches) -> None:
         trace_header: str | None = None,
     ) -> Any:
         return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, trace_header)
+
+    patches.replace(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def express_names_are_not_unique(patches: Patches) -> None:
+    """Start a new Express execution for every ``StartExecution``, even under a name used before, as AWS does.
+
+    AWS rejects a reused name (``ExecutionAlreadyExists``) only on STANDARD machines; Express workflows
+    are at-least-once, their names are not unique and each execution has its own ARN
+    (``arn:...:express:<machine>:<name>:<uuid>``). moto applied Standard's name check to Express
+    machines too, so the sandbox hid what a redelivery does to an Express stack: the conditional
+    writes, not the name, must absorb it. Standard machines keep moto's behaviour.
+    """
+    from moto.stepfunctions.parser.api import StateMachineType
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(
+        self: StepFunctionsParserBackend,
+        state_machine_arn: str,
+        name: str | None = None,
+        execution_input: str | None = None,
+        trace_header: str | None = None,
+    ) -> Any:
+        state_machine = self.describe_state_machine(state_machine_arn)
+        if state_machine.type != StateMachineType.EXPRESS:  # (moto's ``sm_type`` is always STANDARD)
+            return original(self, state_machine_arn, name, execution_input, trace_header)
+        from moto.stepfunctions.exceptions import InvalidExecutionInput
+
+        input_data = execution_input if execution_input is not None else "{}"
+        try:
+            json.loads(input_data)
+        except ValueError as error:
+            raise InvalidExecutionInput(str(error)) from error
+        snapshot = copy.deepcopy(  # as moto does: a snapshot of the definition, without the live executions
+            state_machine, {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend}
+        )
+        exec_name = name or str(uuid.uuid4())
+        execution = Execution(
+            name=exec_name,
+            sm_type=StateMachineType.EXPRESS,
+            role_arn=snapshot.roleArn,
+            exec_arn=f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:express:"
+            f"{state_machine.name}:{exec_name}:{uuid.uuid4()}",
+            account_id=self.account_id,
+            region_name=self.region_name,
+            state_machine=snapshot,
+            start_date=datetime.datetime.now(tz=datetime.UTC),
+            cloud_watch_logging_session=None,
+            input_data=input_data,
+            trace_header=trace_header,
+            activity_store={},
+        )
+        state_machine.executions.append(execution)  # (AWS lists no Express executions; the sandbox counts them)
+        execution.start()
+        return execution
 
     patches.replace(StepFunctionsParserBackend, "start_execution", start_execution)
 

@@ -316,7 +316,7 @@ def expected_tables(
     seen: set[str] = set()
     for delivery in deliveries:
         if delivery.delivery_id in seen:
-            continue  # a redelivery: started nothing new (stepfunctions) or changed nothing (sqs)
+            continue  # a redelivery of a processed delivery: the conditional writes make it change nothing
         seen.add(delivery.delivery_id)
         oracle.deliver(delivery)
     members = {

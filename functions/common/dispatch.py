@@ -1,7 +1,17 @@
 """Hand an accepted webhook's message to the pipeline of the stack's architecture.
 
 sqs: the message goes to the first queue. stepfunctions: it starts the state machine, named after the
-delivery id, so a GitHub redelivery of the same delivery cannot start a second execution.
+delivery id. What a GitHub redelivery (same delivery id) then does depends on the machine's type:
+
+- STANDARD rejects a reused name with ``ExecutionAlreadyExists``, for closed executions too (for 90
+  days). The receiver then describes that execution: RUNNING, SUCCEEDED or PENDING_REDRIVE, the
+  redelivery is a duplicate and starts nothing; FAILED, TIMED_OUT or ABORTED, it starts a new attempt
+  named ``<name>-2``, ``-3``, ... (the first free or still live one), so a delivery that failed can be
+  redelivered once its cause is fixed, as in sqs. ``RedriveExecution`` would resume only FAILED,
+  TIMED_OUT or ABORTED executions of the last 14 days from the failed state with the old input, and
+  moto 5.2.5 does not implement it; a new attempt behaves the same on AWS and in the sandbox.
+- EXPRESS names are not unique (Express is at-least-once): every redelivery starts a new execution,
+  and the conditional writes make the duplicate change nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +28,12 @@ from botocore.client import BaseClient
 from functions.common.models import Message
 from functions.common.observability import logger
 from functions.common.settings import Architecture
+
+#: Statuses of a Standard execution under which a redelivery of its delivery is a duplicate.
+IN_PROGRESS_OR_DONE = frozenset({"RUNNING", "SUCCEEDED", "PENDING_REDRIVE"})
+#: Attempts of one delivery the receiver checks before giving up (each costs a StartExecution and a
+#: DescribeExecution: this bounds the receiver's work within GitHub's 10 s).
+MAX_ATTEMPTS = 20
 
 EXECUTION_NAME_MAX_LENGTH = 80
 EXECUTION_NAME_HASH_LENGTH = 16
@@ -40,18 +56,37 @@ def correlation_attributes(correlation_id: str) -> dict[str, Any]:
     return {"correlationId": {"DataType": "String", "StringValue": correlation_id}}
 
 
-def execution_name(delivery_id: str) -> str:
-    """A valid Step Functions execution name (1-80 of ``[0-9A-Za-z_-]``) for a delivery, the same every time.
+def execution_name(delivery_id: str, attempt: int = 1) -> str:
+    """A valid Step Functions execution name (1-80 of ``[0-9A-Za-z_-]``) for a delivery's ``attempt``.
 
-    GitHub delivery ids are GUIDs and pass unchanged. Any other id is sanitized and truncated, with a
-    hash of the original appended, so two different ids cannot collide into one name (the second
-    would be taken for a redelivery of the first and silently dropped).
+    The first attempt of a GitHub delivery id (a GUID) is the id unchanged; attempt n > 1 appends
+    ``-n``. Any other id is sanitized and truncated, with a hash of the original appended, so two
+    different ids cannot collide into one name (the second would be taken for a redelivery of the
+    first and silently dropped). An attempt name ``<id>-<n>`` could only equal another delivery's
+    first name if that delivery's id were literally ``<id>-<n>``: GitHub's ids are GUIDs, and a GUID
+    followed by ``-<n>`` is not one.
     """
-    if _VALID_EXECUTION_NAME.fullmatch(delivery_id):
-        return delivery_id
+    if attempt < 1:
+        raise ValueError(f"attempt must be >= 1, not {attempt}")
+    suffix = "" if attempt == 1 else f"-{attempt}"
+    room = EXECUTION_NAME_MAX_LENGTH - len(suffix)
+    if _VALID_EXECUTION_NAME.fullmatch(delivery_id) and len(delivery_id) <= room:
+        return delivery_id + suffix
     digest = hashlib.sha256(delivery_id.encode()).hexdigest()[:EXECUTION_NAME_HASH_LENGTH]
     prefix = _NOT_ALLOWED_IN_EXECUTION_NAME.sub("_", delivery_id)
-    return f"{prefix[: EXECUTION_NAME_MAX_LENGTH - EXECUTION_NAME_HASH_LENGTH - 1]}-{digest}"
+    return f"{prefix[: room - EXECUTION_NAME_HASH_LENGTH - 1]}-{digest}{suffix}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of a Standard machine's execution: ``arn:...:stateMachine:<m>`` -> ``arn:...:execution:<m>:<name>``."""
+    prefix, separator, machine = state_machine_arn.rpartition(":stateMachine:")
+    if not separator or not machine:
+        raise ValueError(f"not a state machine ARN: {state_machine_arn!r}")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+class RedeliveryLimitExceeded(RuntimeError):
+    """Every attempt name a delivery may use is taken by a closed, unsuccessful execution."""
 
 
 def dispatch(architecture: Architecture, target: str, message: Message) -> None:
@@ -65,8 +100,34 @@ def dispatch(architecture: Architecture, target: str, message: Message) -> None:
             QueueUrl=target, MessageBody=body, MessageAttributes=correlation_attributes(message.correlation_id)
         )
         return
+    start_execution(target, message.correlation_id, body)
+
+
+def start_execution(state_machine_arn: str, delivery_id: str, body: str) -> str:
+    """Start the delivery's execution unless a live or successful one exists; return the name used.
+
+    See the module docstring for why a closed unsuccessful attempt is followed by a new one.
+    """
     client = sfn_client()
-    try:
-        client.start_execution(stateMachineArn=target, name=execution_name(message.correlation_id), input=body)
-    except client.exceptions.ExecutionAlreadyExists:
-        logger.info("execution already started for this delivery: redelivery accepted", extra={"target": target})
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        name = execution_name(delivery_id, attempt)
+        try:
+            client.start_execution(stateMachineArn=state_machine_arn, name=name, input=body)
+            if attempt > 1:
+                logger.info(
+                    "earlier attempts of this delivery did not succeed: started a new one",
+                    extra={"target": state_machine_arn, "execution_name": name, "attempt": attempt},
+                )
+            return name
+        except client.exceptions.ExecutionAlreadyExists:
+            status = client.describe_execution(executionArn=execution_arn(state_machine_arn, name))["status"]
+            if status in IN_PROGRESS_OR_DONE:
+                logger.info(
+                    "execution already started for this delivery: redelivery accepted",
+                    extra={"target": state_machine_arn, "execution_name": name, "status": status},
+                )
+                return name
+    raise RedeliveryLimitExceeded(
+        f"delivery {delivery_id!r}: all {MAX_ATTEMPTS} attempts on {state_machine_arn} ended FAILED, "
+        "TIMED_OUT or ABORTED; investigate before redelivering"
+    )

@@ -139,3 +139,14 @@ def test_the_failing_delivery_is_parked_with_a_notification_and_nothing_else_suf
     assert json.loads(failure.message)["errorType"] == "GitHubUnavailable"
     failure = next(n for n in sandbox.notifications("sqs") if n.failure)
     assert json.loads(failure.message)["errorType"] == "GitHubUnavailable"
+
+
+def test_an_express_redelivery_runs_a_second_execution_that_changes_nothing(
+    sandbox: Sandbox, reports: dict[str, StackReport], workload: list[Delivery]
+) -> None:
+    """Express names are not unique on AWS: the redelivered member runs again under the same name, and
+    only the conditional write keeps it from being stored or notified twice (checked above)."""
+    redelivered = next(d for d in workload if d.redelivery and d.event == "organization")
+    runs = [e for e in sandbox.executions("stepfunctions", "ONBOARDING") if e["name"] == redelivered.delivery_id]
+    assert [e["status"] for e in runs] == ["SUCCEEDED", "SUCCEEDED"]
+    assert len({e["executionArn"] for e in runs}) == 2

@@ -2,7 +2,9 @@
 
 Each generated workload (members added, runs completed, maybe an installation backfill, ignored events,
 redeliveries, any order, transient GitHub faults: 5xx, 429 with Retry-After, secondary rate limits) is
-replayed to both stacks at once; afterwards each stack's tables must equal what the plain-Python oracle
+replayed to both stacks at once (the sandbox's stepfunctions stack runs EXPRESS per-event machines,
+whose names are not unique: a redelivery there runs a second execution, as on AWS, and only the
+conditional writes keep it from counting twice); afterwards each stack's tables must equal what the plain-Python oracle
 (sandbox.workload.expected_tables) says, so nothing is lost and nothing is counted twice.
 """
 

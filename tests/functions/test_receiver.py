@@ -379,20 +379,89 @@ def test_the_organization_is_matched_case_insensitively(receiver: Receiver) -> N
     assert receiver.dispatched(delivery_id) == onboarded(delivery_id)
 
 
+def _close_execution(state_machine_arn: str, name: str, status: str) -> None:
+    """Give a (never-running, in moto without execution) execution the closed ``status``."""
+    arn = dispatch.execution_arn(state_machine_arn, name)
+    if status == "ABORTED":
+        dispatch.sfn_client().stop_execution(executionArn=arn)
+        return
+    from moto.stepfunctions.models import stepfunctions_backends
+
+    backend = stepfunctions_backends["123456789012"]["us-east-1"]
+    backend.describe_execution(arn).status = status
+
+
+def _execution_names(state_machine_arn: str) -> list[str]:
+    executions = dispatch.sfn_client().list_executions(stateMachineArn=state_machine_arn)["executions"]
+    return sorted(execution["name"] for execution in executions)
+
+
 @pytest.mark.parametrize("architecture", ["stepfunctions"])
-@pytest.mark.parametrize("finished_in_between", [False, True], ids=["still-running", "finished"])
-def test_a_redelivery_starts_no_second_execution(finished_in_between: bool, receiver: Receiver) -> None:
+@pytest.mark.parametrize("status", ["RUNNING", "SUCCEEDED"])
+def test_a_redelivery_of_a_running_or_succeeded_execution_starts_no_second_one(status: str, receiver: Receiver) -> None:
     delivery_id = new_delivery_id()
+    machine = receiver.pipeline.machines["onboarding"]
 
     first = receiver.deliver(delivery_id=delivery_id)
-    if finished_in_between:  # Step Functions then answers ExecutionAlreadyExists
-        machine = receiver.pipeline.machines["onboarding"]
-        execution_arn = machine.replace(":stateMachine:", ":execution:") + f":{delivery_id}"
-        dispatch.sfn_client().stop_execution(executionArn=execution_arn)
+    if status != "RUNNING":  # Step Functions then answers ExecutionAlreadyExists
+        _close_execution(machine, delivery_id, status)
     second = receiver.deliver(delivery_id=delivery_id)
 
     assert first == second == accepted(delivery_id)
     assert receiver.dispatched(delivery_id) == onboarded(delivery_id)
+    assert [name for name in _execution_names(machine) if name.startswith(delivery_id)] == [delivery_id]
+
+
+@pytest.mark.parametrize("architecture", ["stepfunctions"])
+@pytest.mark.parametrize("status", ["FAILED", "TIMED_OUT", "ABORTED"])
+def test_a_redelivery_of_a_failed_execution_runs_it_again(status: str, receiver: Receiver) -> None:
+    """GitHub's "Redeliver" after a failure is processed, as in sqs: a new attempt ``<id>-2``, then
+    ``<id>-3`` after that one failed too; a redelivery while an attempt runs starts nothing."""
+    delivery_id = new_delivery_id()
+    machine = receiver.pipeline.machines["onboarding"]
+
+    assert receiver.deliver(delivery_id=delivery_id) == accepted(delivery_id)
+    _close_execution(machine, delivery_id, status)
+    assert receiver.deliver(delivery_id=delivery_id) == accepted(delivery_id)
+    assert receiver.deliver(delivery_id=delivery_id) == accepted(delivery_id)  # attempt 2 still runs
+    _close_execution(machine, f"{delivery_id}-2", status)
+    assert receiver.deliver(delivery_id=delivery_id) == accepted(delivery_id)
+
+    ours = [name for name in _execution_names(machine) if name.startswith(delivery_id)]
+    assert ours == [delivery_id, f"{delivery_id}-2", f"{delivery_id}-3"]
+    inputs = {
+        json.loads(dispatch.sfn_client().describe_execution(executionArn=dispatch.execution_arn(machine, n))["input"])[
+            "correlationId"
+        ]
+        for n in ours
+    }
+    assert inputs == {delivery_id}, "every attempt carries the delivery id as its correlation id"
+
+
+@pytest.mark.parametrize("architecture", ["stepfunctions"])
+def test_a_delivery_whose_every_attempt_failed_is_409_naming_it(receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+    machine = receiver.pipeline.machines["onboarding"]
+    receiver.env.setattr(dispatch, "MAX_ATTEMPTS", 2)
+    for attempt in (1, 2):
+        receiver.deliver(delivery_id=delivery_id)
+        _close_execution(machine, dispatch.execution_name(delivery_id, attempt), "FAILED")
+
+    status, body = receiver.deliver(delivery_id=delivery_id)
+
+    assert status == 409
+    assert delivery_id in body["error"] and "all 2 attempts" in body["error"]
+
+
+def test_attempt_names_are_valid_distinct_and_keep_the_first_name() -> None:
+    ids = ["72d3162e-cc78-11e3-81ab-4c9367dc0958", "x" * 80, "x" * 79, "a:b", "manual redelivery: " + "x" * 100]
+    names = [dispatch.execution_name(delivery_id, attempt) for delivery_id in ids for attempt in (1, 2, 10, 999)]
+    assert all(re.fullmatch(r"[0-9A-Za-z_-]{1,80}", name) for name in names), names
+    assert len(set(names)) == len(names)
+    assert dispatch.execution_name(ids[0], 2) == ids[0] + "-2"
+    assert all(dispatch.execution_name(i) == dispatch.execution_name(i, 1) for i in ids)
+    with pytest.raises(ValueError, match="attempt must be >= 1, not 0"):
+        dispatch.execution_name(ids[0], 0)
 
 
 @pytest.mark.parametrize("architecture", ["stepfunctions"])

@@ -132,6 +132,28 @@ def test_executions_started_without_a_name_get_distinct_names(aws: EmbeddedAws) 
     assert all(uuid.UUID(name) for name in names)
 
 
+def test_express_names_are_not_unique_and_standard_names_are(aws: EmbeddedAws) -> None:
+    """AWS: a reused name is ExecutionAlreadyExists on STANDARD only; every Express StartExecution runs."""
+    express, standard = _state_machine(aws, CHILD, kind="EXPRESS"), _state_machine(aws, CHILD)
+    sfn = aws.client("stepfunctions")
+
+    first = sfn.start_execution(stateMachineArn=express, name="delivery", input='{"n": 1}')["executionArn"]
+    second = sfn.start_execution(stateMachineArn=express, name="delivery", input='{"n": 1}')["executionArn"]
+    sfn.start_execution(stateMachineArn=standard, name="delivery", input='{"n": 1}')
+    deadline = time.monotonic() + 10
+    while sfn.list_executions(stateMachineArn=standard, statusFilter="RUNNING")["executions"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    assert first != second
+    assert all(arn.split(":")[5:8] == ["express", express.rsplit(":", 1)[1], "delivery"] for arn in (first, second))
+    assert len(sfn.list_executions(stateMachineArn=express)["executions"]) == 2
+    with pytest.raises(sfn.exceptions.ExecutionAlreadyExists):  # closed, same name: Standard keeps it 90 days
+        sfn.start_execution(stateMachineArn=standard, name="delivery", input='{"n": 1}')
+    with pytest.raises(sfn.exceptions.InvalidExecutionInput):
+        sfn.start_execution(stateMachineArn=express, name="delivery", input="not json")
+
+
 def test_retry_waits_are_scaled(aws: EmbeddedAws) -> None:
     slept: list[float] = []
     recording = moto_fixes.Patches()

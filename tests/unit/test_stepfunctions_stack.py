@@ -287,8 +287,11 @@ def test_the_receiver_starts_the_machines_that_were_created(sfn: Stack) -> None:
         for s in document["Statement"]
         if any(a.startswith("states:") for a in s["Action"])
     ]
+    standard = ["BACKFILL"] + (["CHARGEBACK", "ONBOARDING"] if sfn.config.workflow_type == "STANDARD" else [])
+    executions = sorted(arns[use_case].replace(":stateMachine:", ":execution:") + ":*" for use_case in standard)
     assert [(s["Action"], sorted(s["Resource"])) for s in starts] == [
-        (["states:StartExecution"], sorted(arns.values()))
+        (["states:StartExecution"], sorted(arns.values())),
+        (["states:DescribeExecution"], executions),  # a redelivery after a failed Standard execution
     ]
     assert sfn.run.exports["stateMachineArns"] == arns
 
