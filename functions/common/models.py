@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from functions.common.github_names import GitHubId, Login, RepositoryName
+
 
 class Message(BaseModel):
     """Base of every step message: camelCase on the wire, snake_case in Python."""
@@ -31,9 +33,9 @@ class Message(BaseModel):
 class MemberRef(Message):
     """A person to onboard: from ``organization.member_added`` or from a backfill."""
 
-    org: str
-    login: str
-    user_id: int
+    org: Login
+    login: Login
+    user_id: GitHubId
     source: Literal["member_added", "backfill"] = "member_added"
 
 
@@ -48,11 +50,11 @@ class TeamMembership(MemberRef):
 class WorkflowRunRef(Message):
     """A completed workflow run attempt to price, from ``workflow_run.completed``."""
 
-    owner: str
-    repo: str
+    owner: Login
+    repo: RepositoryName
     repository_private: bool
-    run_id: int
-    run_attempt: int
+    run_id: GitHubId
+    run_attempt: GitHubId
     workflow_name: str
     conclusion: str | None = None
     event: str | None = None
@@ -64,8 +66,8 @@ class WorkflowRunRef(Message):
 class BackfillRequest(Message):
     """Onboard every member of an organization: from ``installation.created`` or by hand."""
 
-    org: str
-    installation_id: int | None = None
+    org: Login
+    installation_id: GitHubId | None = None
 
 
 SNS_SUBJECT_MAX = 100
