@@ -7,7 +7,7 @@ that were onboarded before pass through without changing anything.
 from __future__ import annotations
 
 from functions.common.adapter import step_handler
-from functions.common.github import github_call, github_client
+from functions.common.github import github_call, github_client, path_segment
 from functions.common.models import BackfillRequest, MemberRef
 from functions.common.observability import logger
 
@@ -25,7 +25,9 @@ def list_org_members(request: BackfillRequest) -> list[MemberRef]:
                 user_id=user.id,
                 source="backfill",
             )
-            for user in github.rest.paginate(github.rest.orgs.list_members, org=request.org, per_page=PAGE_SIZE)
+            for user in github.rest.paginate(
+                github.rest.orgs.list_members, org=path_segment(request.org), per_page=PAGE_SIZE
+            )
         ]
     logger.info("organization members listed", extra={"org": request.org, "count": len(members)})
     return members

@@ -79,6 +79,7 @@ class RecordedRequest:
     path: str
     query: str
     status: int | None  # None: not answered (timeout fault)
+    raw_path: str = ""  # the path as sent, percent-escapes kept
 
 
 # --- fixtures and keys -----------------------------------------------------------------------------
@@ -471,18 +472,21 @@ class FakeGitHub:
         path = unquote(parts.path)
         with self._lock:
             try:
-                reply = self._answer(method.upper(), url, path, {k.lower(): v for k, v in headers.items()}, body)
+                reply = self._answer(method.upper(), url, parts.path, {k.lower(): v for k, v in headers.items()}, body)
             except SimulatedTimeout:
-                self.requests.append(RecordedRequest(method.upper(), path, parts.query, None))
+                self.requests.append(RecordedRequest(method.upper(), path, parts.query, None, parts.path))
                 raise
-            self.requests.append(RecordedRequest(method.upper(), path, parts.query, reply.status))
+            self.requests.append(RecordedRequest(method.upper(), path, parts.query, reply.status, parts.path))
             return reply
 
-    def _answer(self, method: str, url: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+    def _answer(self, method: str, url: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
+        """Routes match the raw path, one segment per ``/`` as sent, and each segment is then unescaped,
+        as GitHub does: an escaped ``%2F`` stays inside its segment."""
+        path = unquote(raw_path)
         if (fault := self._take_fault(path)) is not None:
             return _fault_reply(fault, self.installation_id)
-        if method == "GET" and (match := re.fullmatch(rf"{DIRECTORY_PREFIX}/([^/]+)", path)):
-            return self._directory_record(match.group(1))
+        if method == "GET" and (match := re.fullmatch(rf"{DIRECTORY_PREFIX}/([^/]+)", raw_path)):
+            return self._directory_record(unquote(match.group(1)))
         if match := re.fullmatch(r"/app/installations/(\d+)/access_tokens", path):
             return self._access_token(method, headers, int(match.group(1)))
         if (refusal := self._check_token(headers)) is not None:
@@ -495,8 +499,8 @@ class FakeGitHub:
             ("POST", r"/graphql", self._graphql),
         )
         for route_method, pattern, handler in routes:
-            if method == route_method and (match := re.fullmatch(pattern, path)):
-                return handler(url, body, *match.groups())
+            if method == route_method and (match := re.fullmatch(pattern, raw_path)):
+                return handler(url, body, *(unquote(group) for group in match.groups()))
         return _error(404, "Not Found")
 
     def _take_fault(self, path: str) -> Fault | None:
