@@ -8,7 +8,7 @@ organization's invitation; the membership becomes "active" when they do.
 from __future__ import annotations
 
 from functions.common.adapter import step_handler
-from functions.common.github import github_call, github_client
+from functions.common.github import github_call, github_client, path_segment
 from functions.common.models import MemberRef, TeamMembership
 from functions.common.observability import logger
 from functions.common.settings import settings
@@ -19,7 +19,7 @@ def add_team_member(member: MemberRef) -> TeamMembership:
     role = settings().team_role
     with github_call(f"add {member.login} to team {member.org}/{team}"):
         response = github_client().rest.teams.add_or_update_membership_for_user_in_org(
-            member.org, team, member.login, role=role
+            path_segment(member.org), path_segment(team), path_segment(member.login), role=role
         )
     membership = response.parsed_data
     logger.info(

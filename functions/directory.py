@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 from typing import Any, Literal, Protocol
-from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from functions.common.errors import DirectoryUnavailable
-from functions.common.github import github_call, github_client
+from functions.common.github import github_call, github_client, path_segment
 from functions.common.settings import settings
 
 SAML_DIRECTORY = "github-saml"
@@ -113,7 +112,7 @@ class HttpDirectory:
         self.base_url = base_url.rstrip("/")
 
     def lookup(self, org: str, login: str) -> DirectoryResult:
-        url = f"{self.base_url}/{quote(login, safe='')}"
+        url = f"{self.base_url}/{path_segment(login)}"
         try:
             with httpx.Client(timeout=HTTP_TIMEOUT) as client:
                 response = client.get(url, headers={"Accept": "application/json"})

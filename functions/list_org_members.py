@@ -10,7 +10,7 @@ from githubkit.response import Response
 from githubkit_schemas.latest.models import SimpleUser
 
 from functions.common.adapter import step_handler
-from functions.common.github import github_call, github_client
+from functions.common.github import github_call, github_client, path_segment
 from functions.common.models import BackfillRequest, MemberRef
 from functions.common.observability import logger
 
@@ -33,7 +33,7 @@ def list_org_members(request: BackfillRequest) -> list[MemberRef]:
                 source="backfill",
             )
             for user in github.rest.paginate(
-                github.rest.orgs.list_members, map_func=_users, org=request.org, per_page=PAGE_SIZE
+                github.rest.orgs.list_members, map_func=_users, org=path_segment(request.org), per_page=PAGE_SIZE
             )
         ]
     logger.info("organization members listed", extra={"org": request.org, "count": len(members)})

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from functions import records
 from functions.common.adapter import step_handler
-from functions.common.github import github_call, github_client
+from functions.common.github import github_call, github_client, path_segment
 from functions.common.models import StoreRequest, WorkflowRunRef
 from functions.common.observability import logger, metrics
 from functions.common.settings import settings
@@ -35,8 +35,8 @@ def list_run_jobs(run: WorkflowRunRef) -> list[JobUsage]:
             for job in github.rest.paginate(
                 github.rest.actions.list_jobs_for_workflow_run_attempt,
                 map_func=lambda response: response.parsed_data.jobs,
-                owner=run.owner,
-                repo=run.repo,
+                owner=path_segment(run.owner),
+                repo=path_segment(run.repo),
                 run_id=run.run_id,
                 attempt_number=run.run_attempt,
                 per_page=PAGE_SIZE,

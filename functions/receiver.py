@@ -11,7 +11,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
@@ -25,10 +27,17 @@ from functions.common.models import BackfillRequest, MemberRef, Message, Workflo
 from functions.common.observability import logger, metrics, tracer
 from functions.common.secrets import webhook_secret
 from functions.common.settings import settings
-from functions.webhook_events import MalformedWebhook, to_message
+from functions.webhook_events import Ignored, MalformedWebhook, to_message
 
 DELIVERY_ID_PATH = 'headers."x-github-delivery"'
 SIGNATURE_PREFIX = "sha256="
+#: GitHub's payloads nest 7 levels at most; a bound far below Python's recursion limit keeps json.loads safe.
+MAX_JSON_DEPTH = 64
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+ACCEPTED_TYPES = f"GitHub sends {JSON_TYPE} or {FORM_TYPE}"
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_A_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
 AWS_ERRORS = (ClientError, BotoCoreError, GetParameterError)
 
 # Which setting names the target (queue URL or state machine ARN) of each message.
@@ -75,12 +84,16 @@ def _receive(request: APIGatewayProxyEventV2) -> dict[str, Any]:
     _verify_signature(body, request.headers.get("x-hub-signature-256"))
     event_name = _required_header(request, "x-github-event")
     delivery_id = _required_header(request, "x-github-delivery")
-    payload = _json_object(body)
+    payload = _json_object(_json_bytes(body, request.headers.get("content-type")))
     logger.append_keys(action=payload.get("action"))
     try:
         message = to_message(event_name, payload, delivery_id, settings().need("github_org"))
     except MalformedWebhook as error:
         raise Rejected(400, str(error)) from error
+    if isinstance(message, Ignored):
+        _count("WebhooksIgnored")
+        logger.info("webhook ignored", extra={"reason": message.reason})
+        return _response(202, {"status": "ignored"})
     if message is None:
         _count("WebhooksIgnored")
         logger.info("webhook ignored")
@@ -121,10 +134,49 @@ def _required_header(request: APIGatewayProxyEventV2, name: str) -> str:
     return value
 
 
+def _json_bytes(body: bytes, content_type: str | None) -> bytes:
+    """The JSON document of a verified body: the body itself, or a form's ``payload`` field (415 otherwise)."""
+    if content_type is None:
+        raise Rejected(415, f"Content-Type header is missing: {ACCEPTED_TYPES}")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == JSON_TYPE:
+        return body
+    if media_type != FORM_TYPE:
+        raise Rejected(415, f"content type {content_type!r} is not accepted: {ACCEPTED_TYPES}")
+    try:
+        fields = parse_qsl(body.decode("ascii"), keep_blank_values=True, encoding="utf-8", errors="strict")
+    except UnicodeDecodeError as error:
+        raise Rejected(400, f"form body is not UTF-8 percent-encoded: {error}") from error
+    payloads = [value for name, value in fields if name == "payload"]
+    if not payloads:
+        raise Rejected(400, "form body has no payload field")
+    if len(payloads) > 1:
+        raise Rejected(400, f"form body has {len(payloads)} payload fields; GitHub sends one")
+    return payloads[0].encode()
+
+
+def _nesting_depth(body: bytes, limit: int) -> int:
+    """How deep the brackets outside JSON strings nest, counted up to ``limit + 1`` at most.
+
+    The strings go first (one regular expression), then everything that is not a bracket (one
+    ``translate``), so only the brackets are walked in Python.
+    """
+    depth = deepest = 0
+    for byte in _JSON_STRING.sub(b"", body).translate(None, _NOT_A_BRACKET):
+        depth += 1 if byte in b"[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > limit:
+                break
+    return deepest
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
+    if _nesting_depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise Rejected(400, f"body is not JSON: it nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (ValueError, RecursionError) as error:  # also UnicodeDecodeError and the integer digit limit
         raise Rejected(400, f"body is not JSON: {error}") from error
     if not isinstance(payload, dict):
         raise Rejected(400, "body is not a JSON object")

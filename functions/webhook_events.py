@@ -11,16 +11,25 @@ lose the event for good (GitHub does not retry). githubkit's full models do reje
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
+from functions.common.github_names import GitHubId, Login, RepositoryName
 from functions.common.models import BackfillRequest, MemberRef, Message, WorkflowRunRef
 
 
 class MalformedWebhook(ValueError):
     """A handled event whose payload lacks what the pipeline needs; the message says which fields."""
+
+
+@dataclass(frozen=True)
+class Ignored:
+    """A handled event that has nothing for the pipeline to do; ``reason`` says why, for the log."""
+
+    reason: str
 
 
 class _Payload(BaseModel):
@@ -36,21 +45,21 @@ class _Event(_Payload, ABC):
         """The organization the event happened in."""
 
     @abstractmethod
-    def to_message(self, delivery_id: str) -> Message:
+    def to_message(self, delivery_id: str) -> Message | Ignored:
         """The pipeline message; only called for events of the stack's organization."""
 
 
 class _Account(_Payload):
-    login: str
+    login: Login
 
 
 class _User(_Payload):
-    login: str
-    id: int
+    login: Login
+    id: GitHubId
 
 
 class _Membership(_Payload):
-    user: _User
+    user: _User | None  # GitHub's schema allows null: then there is nobody to onboard
 
 
 class OrganizationMemberAdded(_Event):
@@ -61,20 +70,22 @@ class OrganizationMemberAdded(_Event):
     def org(self) -> str:
         return self.organization.login
 
-    def to_message(self, delivery_id: str) -> MemberRef:
+    def to_message(self, delivery_id: str) -> MemberRef | Ignored:
         user = self.membership.user
+        if user is None:
+            return Ignored("membership.user is null: nobody to onboard")
         return MemberRef(correlation_id=delivery_id, org=self.organization.login, login=user.login, user_id=user.id)
 
 
 class _Repository(_Payload):
-    name: str
+    name: RepositoryName
     private: bool
     owner: _Account
 
 
 class _WorkflowRun(_Payload):
-    id: int
-    run_attempt: int
+    id: GitHubId
+    run_attempt: GitHubId
     name: str | None = None
     path: str | None = None
     conclusion: str | None = None
@@ -111,11 +122,11 @@ class WorkflowRunCompleted(_Event):
 
 
 class _InstallationAccount(_Payload):
-    login: str | None = None  # an enterprise installation's account has a slug, not a login
+    login: Login | None = None  # an enterprise installation's account has a slug, not a login
 
 
 class _Installation(_Payload):
-    id: int
+    id: GitHubId
     account: _InstallationAccount | None = None
 
 
@@ -140,8 +151,9 @@ HANDLED_EVENTS: dict[tuple[str, str], type[_Event]] = {
 }
 
 
-def to_message(event_name: str, payload: dict[str, Any], delivery_id: str, github_org: str) -> Message | None:
-    """The message for a handled event of ``github_org``; ``None`` for any other event, action or org."""
+def to_message(event_name: str, payload: dict[str, Any], delivery_id: str, github_org: str) -> Message | Ignored | None:
+    """The message for a handled event of ``github_org``; ``None`` for any other event, action or org;
+    :class:`Ignored` for a handled event that has nothing to do."""
     action = payload.get("action")
     model = HANDLED_EVENTS.get((event_name, str(action)))
     if model is None:

@@ -90,6 +90,7 @@ class RecordedRequest:
     query: str
     status: int | None  # None: not answered (timeout fault)
     api_version: str | None = None  # the X-GitHub-Api-Version header, if the request had one
+    raw_path: str = ""  # the path as sent, percent-escapes kept
 
 
 # --- fixtures and keys -----------------------------------------------------------------------------
@@ -523,20 +524,23 @@ class FakeGitHub:
         version = lowered.get("x-github-api-version")
         with self._lock:
             try:
-                reply = self._answer(method.upper(), url, path, lowered, body)
+                reply = self._answer(method.upper(), url, parts.path, lowered, body)
             except SimulatedTimeout:
-                self.requests.append(RecordedRequest(method.upper(), path, parts.query, None, version))
+                self.requests.append(RecordedRequest(method.upper(), path, parts.query, None, version, parts.path))
                 raise
-            self.requests.append(RecordedRequest(method.upper(), path, parts.query, reply.status, version))
+            self.requests.append(RecordedRequest(method.upper(), path, parts.query, reply.status, version, parts.path))
             return reply
 
-    def _answer(self, method: str, url: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+    def _answer(self, method: str, url: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
+        """Routes match the raw path, one segment per ``/`` as sent, and each segment is then unescaped,
+        as GitHub does: an escaped ``%2F`` stays inside its segment."""
+        path = unquote(raw_path)
         if (exhausted := self._exhausted(path)) is not None:
             return exhausted
         if (fault := self._take_fault(path)) is not None:
             return _fault_reply(fault, self.installation_id)
-        if method == "GET" and (match := re.fullmatch(rf"{DIRECTORY_PREFIX}/([^/]+)", path)):
-            return self._directory_record(match.group(1))
+        if method == "GET" and (match := re.fullmatch(rf"{DIRECTORY_PREFIX}/([^/]+)", raw_path)):
+            return self._directory_record(unquote(match.group(1)))
         if (version := headers.get("x-github-api-version")) is not None and version not in self.api_versions:
             supported = ", ".join(sorted(self.api_versions))
             return _error(400, f"Unsupported 'X-GitHub-Api-Version' header: {version}. Supported: {supported}")
@@ -552,8 +556,8 @@ class FakeGitHub:
             ("POST", r"/graphql", self._graphql),
         )
         for route_method, pattern, handler in routes:
-            if method == route_method and (match := re.fullmatch(pattern, path)):
-                return handler(url, body, *match.groups())
+            if method == route_method and (match := re.fullmatch(pattern, raw_path)):
+                return handler(url, body, *(unquote(group) for group in match.groups()))
         return _error(404, "Not Found")
 
     def _take_fault(self, path: str) -> Fault | None:

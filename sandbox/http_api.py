@@ -11,8 +11,8 @@ integration (payload format 2.0) on the ``$default`` stage:
 - checks that the function's resource policy lets API Gateway invoke it for this request's source ARN
   (``arn:aws:execute-api:REGION:ACCOUNT:API/$default/METHOD/PATH``), as API Gateway does: 500 otherwise;
 - builds the 2.0 event (headers lower-cased, repeated ones comma-joined, cookies apart, the body as
-  sent, base64-encoded unless its content type is text) and invokes the integration's function through
-  the Lambda Invoke API;
+  sent, base64-encoded unless its content type is text and the body valid UTF-8) and invokes the
+  integration's function through the Lambda Invoke API;
 - returns the function's answer (``statusCode``, ``headers``, ``cookies``, ``body``, ``isBase64Encoded``;
   any other JSON answer as a 200 ``application/json`` body), 500 on a function error or an unreadable
   answer, 503 when the integration timeout passes first.
@@ -276,7 +276,12 @@ def build_event(
         event["pathParameters"] = dict(path_parameters)
     if body:
         text = is_text(joined.get("content-type"))
-        event["body"] = body.decode() if text else base64.b64encode(body).decode()
+        try:
+            event["body"] = body.decode() if text else None
+        except UnicodeDecodeError:  # "text" that is not UTF-8 cannot travel as a JSON string either
+            text = False
+        if not text:
+            event["body"] = base64.b64encode(body).decode()
         event["isBase64Encoded"] = not text
     else:
         event["isBase64Encoded"] = False

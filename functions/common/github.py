@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from githubkit import AppInstallationAuthStrategy, GitHub
@@ -71,6 +72,22 @@ def _client_for(credentials: GitHubAppCredentials, base_url: str, api_version: s
         http_cache=False,
         cache_strategy=MemCacheStrategy(),
     )
+
+
+def path_segment(value: str | int) -> str:
+    """``value`` percent-escaped as exactly one URL path segment.
+
+    githubkit builds REST paths with unescaped f-strings (``f"/orgs/{org}/teams/{team_slug}/..."``)
+    and httpx then resolves ``.``/``..`` segments, so every value a function puts into a path goes
+    through here: ``/``, ``%`` and every non-ASCII character are escaped, and a value that is all
+    dots (which ``quote`` leaves alone) is escaped too. An empty value would drop the segment:
+    it is refused.
+    """
+    text = str(value)
+    if not text:
+        raise ValueError("an empty value cannot be a URL path segment")
+    escaped = quote(text, safe="")
+    return escaped.replace(".", "%2E") if escaped.strip(".") == "" else escaped
 
 
 @contextmanager

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from functions.common.github_names import GitHubId, Login, RepositoryName
+
 
 class Message(BaseModel):
     """Base of every step message: camelCase on the wire, snake_case in Python."""
@@ -30,9 +32,9 @@ class Message(BaseModel):
 class MemberRef(Message):
     """A person to onboard: from ``organization.member_added`` or from a backfill."""
 
-    org: str
-    login: str
-    user_id: int
+    org: Login
+    login: Login
+    user_id: GitHubId
     source: Literal["member_added", "backfill"] = "member_added"
 
 
@@ -47,11 +49,11 @@ class TeamMembership(MemberRef):
 class WorkflowRunRef(Message):
     """A completed workflow run attempt to price, from ``workflow_run.completed``."""
 
-    owner: str
-    repo: str
+    owner: Login
+    repo: RepositoryName
     repository_private: bool
-    run_id: int
-    run_attempt: int
+    run_id: GitHubId
+    run_attempt: GitHubId
     workflow_name: str
     conclusion: str | None = None
     event: str | None = None
@@ -63,8 +65,8 @@ class WorkflowRunRef(Message):
 class BackfillRequest(Message):
     """Onboard every member of an organization: from ``installation.created`` or by hand."""
 
-    org: str
-    installation_id: int | None = None
+    org: Login
+    installation_id: GitHubId | None = None
 
 
 #: SNS: a subject "must be less than 100 characters", ASCII, with no line breaks or control characters, and

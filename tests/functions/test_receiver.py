@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import boto3
 import pytest
@@ -19,6 +20,7 @@ from moto import mock_aws
 
 from functions.common import dispatch
 from functions.common.observability import logger
+from functions.receiver import MAX_JSON_DEPTH
 from tests.functions.webhooks import (
     FIXTURES,
     FakeLambdaContext,
@@ -537,3 +539,260 @@ def test_an_installation_on_an_account_without_a_login_is_ignored(receiver: Rece
         {"status": "ignored"},
     )
     assert receiver.dispatched(delivery_id) == {}
+
+
+# --- bodies Python's json cannot take (issue 6, item 1) ----------------------------------------------
+
+
+def nested(depth: int, inner: bytes = b"1") -> bytes:
+    """A JSON object whose ``deep`` field nests ``depth`` levels in all (the object is the first)."""
+    return b'{"action": "none", "deep": ' + b"[" * (depth - 1) + inner + b"]" * (depth - 1) + b"}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="100000-brackets"),
+        pytest.param(b"{" * 100_000, id="100000-open-braces"),
+        pytest.param(nested(MAX_JSON_DEPTH + 1), id="one-level-too-deep"),
+    ],
+)
+def test_a_body_nested_deeper_than_the_bound_is_400_naming_the_bound(body: bytes, receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+
+    status, answer = receiver.deliver(body, delivery_id=delivery_id)
+
+    assert (status, answer) == (400, {"error": f"body is not JSON: it nests deeper than {MAX_JSON_DEPTH} levels"})
+    assert receiver.dispatched(delivery_id) == {}
+
+
+def test_a_body_nested_exactly_to_the_bound_is_read(receiver: Receiver) -> None:
+    assert receiver.deliver(nested(MAX_JSON_DEPTH), delivery_id=new_delivery_id()) == (202, {"status": "ignored"})
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting(receiver: Receiver) -> None:
+    brackets = b'[{\\"' * 50_000  # in a string, with escaped quotes that must not end it
+    body = b'{"action": "none", "text": "' + brackets + b'"}'
+    assert json.loads(body)["text"].startswith('[{"')
+
+    assert receiver.deliver(body, delivery_id=new_delivery_id()) == (202, {"status": "ignored"})
+
+
+def test_an_integer_beyond_pythons_digit_limit_is_400(receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+    payload = json.loads(MEMBER_ADDED)
+    body = json.dumps(payload).encode().replace(b'"id": 39652351', b'"id": ' + b"9" * 5000)
+    assert b"9" * 5000 in body
+
+    status, answer = receiver.deliver(body, delivery_id=delivery_id)
+
+    assert status == 400
+    assert answer["error"].startswith("body is not JSON: ") and "digit" in answer["error"]
+    assert receiver.dispatched(delivery_id) == {}
+
+
+# --- content types (issue 6, item 2) -------------------------------------------------------------------
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def with_content_type(body: bytes, content_type: str | None, delivery_id: str) -> dict[str, Any]:
+    """A delivery of ``body`` signed over exactly those bytes, with ``content_type`` (None: no header)."""
+    headers = delivery_headers(body, event_name="organization", secret=SECRET, delivery_id=delivery_id)
+    if content_type is None:
+        del headers["content-type"]
+    else:
+        headers["content-type"] = content_type
+    return http_api_event(body, headers, base64_encoded=True)
+
+
+@pytest.mark.parametrize(
+    "content_type", [FORM, "application/x-www-form-urlencoded; charset=utf-8", "Application/X-WWW-Form-URLEncoded"]
+)
+def test_a_form_encoded_delivery_is_verified_on_the_form_and_accepted(content_type: str, receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+    body = urlencode({"payload": MEMBER_ADDED.decode()}).encode()  # how GitHub sends "form" webhooks
+
+    assert receiver.post(with_content_type(body, content_type, delivery_id)) == accepted(delivery_id)
+    assert receiver.dispatched(delivery_id) == onboarded(delivery_id)
+
+
+def test_a_form_signed_over_its_json_alone_is_401(receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+    body = urlencode({"payload": MEMBER_ADDED.decode()}).encode()
+    event = with_content_type(body, FORM, delivery_id)
+    event["headers"]["x-hub-signature-256"] = signature(SECRET, MEMBER_ADDED)
+
+    assert receiver.post(event)[0] == 401
+    assert receiver.dispatched(delivery_id) == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"", "form body has no payload field"),
+        (b"other=1", "form body has no payload field"),
+        (b"payload=1&payload=2", "form body has 2 payload fields; GitHub sends one"),
+        (b"payload=%FF", "form body is not UTF-8 percent-encoded: "),
+        (b"payload=\xff", "form body is not UTF-8 percent-encoded: "),
+        (b"payload=%7B", "body is not JSON: "),
+        (b"payload=" + quote(b"[" * 100_000).encode(), f"body is not JSON: it nests deeper than {MAX_JSON_DEPTH}"),
+    ],
+)
+def test_a_form_without_one_json_payload_is_400(body: bytes, error: str, receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+
+    status, answer = receiver.post(with_content_type(body, FORM, delivery_id))
+
+    assert status == 400
+    assert answer["error"].startswith(error)
+    assert receiver.dispatched(delivery_id) == {}
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data; boundary=x", ""])
+def test_another_content_type_is_415_naming_it(content_type: str, receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+
+    status, answer = receiver.post(with_content_type(MEMBER_ADDED, content_type, delivery_id))
+
+    assert (status, answer) == (
+        415,
+        {
+            "error": f"content type {content_type!r} is not accepted: "
+            "GitHub sends application/json or application/x-www-form-urlencoded"
+        },
+    )
+    assert receiver.dispatched(delivery_id) == {}
+
+
+def test_a_delivery_without_a_content_type_is_415(receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+
+    status, answer = receiver.post(with_content_type(MEMBER_ADDED, None, delivery_id))
+
+    assert (status, answer["error"]) == (
+        415,
+        "Content-Type header is missing: GitHub sends application/json or application/x-www-form-urlencoded",
+    )
+    assert receiver.dispatched(delivery_id) == {}
+
+
+def test_json_with_a_charset_is_accepted(receiver: Receiver) -> None:
+    delivery_id = new_delivery_id()
+
+    assert receiver.post(with_content_type(MEMBER_ADDED, "application/json; charset=utf-8", delivery_id)) == (
+        accepted(delivery_id)
+    )
+
+
+def test_a_wrongly_signed_delivery_of_another_content_type_is_401_not_415(receiver: Receiver) -> None:
+    event = with_content_type(MEMBER_ADDED, "text/plain", new_delivery_id())
+    event["headers"]["x-hub-signature-256"] = signature("not the secret", MEMBER_ADDED)
+
+    assert receiver.post(event)[0] == 401
+
+
+# --- what a handled event carries (issue 6, item 4) --------------------------------------------------
+
+WORKFLOW_RUN_COMPLETED = (FIXTURES / "workflow_run" / "completed.payload.json").read_bytes()
+INSTALLATION_CREATED = (FIXTURES / "installation" / "created.payload.json").read_bytes()
+EXAMPLES = {"organization": MEMBER_ADDED, "workflow_run": WORKFLOW_RUN_COMPLETED, "installation": INSTALLATION_CREATED}
+ORGS = {"organization": "Octocoders", "workflow_run": "octo-org", "installation": "octocat"}
+
+
+def changed(event_name: str, path: str, value: Any) -> bytes:
+    """The example of ``event_name`` with the field at the dotted ``path`` set to ``value``."""
+    payload = json.loads(EXAMPLES[event_name])
+    *parents, last = path.split(".")
+    target = payload
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    return json.dumps(payload).encode()
+
+
+TRAVERSAL = "../../other-team/memberships/victim"
+BAD_FIELDS = [
+    ("organization", "membership.user.login", TRAVERSAL),
+    ("organization", "membership.user.login", "%2e%2e%2fvictim"),
+    ("organization", "membership.user.login", "victim\uff0fx"),  # fullwidth solidus
+    ("organization", "membership.user.login", "a\u2215b"),  # division slash
+    ("organization", "membership.user.login", "-leading"),
+    ("organization", "membership.user.login", "trailing-"),
+    ("organization", "membership.user.login", "double--hyphen"),
+    ("organization", "membership.user.login", "x" * 40),
+    ("organization", "membership.user.login", ""),
+    ("organization", "membership.user.login", "dependabot[bot]"),
+    ("organization", "membership.user.login", 7),
+    ("organization", "organization.login", "Octo coders"),
+    ("organization", "membership.user.id", True),
+    ("organization", "membership.user.id", 0),
+    ("organization", "membership.user.id", -5),
+    ("organization", "membership.user.id", "39652351"),
+    ("organization", "membership.user.id", 1.5),
+    ("workflow_run", "workflow_run.run_attempt", 0),
+    ("workflow_run", "workflow_run.run_attempt", -1),
+    ("workflow_run", "workflow_run.run_attempt", True),
+    ("workflow_run", "workflow_run.id", False),
+    ("workflow_run", "repository.name", ".."),
+    ("workflow_run", "repository.name", "."),
+    ("workflow_run", "repository.name", "a/b"),
+    ("workflow_run", "repository.name", "r" * 101),
+    ("workflow_run", "repository.name", "caf\u00e9"),
+    ("workflow_run", "repository.owner.login", "../octo-org"),
+    ("installation", "installation.id", True),
+    ("installation", "installation.id", 0),
+    ("installation", "installation.account.login", "octo/cat"),
+]
+
+
+@pytest.mark.parametrize(("event_name", "path", "value"), BAD_FIELDS, ids=lambda value: repr(value)[:30])
+def test_a_field_that_is_not_what_github_sends_is_400_naming_it(
+    event_name: str, path: str, value: Any, receiver: Receiver
+) -> None:
+    receiver.env.setenv("GITHUB_ORG", ORGS[event_name])
+    delivery_id = new_delivery_id()
+
+    status, answer = receiver.deliver(changed(event_name, path, value), event_name=event_name, delivery_id=delivery_id)
+
+    assert status == 400
+    assert f"payload: {path}: " in answer["error"]
+    assert receiver.dispatched(delivery_id) == {}
+
+
+@pytest.mark.parametrize(
+    ("event_name", "path", "value"),
+    [
+        ("organization", "membership.user.login", "a" * 39),
+        ("organization", "membership.user.login", "a-b-9"),
+        ("workflow_run", "repository.name", "a" * 100),
+        ("workflow_run", "repository.name", ".github"),
+        ("workflow_run", "repository.name", "..."),
+        ("workflow_run", "repository.name", "my_repo-2.0"),
+    ],
+)
+def test_names_at_the_edge_of_githubs_syntax_are_accepted(
+    event_name: str, path: str, value: Any, receiver: Receiver
+) -> None:
+    receiver.env.setenv("GITHUB_ORG", ORGS[event_name])
+    delivery_id = new_delivery_id()
+
+    status, _ = receiver.deliver(changed(event_name, path, value), event_name=event_name, delivery_id=delivery_id)
+
+    assert status == 202
+    [[message]] = receiver.dispatched(delivery_id).values()
+    assert value in message.values()
+
+
+def test_a_member_added_without_a_user_is_ignored_and_logged(receiver: Receiver) -> None:
+    log = io.StringIO()
+    receiver.env.setattr(logger.registered_handler, "stream", log)
+    delivery_id = new_delivery_id()
+
+    assert receiver.deliver(changed("organization", "membership.user", None), delivery_id=delivery_id) == (
+        202,
+        {"status": "ignored"},
+    )
+    assert receiver.dispatched(delivery_id) == {}
+    [line] = [json.loads(line) for line in log.getvalue().splitlines()]
+    assert (line["message"], line["reason"]) == ("webhook ignored", "membership.user is null: nobody to onboard")

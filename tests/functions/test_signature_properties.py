@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 import pytest
@@ -160,3 +161,42 @@ def test_a_signature_made_with_another_secret_is_401(pipeline: Pipeline, secret:
 
     assert status == 401
     assert pipeline.dispatched() == []
+
+
+CONTENT_TYPES = st.one_of(
+    st.sampled_from(["application/json", "application/x-www-form-urlencoded", "text/plain", ""]),
+    st.text(max_size=40),
+)
+HOSTILE_JSON = st.one_of(
+    st.binary(max_size=2048),
+    st.integers(min_value=1, max_value=3000).map(lambda depth: b"[" * depth + b"]" * depth),
+    st.integers(min_value=4000, max_value=6000).map(
+        lambda digits: b'{"action": "member_added", "n": ' + b"9" * digits + b"}"
+    ),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    ).map(lambda value: json.dumps(value).encode()),
+)
+
+
+@PROPERTY_SETTINGS
+@given(
+    secret=secrets,
+    body=HOSTILE_JSON,
+    content_type=CONTENT_TYPES,
+    event_name=st.sampled_from(["organization", "workflow_run", "installation", "ping"]),
+    as_form=st.booleans(),
+)
+def test_any_signed_body_is_answered_without_a_500(
+    pipeline: Pipeline, secret: str, body: bytes, content_type: str, event_name: str, as_form: bool
+) -> None:
+    if as_form:
+        body = b"payload=" + quote(body).encode()
+    with webhook_secret(secret):
+        headers = {**delivery_headers(body, event_name=event_name, secret=secret, delivery_id=new_delivery_id())}
+        headers["content-type"] = content_type
+        status, _ = receive(http_api_event(body, headers, base64_encoded=True))
+
+    assert status in (202, 400, 413, 415)
+    pipeline.dispatched()

@@ -226,7 +226,9 @@ def test_a_timeout_fault_holds_the_answer_until_the_client_gives_up(server: Fake
     with pytest.raises(httpx.ReadTimeout):
         httpx.get(f"{server.directory_url}/alice", timeout=0.3)
     assert time.monotonic() - started < 2
-    assert server.github.calls("/directory/") == [RecordedRequest("GET", "/directory/alice", "", None)]
+    assert server.github.calls("/directory/") == [
+        RecordedRequest("GET", "/directory/alice", "", None, raw_path="/directory/alice")
+    ]
     assert httpx.get(f"{server.directory_url}/alice").status_code == 200
 
 

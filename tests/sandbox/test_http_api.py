@@ -287,6 +287,19 @@ def test_a_binary_body_arrives_base64_encoded(aws: EmbeddedAws, receiver: str, g
     assert response.headers["x-signature-valid"] == "True"
 
 
+def test_a_json_body_that_is_not_utf8_arrives_base64_encoded(
+    aws: EmbeddedAws, receiver: str, gateway: HttpApiGateway
+) -> None:
+    url = gateway.serve(_api(aws, receiver)) + "/webhook"
+    body = b'{"login": "\xff\xfe"}'
+    response = httpx.post(url, content=body, headers={"Content-Type": "application/json", **_signed(body)})
+
+    assert response.status_code == 202
+    event = response.json()["event"]
+    assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == body
+    assert response.headers["x-signature-valid"] == "True"
+
+
 def test_other_routes_are_not_found(aws: EmbeddedAws, receiver: str, gateway: HttpApiGateway) -> None:
     base = gateway.serve(_api(aws, receiver))
     for method, path in (("GET", "/webhook"), ("POST", "/other"), ("POST", "/"), ("POST", "/webhook/x")):
