@@ -5,10 +5,12 @@ A step is ``step(message: In) -> Out | list[Out]`` and knows nothing of SQS or S
 - Step Functions invokes the handler with the state input; the handler returns the step's result (a list
   as ``{"items": [...], "count": n}``) and lets exceptions propagate, so the ASL ``Retry``/``Catch``
   rules see the exception's class name as the error name.
-- An SQS event source mapping invokes it with a batch; each record is processed on its own, its result
-  sent to ``NEXT_QUEUE_URL``, and a failing record reported as a batch item failure, so one bad record
-  does not redrive the batch. On the record's last receive before the dead-letter queue, a failure
-  notification is published to ``NOTIFICATION_TOPIC_ARN``.
+- An SQS event source mapping invokes it with a batch; each record is processed on its own, all of them
+  at once in threads (``functions.common.batch``: a batch of slow GitHub calls answers before the
+  function times out), its result sent to ``NEXT_QUEUE_URL``, and a failing record (or one still
+  running when the invocation must answer) reported as a batch item failure, so one bad record does
+  not redrive the batch. On the record's last receive before the dead-letter queue, a failure
+  notification is published to ``NOTIFICATION_TOPIC_ARN`` (``_record_failed``: the one failure hook).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from typing import Any, TypeVar
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 
+from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.models import Message, Notification
 from functions.common.observability import logger, metrics, tracer
@@ -50,18 +52,29 @@ def sns_client() -> BaseClient:
 def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type[In]) -> LambdaHandler:
     """The Lambda handler for ``step``, whose input messages are ``input_model``."""
     step_name = getattr(step, "__name__", "step")
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-    def process_record(record: SQSRecord) -> None:
-        logger.set_correlation_id(_correlation_id(record))
-        try:
-            _forward(step(input_model.model_validate_json(record.body)))
-        except Exception as error:
-            _count_failure(step_name, receive_count=_receive_count(record))
-            if _receive_count(record) >= settings().max_receive_count:
-                _notify_failure(step_name, record, error)
-            raise
+    def run_record(record: SQSRecord) -> StepResult:
+        """In a thread of its own: the step, nothing else."""
+        return step(input_model.model_validate_json(record.body))
+
+    def complete_record(record: SQSRecord, result: StepResult) -> None:
+        _forward(result)
         _count_success()
+
+    def record_failed(record: SQSRecord, error: Exception) -> None:
+        _record_failed(step_name, record, error)
+
+    def process_records(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # Created here, not in the record threads: creating boto3 clients is not thread-safe.
+        sqs_client(), sns_client()
+        return process_batch(
+            [SQSRecord(raw) for raw in event["Records"]],
+            context,
+            correlation_id=_correlation_id,
+            run=run_record,
+            complete=complete_record,
+            fail=record_failed,
+        )
 
     def run_state(state_input: dict[str, Any]) -> dict[str, Any]:
         logger.set_correlation_id(state_input.get("correlationId"))
@@ -78,12 +91,21 @@ def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if _is_sqs_event(event):
-            return process_partial_response(
-                event=event, record_handler=process_record, processor=processor, context=context
-            )
+            return process_records(event, context)
         return run_state(event)
 
     return handler
+
+
+def _record_failed(step_name: str, record: SQSRecord, error: Exception) -> None:
+    """The one per-record failure hook of the sqs architecture, called from the ``except`` block.
+
+    Counts and logs the failure and, on the record's last receive, publishes the failure notification;
+    the record is then reported as a batch item failure.
+    """
+    _count_failure(step_name, receive_count=_receive_count(record))
+    if _receive_count(record) >= settings().max_receive_count:
+        _notify_failure(step_name, record, error)
 
 
 def _count_success() -> None:
