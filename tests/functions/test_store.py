@@ -276,6 +276,9 @@ def test_the_handler_stores_an_sqs_record_once(store_env: StoreEnv) -> None:
         invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:store-records"
         aws_request_id = "request-1"
 
+        def get_remaining_time_in_millis(self) -> int:  # Lambda's context has it; the adapter reads it
+            return 30_000
+
     sqs_event = {
         "Records": [
             {
