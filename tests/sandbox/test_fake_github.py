@@ -275,7 +275,7 @@ def test_slow_down_delays_the_matching_requests_outside_the_lock(monkeypatch: py
 
     monkeypatch.setattr(fake_github.time, "sleep", sleep)
     statuses = [
-        fake.handle("GET", f"{fake_github.API_URL}/directory/{who}", {}, b"").status for who in "alice bob".split()
+        fake.handle("GET", f"{fake_github.API_URL}/directory/{who}", {}, b"").status for who in ["alice", "bob"]
     ]
     statuses += [fake.handle("GET", f"{fake_github.API_URL}/directory/alice", {}, b"").status for _ in range(2)]
     fake.clear_faults()
