@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+#: The longest one GitHub call can take: connect 5 s + read 10 s (``functions/common/github.py``).
+GITHUB_CALL_MAX_SECONDS = 15
+#: What the sqs adapter keeps of an invocation to forward, notify and answer
+#: (``functions.common.batch.REPLY_MARGIN_MS``).
+REPLY_MARGIN_SECONDS = 3
+
 
 class Needs(Enum):
     """Shared resources a function uses; each grants the least IAM privilege for it."""
@@ -28,6 +34,19 @@ class FunctionSpec:
     timeout_seconds: int
     memory_mb: int
     needs: frozenset[Needs]
+    #: GitHub calls one record makes at worst when their number is bounded (the installation token
+    #: exchange, at most once an hour, counts): the timeout must cover them one after another plus the
+    #: reply margin (``record_seconds``). Paginated listings (their number depends on the data) are
+    #: not bounded: a record that outlasts the invocation is reported alone, not the whole batch.
+    github_calls: int = 0
+
+    @property
+    def record_seconds(self) -> int:
+        """The worst-case time of one record, with the reply margin: the timeout's lower bound.
+
+        The records of an SQS batch run at once (``functions.common.batch``), so this bounds the batch.
+        """
+        return self.github_calls * GITHUB_CALL_MAX_SECONDS + REPLY_MARGIN_SECONDS
 
     @property
     def handler(self) -> str:
@@ -46,33 +65,37 @@ ADD_TEAM_MEMBER = FunctionSpec(
     "add-team-member",
     "add_team_member",
     "Adds a new organization member to the onboarding team",
-    timeout_seconds=30,
+    timeout_seconds=35,  # token exchange + PUT membership: 2 x 15 s + 3 s
     memory_mb=256,
     needs=frozenset({Needs.GITHUB_APP_SECRET}),
+    github_calls=2,
 )
 LOOKUP_DIRECTORY = FunctionSpec(
     "lookup-directory",
     "lookup_directory",
     "Fetches a member's company record and plans the member write",
-    timeout_seconds=30,
+    timeout_seconds=35,  # token exchange + GraphQL SAML lookup: 2 x 15 s + 3 s (an HTTP directory: 5 s)
     memory_mb=256,
     needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES}),
+    github_calls=2,
 )
 PRICE_WORKFLOW_RUN = FunctionSpec(
     "price-workflow-run",
     "price_workflow_run",
     "Prices a completed workflow run's jobs for chargeback",
-    timeout_seconds=60,
+    timeout_seconds=60,  # token exchange + 2 pages of 100 jobs at worst in time; more pages: retried alone
     memory_mb=256,
     needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES}),
+    github_calls=3,
 )
 LIST_ORG_MEMBERS = FunctionSpec(
     "list-org-members",
     "list_org_members",
     "Lists an organization's members for a backfill",
-    timeout_seconds=120,
+    timeout_seconds=120,  # token exchange + 6 pages of 100 members at worst in time
     memory_mb=256,
     needs=frozenset({Needs.GITHUB_APP_SECRET}),
+    github_calls=7,
 )
 
 #: Deployed unchanged by both architectures.

@@ -17,6 +17,7 @@ publish twice; a notification is never skipped.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 
 import boto3
@@ -32,9 +33,15 @@ from functions.common.settings import settings
 ALREADY_STORED_REASONS = frozenset({"ConditionalCheckFailed", "None"})
 
 
+_CLIENT_LOCK = threading.Lock()
+
+
 @cache
 def dynamodb_client() -> BaseClient:
-    return boto3.client("dynamodb")
+    # The adapter runs a batch's records in threads; creating clients from boto3's default session is
+    # not thread-safe (using one client is).
+    with _CLIENT_LOCK:
+        return boto3.client("dynamodb")
 
 
 def store_records(request: StoreRequest) -> None:

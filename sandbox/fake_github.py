@@ -14,9 +14,10 @@ of run attempts, issued tokens, pending faults, every request) and answers
 - ``GET /directory/{login}``: an internal HTTP company directory (no token), so a stack's
   ``directory`` setting can point at ``<server url>/directory``.
 
-Faults (5xx, timeouts, 429 with ``Retry-After``, GitHub's 403 rate limits) are switched on at run time
-for the next N requests whose path matches a pattern, or for all of them; ``exhaust_rate_limit`` spends
-the primary quota for a while (time-scaled like the sandbox); the core is thread-safe.
+Faults (5xx, timeouts, 429 with ``Retry-After``, GitHub's 403 rate limits) and latency (``slow_down``:
+answer N seconds late) are switched on at run time for the next N requests whose path matches a pattern,
+or for all of them; ``exhaust_rate_limit`` spends the primary quota for a while (time-scaled like the
+sandbox); the core is thread-safe, and slow requests overlap.
 :class:`FakeGitHubServer` serves a core on 127.0.0.1 (a free port); :func:`httpx_handler` adapts it to
 httpx (respx routes, ``httpx.MockTransport``). :data:`SANDBOX_ORG` is the org the sandbox seeds.
 """
@@ -412,6 +413,13 @@ class _Exhaustion:
 
 
 @dataclass
+class _PendingLatency:
+    seconds: float
+    remaining: int | None  # None: every matching request
+    pattern: re.Pattern[str] | None
+
+
+@dataclass
 class FakeGitHub:
     public_key: RSAPublicKey
     app_id: int = 123456
@@ -433,6 +441,7 @@ class FakeGitHub:
     _tokens: set[str] = field(default_factory=set, repr=False)
     _faults: list[_PendingFault] = field(default_factory=list, repr=False)
     _exhaustion: _Exhaustion | None = field(default=None, repr=False)
+    _latencies: list[_PendingLatency] = field(default_factory=list, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
@@ -501,10 +510,23 @@ class FakeGitHub:
         reset = math.ceil(time.time() + left / exhaustion.time_scale)
         return _primary_rate_limit(self.installation_id, reset)
 
+    def slow_down(self, seconds: float, *, times: int | None = None, path: str | None = None) -> None:
+        """Answer ``times`` requests (every one, if None) whose path matches ``path`` ``seconds`` late.
+
+        The wait happens outside the fake's lock, so concurrent slow requests overlap as they would
+        on GitHub. A latency and a fault may apply to the same request: the fault comes late.
+        """
+        if seconds < 0:
+            raise ValueError(f"slow_down: seconds must be >= 0, got {seconds!r}")
+        with self._lock:
+            self._latencies.append(_PendingLatency(seconds, times, re.compile(path) if path is not None else None))
+
     def clear_faults(self) -> None:
+        """Remove every pending fault and latency."""
         with self._lock:
             self._faults.clear()
             self._exhaustion = None
+            self._latencies.clear()
 
     def calls(self, path_pattern: str, method: str | None = None) -> list[RecordedRequest]:
         with self._lock:
@@ -522,6 +544,8 @@ class FakeGitHub:
         path = unquote(parts.path)
         lowered = {k.lower(): v for k, v in headers.items()}
         version = lowered.get("x-github-api-version")
+        if (delay := self._take_latency(path)) > 0:
+            time.sleep(delay)
         with self._lock:
             try:
                 reply = self._answer(method.upper(), url, parts.path, lowered, body)
@@ -559,6 +583,17 @@ class FakeGitHub:
             if method == route_method and (match := re.fullmatch(pattern, raw_path)):
                 return handler(url, body, *(unquote(group) for group in match.groups()))
         return _error(404, "Not Found")
+
+    def _take_latency(self, path: str) -> float:
+        """Seconds to wait before answering ``path``: the sum of the matching latencies."""
+        with self._lock:
+            delay = 0.0
+            for latency in self._latencies:
+                if latency.remaining != 0 and (latency.pattern is None or latency.pattern.search(path)):
+                    if latency.remaining is not None:
+                        latency.remaining -= 1
+                    delay += latency.seconds
+            return delay
 
     def _take_fault(self, path: str) -> Fault | None:
         for fault in self._faults:

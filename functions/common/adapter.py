@@ -5,11 +5,14 @@ A step is ``step(message: In) -> Out | list[Out]`` and knows nothing of SQS or S
 - Step Functions invokes the handler with the state input; the handler returns the step's result (a list
   as ``{"items": [...], "count": n}``) and lets exceptions propagate, so the ASL ``Retry``/``Catch``
   rules see the exception's class name as the error name.
-- An SQS event source mapping invokes it with a batch; each record is processed on its own, its result
-  sent to ``NEXT_QUEUE_URL``, and a failing record reported as a batch item failure, so one bad record
-  does not redrive the batch. On the record's last receive before the dead-letter queue, a failure
-  notification is published to ``NOTIFICATION_TOPIC_ARN``. A record that GitHub rate-limits is re-sent
-  with a delay instead of failed, within ``RATE_LIMIT_MAX_WAIT_SECONDS`` (functions/common/rate_limits.py).
+- An SQS event source mapping invokes it with a batch; each record is processed on its own, all of them
+  at once in threads (``functions.common.batch``: a batch of slow GitHub calls answers before the
+  function times out), its result sent to ``NEXT_QUEUE_URL``, and a failing record (or one still
+  running when the invocation must answer) reported as a batch item failure, so one bad record does
+  not redrive the batch. On the record's last receive before the dead-letter queue, a failure
+  notification is published to ``NOTIFICATION_TOPIC_ARN`` (``_record_failed``: the one failure hook).
+  A record that GitHub rate-limits is re-sent with a delay instead of failed, within
+  ``RATE_LIMIT_MAX_WAIT_SECONDS`` (functions/common/rate_limits.py).
 - Step Functions: the state's ``rateLimit`` (the execution's rate-limit waits so far) passes through a
   step to its output, so the waits of all steps of one execution count against one budget.
 """
@@ -18,17 +21,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 
 from functions.common import rate_limits
+from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
 from functions.common.models import Message, Notification
@@ -45,6 +49,17 @@ SEND_MESSAGE_BATCH_LIMIT = 10
 RATE_LIMIT_STATE = "rateLimit"
 
 
+@dataclass(frozen=True)
+class RateLimitWait:
+    """A record re-sent to its queue to wait out a GitHub rate limit: nothing to forward, not a failure.
+
+    ``wait_seconds`` is None for a further hop of a wait longer than one SQS delay.
+    """
+
+    wait_seconds: int | None
+    reason: str
+
+
 class ForwardingFailed(RuntimeError):
     """SQS refused some messages of a SendMessageBatch; the record is retried as a whole."""
 
@@ -57,23 +72,44 @@ def sns_client() -> BaseClient:
 def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type[In]) -> LambdaHandler:
     """The Lambda handler for ``step``, whose input messages are ``input_model``."""
     step_name = getattr(step, "__name__", "step")
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-    def process_record(record: SQSRecord) -> None:
+    def run_record(record: SQSRecord) -> StepResult | RateLimitWait:
+        """In a thread of its own: the step, or the wait of a rate-limited record (nothing else)."""
         correlation_id = _correlation_id(record)
-        logger.set_correlation_id(correlation_id)
+        if rate_limits.still_waiting(record, correlation_id):
+            return RateLimitWait(wait_seconds=None, reason="still waiting out a rate limit")
         try:
-            if rate_limits.still_waiting(record, correlation_id):
-                return
-            _forward(step(input_model.model_validate_json(record.body)))
-        except Exception as error:
-            if isinstance(error, GitHubRateLimited) and _wait_out(record, correlation_id, error):
-                return
-            _count_failure(step_name, receive_count=_receive_count(record))
-            if _receive_count(record) >= settings().max_receive_count:
-                _notify_failure(step_name, record, error)
-            raise
+            return step(input_model.model_validate_json(record.body))
+        except GitHubRateLimited as error:
+            if rate_limits.wait_out(record, correlation_id, error, settings().rate_limit_max_wait_seconds):
+                return RateLimitWait(wait_seconds=error.wait_seconds, reason=error.reason)
+            raise  # the wait budget is spent: the record fails as usual
+
+    def complete_record(record: SQSRecord, result: StepResult | RateLimitWait) -> None:
+        if isinstance(result, RateLimitWait):
+            if result.wait_seconds is not None:
+                metrics.add_metric(name="StepRateLimited", unit=MetricUnit.Count, value=1)
+                logger.warning(
+                    "rate limited: the record waits", extra={"waitSeconds": result.wait_seconds, "error": result.reason}
+                )
+            return
+        _forward(result)
         _count_success()
+
+    def record_failed(record: SQSRecord, error: Exception) -> None:
+        _record_failed(step_name, record, error)
+
+    def process_records(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        # Created here, not in the record threads: creating boto3 clients is not thread-safe.
+        sqs_client(), sns_client()
+        return process_batch(
+            [SQSRecord(raw) for raw in event["Records"]],
+            context,
+            correlation_id=_correlation_id,
+            run=run_record,
+            complete=complete_record,
+            fail=record_failed,
+        )
 
     def run_state(state_input: dict[str, Any]) -> dict[str, Any]:
         logger.set_correlation_id(state_input.get("correlationId"))
@@ -92,23 +128,21 @@ def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         if _is_sqs_event(event):
-            return dict(
-                process_partial_response(
-                    event=event, record_handler=process_record, processor=processor, context=context
-                )
-            )
+            return process_records(event, context)
         return run_state(event)
 
     return handler
 
 
-def _wait_out(record: SQSRecord, correlation_id: str, error: GitHubRateLimited) -> bool:
-    """Re-send a rate-limited record to wait, unless its wait budget is spent (then it fails as usual)."""
-    if not rate_limits.wait_out(record, correlation_id, error, settings().rate_limit_max_wait_seconds):
-        return False
-    metrics.add_metric(name="StepRateLimited", unit=MetricUnit.Count, value=1)
-    logger.warning("rate limited: the record waits", extra={"waitSeconds": error.wait_seconds, "error": error.reason})
-    return True
+def _record_failed(step_name: str, record: SQSRecord, error: Exception) -> None:
+    """The one per-record failure hook of the sqs architecture, called from the ``except`` block.
+
+    Counts and logs the failure and, on the record's last receive, publishes the failure notification;
+    the record is then reported as a batch item failure.
+    """
+    _count_failure(step_name, receive_count=_receive_count(record))
+    if _receive_count(record) >= settings().max_receive_count:
+        _notify_failure(step_name, record, error)
 
 
 def _count_success() -> None:

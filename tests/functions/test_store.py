@@ -273,6 +273,9 @@ class Context:
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:store-records"
     aws_request_id = "request-1"
 
+    def get_remaining_time_in_millis(self) -> int:  # Lambda's context has it; the adapter reads it
+        return 30_000
+
 
 def sqs_event(request: StoreRequest, receive_count: int = 1) -> dict[str, Any]:
     return {

@@ -282,3 +282,36 @@ def test_an_exhausted_primary_limit_lasts_its_window_and_says_when_it_resets_at_
     time.sleep(reset_in * time_scale + 0.05)
 
     assert github.rest.users.get_by_username("alice").raw_response.status_code == 200
+
+
+def test_slow_down_delays_the_matching_requests_outside_the_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sandbox import fake_github
+
+    fake = FakeGitHub(public_key=app_key().public_key)
+    fake.directory["alice"] = {"login": "alice"}
+    fake.slow_down(3.5, times=2, path="/directory/alice")
+    fake.slow_down(1.0, path="/directory/")
+    waits: list[tuple[float, bool]] = []
+
+    def sleep(seconds: float) -> None:
+        # another request can read the fake's state meanwhile: slow requests overlap
+        reader = threading.Thread(target=fake.calls, args=("/",))
+        reader.start()
+        reader.join(timeout=5)
+        waits.append((seconds, not reader.is_alive()))
+
+    monkeypatch.setattr(fake_github.time, "sleep", sleep)
+    statuses = [
+        fake.handle("GET", f"{fake_github.API_URL}/directory/{who}", {}, b"").status for who in ["alice", "bob"]
+    ]
+    statuses += [fake.handle("GET", f"{fake_github.API_URL}/directory/alice", {}, b"").status for _ in range(2)]
+    fake.clear_faults()
+    statuses.append(fake.handle("GET", f"{fake_github.API_URL}/directory/alice", {}, b"").status)
+
+    assert statuses == [200, 404, 200, 200, 200]
+    assert waits == [(4.5, True), (1.0, True), (4.5, True), (1.0, True)]
+
+
+def test_slow_down_refuses_a_negative_latency() -> None:
+    with pytest.raises(ValueError, match="seconds must be >= 0, got -1"):
+        FakeGitHub(public_key=app_key().public_key).slow_down(-1)
