@@ -180,7 +180,6 @@ def serve_start_sync_execution(patches: Patches) -> None:
     """
     from moto.core.exceptions import AWSError
     from moto.core.responses import ActionResult
-    from moto.stepfunctions.exceptions import InvalidExecutionInput
     from moto.stepfunctions.parser.api import StateMachineType
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_aws_sdk as aws_sdk,
@@ -203,30 +202,7 @@ def serve_start_sync_execution(patches: Patches) -> None:
         state_machine = self.describe_state_machine(state_machine_arn)
         if state_machine.type != StateMachineType.EXPRESS:  # (moto's ``sm_type`` is always STANDARD)
             raise StateMachineTypeNotSupported("This operation is only supported by EXPRESS state machines")
-        input_data = execution_input if execution_input is not None else "{}"
-        try:
-            json.loads(input_data)
-        except ValueError as error:
-            raise InvalidExecutionInput(str(error)) from error
-        snapshot = copy.deepcopy(
-            state_machine, {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend}
-        )
-        exec_name = name or str(uuid.uuid4())
-        execution = SyncExecution(
-            name=exec_name,
-            sm_type=StateMachineType.EXPRESS,
-            role_arn=snapshot.roleArn,
-            exec_arn=f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:express:"
-            f"{state_machine.name}:{exec_name}:{uuid.uuid4()}",
-            account_id=self.account_id,
-            region_name=self.region_name,
-            state_machine=snapshot,
-            start_date=datetime.datetime.now(tz=datetime.UTC),
-            cloud_watch_logging_session=None,
-            input_data=input_data,
-            trace_header=trace_header,
-            activity_store={},
-        )
+        execution = _new_express_execution(self, state_machine, SyncExecution, name, execution_input, trace_header)
         execution.start()  # a SyncExecutionWorker evaluates the whole program on this thread
         return execution
 
@@ -310,37 +286,51 @@ def express_names_are_not_unique(patches: Patches) -> None:
         state_machine = self.describe_state_machine(state_machine_arn)
         if state_machine.type != StateMachineType.EXPRESS:  # (moto's ``sm_type`` is always STANDARD)
             return original(self, state_machine_arn, name, execution_input, trace_header)
-        from moto.stepfunctions.exceptions import InvalidExecutionInput
-
-        input_data = execution_input if execution_input is not None else "{}"
-        try:
-            json.loads(input_data)
-        except ValueError as error:
-            raise InvalidExecutionInput(str(error)) from error
-        snapshot = copy.deepcopy(  # as moto does: a snapshot of the definition, without the live executions
-            state_machine, {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend}
-        )
-        exec_name = name or str(uuid.uuid4())
-        execution = Execution(
-            name=exec_name,
-            sm_type=StateMachineType.EXPRESS,
-            role_arn=snapshot.roleArn,
-            exec_arn=f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:express:"
-            f"{state_machine.name}:{exec_name}:{uuid.uuid4()}",
-            account_id=self.account_id,
-            region_name=self.region_name,
-            state_machine=snapshot,
-            start_date=datetime.datetime.now(tz=datetime.UTC),
-            cloud_watch_logging_session=None,
-            input_data=input_data,
-            trace_header=trace_header,
-            activity_store={},
-        )
+        execution = _new_express_execution(self, state_machine, Execution, name, execution_input, trace_header)
         state_machine.executions.append(execution)  # (AWS lists no Express executions; the sandbox counts them)
         execution.start()
         return execution
 
     patches.replace(StepFunctionsParserBackend, "start_execution", start_execution)
+
+
+def _new_express_execution(
+    backend: Any,
+    state_machine: Any,
+    execution_class: Any,
+    name: str | None,
+    execution_input: str | None,
+    trace_header: str | None,
+) -> Any:
+    """An Express execution as AWS makes one: its own ``...:express:<machine>:<name>:<uuid>`` ARN (names are
+    not unique), its input checked as JSON, on a snapshot of the definition without the live executions."""
+    from moto.stepfunctions.exceptions import InvalidExecutionInput
+    from moto.stepfunctions.parser.api import StateMachineType
+
+    input_data = execution_input if execution_input is not None else "{}"
+    try:
+        json.loads(input_data)
+    except ValueError as error:
+        raise InvalidExecutionInput(str(error)) from error
+    snapshot = copy.deepcopy(
+        state_machine, {id(state_machine.executions): [], id(state_machine.backend): state_machine.backend}
+    )
+    exec_name = name or str(uuid.uuid4())
+    return execution_class(
+        name=exec_name,
+        sm_type=StateMachineType.EXPRESS,
+        role_arn=snapshot.roleArn,
+        exec_arn=f"arn:{backend.partition}:states:{backend.region_name}:{backend.account_id}:express:"
+        f"{state_machine.name}:{exec_name}:{uuid.uuid4()}",
+        account_id=backend.account_id,
+        region_name=backend.region_name,
+        state_machine=snapshot,
+        start_date=datetime.datetime.now(tz=datetime.UTC),
+        cloud_watch_logging_session=None,
+        input_data=input_data,
+        trace_header=trace_header,
+        activity_store={},
+    )
 
 
 def scale_retry_sleeps(patches: Patches, time_scale: float, sleep: Sleep = time.sleep) -> None:
