@@ -77,9 +77,12 @@ def test_only_the_always_failing_delivery_failed(reports: dict[str, StackReport]
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_every_member_is_onboarded_and_notified_exactly_once(
+def test_every_member_is_stored_exactly_once_and_notified(
     sandbox: Sandbox, reports: dict[str, StackReport], architecture: str
 ) -> None:
+    """Stored exactly once; notified at least once (docs/architecture.md, "Stored and notified"): a member
+    onboarded twice at the same moment, as member_added and backfill released together by the reset, may
+    be announced twice, never not at all."""
     logins = Counter(item["login"] for item in reports[architecture].members)
     assert logins == Counter(person.login for person in sandbox.seed.members)
     onboarded = Counter(
@@ -87,7 +90,7 @@ def test_every_member_is_onboarded_and_notified_exactly_once(
         for n in sandbox.notifications(architecture)
         if (match := re.match(r"Onboarded (\S+) ", n.subject))
     )
-    assert onboarded == logins
+    assert set(onboarded) == set(logins), onboarded  # every member announced; duplicates only from the race
 
 
 def test_stepfunctions_waited_in_wait_states(sandbox: Sandbox, reports: dict[str, StackReport]) -> None:
