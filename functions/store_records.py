@@ -10,9 +10,11 @@ SNS integrations.) Stored and notified are one idempotent unit:
   it is missing: a publish that failed after the write is made good by the next receive.
 
 A failed publish raises ``NotificationPending`` (the record is retried and lands in the DLQ after
-``maxReceiveCount``, where a redrive publishes only the notification). Notifications are at least once:
-a crash between the publish and the marker, or two deliveries of one record at the same moment, can
-publish twice; a notification is never skipped.
+``maxReceiveCount``, where a redrive publishes only the notification). Duplicates of one record in the
+same batch (a redelivery next to its original, a backfill next to a member_added) run one after another
+(the handler's ``serial_key`` is the stored item), so the second finds the first stored and notified.
+Beyond that, notifications are at least once: a crash between the publish and the marker, or duplicates
+in two concurrent invocations, can publish twice; a notification is never skipped.
 """
 
 from __future__ import annotations
@@ -96,4 +98,9 @@ def _notify(request: StoreRequest) -> None:
         ) from error
 
 
-handler = step_handler(store_records, StoreRequest)
+def stored_item(request: StoreRequest) -> str:
+    """What duplicates of a record have in common: the item they store and mark."""
+    return request.marker.item_identity
+
+
+handler = step_handler(store_records, StoreRequest, serial_key=stored_item)

@@ -20,7 +20,7 @@ A step is ``step(message: In) -> Out | list[Out]`` and knows nothing of SQS or S
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
+from pydantic import ValidationError
 
 from functions.common import rate_limits
 from functions.common.batch import process_batch
@@ -69,9 +70,26 @@ def sns_client() -> BaseClient:
     return boto3.client("sns")
 
 
-def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type[In]) -> LambdaHandler:
-    """The Lambda handler for ``step``, whose input messages are ``input_model``."""
+def step_handler(
+    step: Callable[[In], Out | list[Out] | None],
+    input_model: type[In],
+    *,
+    serial_key: Callable[[In], Hashable] | None = None,
+) -> LambdaHandler:
+    """The Lambda handler for ``step``, whose input messages are ``input_model``.
+
+    Records of one batch whose messages have the same ``serial_key`` run one after another
+    (``functions.common.batch``); the others at once.
+    """
     step_name = getattr(step, "__name__", "step")
+
+    def record_key(record: SQSRecord) -> Hashable | None:
+        if serial_key is None:
+            return None
+        try:
+            return serial_key(input_model.model_validate_json(record.body))
+        except ValidationError:
+            return None  # runs alone, and fails in its own thread with the reason
 
     def run_record(record: SQSRecord) -> StepResult | RateLimitWait:
         """In a thread of its own: the step, or the wait of a rate-limited record (nothing else)."""
@@ -109,6 +127,7 @@ def step_handler(step: Callable[[In], Out | list[Out] | None], input_model: type
             run=run_record,
             complete=complete_record,
             fail=record_failed,
+            serial_key=record_key,
         )
 
     def run_state(state_input: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,16 @@ remaining time (``context.get_remaining_time_in_millis()``) reaches :data:`REPLY
 comes first. A record still running then is reported as a batch item failure (:class:`RecordTimedOut`)
 like any failing record, so it is retried alone.
 
-Since every record starts at once, no record is ever skipped for lack of time: every receive the
-record's ``ApproximateReceiveCount`` counts is one in which it really ran, so the last-receive failure
-notification and the dead-letter queue only ever follow records that failed or ran out of time.
+Records that must not run at the same moment share a ``serial_key`` (the store step's: the item it
+writes): they run one after another in one thread, in the order received, so a duplicate in the same
+batch finds the first one's work done (stored and notified) instead of racing it. Records without a key,
+or with keys of their own, run at once.
+
+A record without a serial key, or the first of its key, starts at once, so it is never skipped for lack
+of time: every receive the record's ``ApproximateReceiveCount`` counts is one in which it really ran. Only
+a duplicate still waiting for its turn at the deadline is reported without running (its retry finds the
+first one's work done), so the last-receive failure notification and the dead-letter queue follow records
+that failed, ran out of time, or were duplicates of a record that did.
 
 Threads run only the step (``run``); what follows (``complete``: forwarding, counting; ``fail``: the
 one per-record failure hook) runs in the calling thread, one record after another, so the SQS and SNS
@@ -26,7 +33,8 @@ them from the default session is not: callers create the clients the threads use
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
@@ -60,22 +68,38 @@ def process_batch(
     run: Callable[[SQSRecord], R],
     complete: Callable[[SQSRecord, R], None],
     fail: Callable[[SQSRecord, Exception], None],
+    serial_key: Callable[[SQSRecord], Hashable | None] | None = None,
 ) -> dict[str, Any]:
     """Run ``run`` on every record at once; the partial batch response (``batchItemFailures``).
 
     ``complete(record, result)`` is called for each record whose ``run`` returned in time;
     ``fail(record, error)`` from inside the ``except`` block, for each record whose ``run`` or
-    ``complete`` raised, or that was still running at the deadline (``RecordTimedOut``).
+    ``complete`` raised, or that was still running (or still waiting for its turn) at the deadline
+    (``RecordTimedOut``). Records with the same non-None ``serial_key`` run one after another.
     """
     if not records:
         return {"batchItemFailures": []}
     budget_ms = context.get_remaining_time_in_millis() - REPLY_MARGIN_MS
-    pool = ThreadPoolExecutor(max_workers=len(records), thread_name_prefix="record")
+    futures: list[Future[R]] = [Future() for _ in records]
+    deadline_passed = threading.Event()
+
+    def run_in_turn(chain: list[int]) -> None:
+        for index in chain:
+            if deadline_passed.is_set() or not futures[index].set_running_or_notify_cancel():
+                return  # the handler has answered: the rest of the chain is reported for a retry
+            record = records[index]
+            try:
+                futures[index].set_result(_run_with_correlation_id(run, record, correlation_id(record)))
+            except BaseException as error:
+                futures[index].set_exception(error)
+
+    chains = _chains(records, serial_key)
+    pool = ThreadPoolExecutor(max_workers=len(chains), thread_name_prefix="record")
     try:
-        futures: list[Future[R]] = [
-            pool.submit(_run_with_correlation_id, run, record, correlation_id(record)) for record in records
-        ]
+        for chain in chains:
+            pool.submit(run_in_turn, chain)
         _, running = wait(futures, timeout=max(0.0, budget_ms / 1000))
+        deadline_passed.set()
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     failures: list[dict[str, str]] = []
@@ -84,14 +108,31 @@ def process_batch(
             try:
                 if future in running:
                     raise RecordTimedOut(
-                        f"record {record.message_id} still running when {REPLY_MARGIN_MS} ms of the "
-                        f"invocation were left (it had {max(0, budget_ms)} ms): reported for a retry"
+                        f"record {record.message_id} still running or waiting for its turn when "
+                        f"{REPLY_MARGIN_MS} ms of the invocation were left (it had {max(0, budget_ms)} ms): "
+                        "reported for a retry"
                     )
                 complete(record, future.result())
             except Exception as error:
                 fail(record, error)
                 failures.append({"itemIdentifier": record.message_id})
     return {"batchItemFailures": failures}
+
+
+def _chains(records: Sequence[SQSRecord], serial_key: Callable[[SQSRecord], Hashable | None] | None) -> list[list[int]]:
+    """The records' indexes, grouped: one chain per serial key (in receive order), one per keyless record."""
+    chains: list[list[int]] = []
+    by_key: dict[Hashable, list[int]] = {}
+    for index, record in enumerate(records):
+        key = serial_key(record) if serial_key is not None else None
+        if key is None:
+            chains.append([index])
+        elif key in by_key:
+            by_key[key].append(index)
+        else:
+            by_key[key] = [index]
+            chains.append(by_key[key])
+    return chains
 
 
 def _run_with_correlation_id(run: Callable[[SQSRecord], R], record: SQSRecord, correlation_id: str) -> R:

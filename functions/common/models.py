@@ -8,6 +8,7 @@ whole webhook body (Step Functions payloads are capped at 256 KiB).
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from typing import Annotated, Any, Literal
 
@@ -119,6 +120,11 @@ class NotificationMarker(BaseModel):
     condition_expression: str  # the item exists: a marker never creates an item of its own
     expression_attribute_names: dict[str, str]
     expression_attribute_values: dict[str, Any]
+
+    @property
+    def item_identity(self) -> str:
+        """The stored item this marker belongs to (its table and key), the same for every duplicate."""
+        return json.dumps([self.table_name, self.key], sort_keys=True)
 
     @property
     def notified_attribute(self) -> str:

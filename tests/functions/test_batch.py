@@ -141,3 +141,59 @@ def test_records_run_at_once_and_each_logs_its_own_correlation_id(function_env: 
     assert response == {"batchItemFailures": []}
     lines = [json.loads(line) for line in log.getvalue().splitlines()]
     assert sorted((line["correlation_id"], line["n"]) for line in lines) == sorted((f"d-{n}", n) for n in range(BATCH))
+
+
+class Keyed(Message):
+    key: str
+    n: int
+
+
+def test_records_with_one_serial_key_run_one_after_another_in_order(function_env: pytest.MonkeyPatch) -> None:
+    """Keys a and b: each key's records never overlap and run in receive order; the two keys overlap."""
+    lock, running, order = threading.Lock(), {"a": 0, "b": 0}, []
+    both_keys_running = threading.Barrier(2, timeout=30)
+    overlaps: list[str] = []
+
+    def step(message: Keyed) -> None:
+        with lock:
+            running[message.key] += 1
+            if running[message.key] > 1:
+                overlaps.append(message.key)
+            order.append((message.key, message.n))
+        if message.n == 0:
+            both_keys_running.wait()  # the first of each key: only returns if a and b run at once
+        time.sleep(0.05)
+        with lock:
+            running[message.key] -= 1
+
+    messages = [("a", 0), ("b", 0), ("a", 1), ("b", 1), ("a", 2)]
+    records = [
+        sqs_record(json.dumps({"correlationId": f"d-{k}{n}", "key": k, "n": n}), correlation_id=f"d-{k}{n}")
+        for k, n in messages
+    ]
+    handler = adapter.step_handler(step, Keyed, serial_key=lambda message: message.key)
+
+    assert handler({"Records": records}, RunningContext(timeout_ms=60_000)) == {"batchItemFailures": []}
+    assert overlaps == []
+    assert [n for k, n in order if k == "a"] == [0, 1, 2] and [n for k, n in order if k == "b"] == [0, 1]
+
+
+def test_a_record_waiting_for_its_turn_at_the_deadline_is_reported_and_never_run(
+    function_env: pytest.MonkeyPatch,
+) -> None:
+    ran: list[int] = []
+
+    def step(message: Keyed) -> None:
+        ran.append(message.n)
+        time.sleep(1.5)
+
+    records = [
+        sqs_record(json.dumps({"correlationId": f"d-{n}", "key": "a", "n": n}), correlation_id=f"d-{n}")
+        for n in range(2)
+    ]
+    handler = adapter.step_handler(step, Keyed, serial_key=lambda message: message.key)
+    response = handler({"Records": records}, RunningContext(timeout_ms=batch.REPLY_MARGIN_MS + 1_000))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+    _join_record_threads()
+    assert ran == [0], "the second record's turn came after the handler answered: it did not run"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -398,3 +399,35 @@ def test_the_marker_is_planned_on_the_stored_item_only() -> None:
     assert run.marker.expression_attribute_values == {":notified": {"BOOL": True}}
     assert over_the_wire(run).marker == run.marker
     assert run.to_wire()["marker"]["tableName"] == RUNS_TABLE, "camelCase on the wire, as the ASL reads it"
+
+
+class SlowPublish:
+    """The store step's SNS client answering each publish late, so a racing duplicate would overlap it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+        client = adapter.sns_client()
+        self._publish, self._seconds = client.publish, seconds
+        monkeypatch.setattr(client, "publish", self)
+
+    def __call__(self, **request: Any) -> Any:
+        time.sleep(self._seconds)
+        return self._publish(**request)
+
+
+def test_duplicates_in_one_batch_are_stored_and_notified_once(
+    store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A redelivery and its original in the same batch (the records run in threads): one notification.
+
+    Without the handler's serial key both run at once: the second finds the item stored while the first
+    is still publishing, reads no marker, and publishes again."""
+    member, run = member_request("alice"), run_request(41, completed_at="2026-03-05T00:00:00Z", minutes=[3])
+    SlowPublish(monkeypatch, seconds=0.5)
+    records = [
+        {**sqs_event(request)["Records"][0], "messageId": f"m-{n}"}
+        for n, request in enumerate([member, run, member, run, member])
+    ]
+    assert store_records.handler({"Records": records}, Context()) == {"batchItemFailures": []}
+    subjects = sorted(n["Subject"] for n in store_env.notifications())
+    assert subjects == sorted([member.notification.subject, run.notification.subject])
+    assert marker_of(store_env, member) is True and marker_of(store_env, run) is True
