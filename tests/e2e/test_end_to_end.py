@@ -80,7 +80,11 @@ def test_a_member_added_is_in_the_team_with_their_directory_record_and_notified(
     )
     assert len(puts) >= 2 and all(p.status == 200 for p in puts), "each stack added alice to the team"
     subjects = [n.subject for n in sandbox.notifications(architecture)]
-    assert sum(s.startswith("Onboarded alice ") for s in subjects) == 1, "notified once despite the redelivery"
+    # alice arrives three times at once here: her member_added, its redelivery and the backfill, all in
+    # flight together. Notifications are at least once (docs/architecture.md, "Stored and notified"):
+    # duplicates in concurrent invocations may each publish; a later redelivery never does
+    # (tests/e2e/test_redelivery.py::test_every_redelivered_use_case_is_notified_once).
+    assert 1 <= sum(s.startswith("Onboarded alice ") for s in subjects) <= 3, subjects
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
