@@ -90,14 +90,6 @@ def _is(line: UsageLine, service: str, unit: str) -> bool:
     return line.service == service and line.unit == unit
 
 
-def _is_poller_empty_receive(line: UsageLine) -> bool:
-    return (
-        _is(line, "sqs", "requests")
-        and line.attributes.get("caller") == "poller"
-        and line.attributes.get("empty") == "true"
-    )
-
-
 def _map_lines(design: Design, fn: Callable[[UsageLine], Iterable[UsageLine]], name: str) -> Design:
     per_delivery = {uc: [out for line in lines for out in fn(line)] for uc, lines in design.per_delivery.items()}
     return replace(design, name=name, per_delivery=per_delivery)
@@ -334,8 +326,6 @@ def _quantities(table: PriceTable, design: Design, lines: Sequence[UsageLine]) -
     idle: dict[str, dict[str, float]] = {}
     for target, source in ((per_delivery, lines), (idle, design.idle)):
         for line in source:
-            if target is per_delivery and _is_poller_empty_receive(line):
-                continue  # the idle lines model AWS's pollers; the emulator's poll loop is not AWS's
             entry = _entry(table, line, design.lambda_architecture)
             entries[entry.key] = entry
             by_resource = target.setdefault(entry.key, {})
@@ -764,8 +754,9 @@ MODEL_NOTES: tuple[str, ...] = (
     "per-event cost = what the traffic adds to the idle usage's cost (free tiers go to idle usage first); "
     "per-million = per-event cost / volume x 1M; each unit's tiers and free tier apply to the month's total "
     "and its cost is split over resources by quantity.",
-    "the emulator's own empty receives are not priced per delivery: AWS's idle pollers are the idle lines "
-    "(pollers per mapping x one 20 s long poll, see the price table's assumptions), kept whatever the traffic.",
+    "idle pollers: the idle lines price AWS's pollers (pollers per mapping x one 20 s long poll, see the price "
+    "table's assumptions) whatever the traffic; per-delivery empty receives are only those above that idle "
+    "rate (the usage source subtracts it), so no receive is priced twice.",
     "memoryMb lever: GB-s change in proportion to memory, billed duration assumed unchanged (more memory "
     "usually shortens CPU-bound invokes, so larger sizes are an upper bound).",
     "cpu lever and article designs: duration assumed the same on arm64 and x86_64; only the GB-s price changes.",

@@ -181,13 +181,15 @@ def test_estimates_add_up(cost: CostReport) -> None:
         assert e.per_million_usd == pytest.approx(e.per_event_usd / e.volume * 1e6)
 
 
-def test_idle_pollers_are_priced_once_not_per_delivery(cost: CostReport) -> None:
+def test_idle_cost_uses_the_free_tier_first(cost: CostReport) -> None:
     """The sqs stack's idle: 3,285,000 empty receives - 1M free = $0.914, 12 alarms - 10 free = $0.20,
-    2 secrets $0.80, 1 key $1.00. The emulator's per-delivery empty receives are not priced."""
+    2 secrets $0.80, 1 key $1.00; the free tier goes to the idle receives, so every per-delivery request
+    (3 queues x (send, receive, delete, 3 empty receives above the idle rate)) costs $0.40/M."""
     e = next(e for e in cost.estimates if (e.design, e.workload, e.volume) == ("sqs", "member_added", 1_000))
     assert e.idle_usd == pytest.approx(2_285_000 * 0.40 / 1e6 + 0.20 + 0.80 + 1.00)
     per_delivery_sqs = sum(c.quantity for c in e.lines if c.service == "sqs")
-    assert per_delivery_sqs == pytest.approx(1_000 * 3 * (1 + 0.5 + 0.5))
+    assert per_delivery_sqs == pytest.approx(1_000 * 3 * (1 + 0.5 + 0.5 + 3))
+    assert usd(e, "sqs") == pytest.approx(per_delivery_sqs * 0.40 / 1e6)
 
 
 def test_mix_is_the_weighted_use_cases(cost: CostReport) -> None:
