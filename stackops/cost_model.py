@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from itertools import combinations
 
 from stackops.cost import CostLine, CostReport, Crossover, Estimate, LeverEffect, Workload
@@ -62,13 +62,10 @@ class Design:
     workflow_type: str | None = None
 
 
-@dataclass
-class _Notes:
-    lines: list[str] = field(default_factory=list)
-
-    def add(self, note: str) -> None:
-        if note not in self.lines:
-            self.lines.append(note)
+def _add(notes: list[str], note: str) -> None:
+    """State an assumption in the report, once."""
+    if note not in notes:
+        notes.append(note)
 
 
 # --- line helpers -----------------------------------------------------------------------------------
@@ -244,9 +241,10 @@ def article_stepfunctions_design(standard: Design, writer: _Writer) -> Design:
     return replace(x86, per_delivery=per_delivery, workflow_type="STANDARD")
 
 
-def designs_from(usage: UsageReport, notes: _Notes | None = None) -> list[Design]:
-    """The measured designs, then floor and the article's designs derived from them."""
-    notes = notes or _Notes()
+def designs_from(usage: UsageReport, notes: list[str] | None = None) -> list[Design]:
+    """The measured designs, then floor and the article's designs derived from them (the
+    transformations' assumptions appended to ``notes``)."""
+    notes = [] if notes is None else notes
     if not usage.stacks:
         raise CostModelError("usage: the report has no stacks to price")
     measured = [measured_design(stack) for stack in usage.stacks]
@@ -257,36 +255,40 @@ def designs_from(usage: UsageReport, notes: _Notes | None = None) -> list[Design
     standard = next((d for d in measured if d.workflow_type == "STANDARD"), None)
     writer = _writer_profile(usage.stacks)
     derived = [floor_design(sqs or measured[0])]
-    notes.add(
+    _add(
+        notes,
         f"floor = the {(sqs or measured[0]).name} stack's HTTP API requests, receiver invokes and DynamoDB "
-        "units, with its secrets and keys: what every design pays."
+        "units, with its secrets and keys: what every design pays.",
     )
     if writer is None:
-        notes.add("article designs left out: the usage has no Lambda duration to derive their extra invokes from.")
+        _add(notes, "article designs left out: the usage has no Lambda duration to derive their extra invokes from.")
     else:
-        notes.add(
+        _add(
+            notes,
             f"article designs: the extra Lambda per DynamoDB write bills {writer.billed_ms:.1f} ms at "
             f"{writer.memory_mb:.0f} MB on x86_64 (the measured {WRITER} invoke, else the mean invoke); "
-            "one write per 1 KB write unit (two units per item of a TransactWriteItems)."
+            "one write per 1 KB write unit (two units per item of a TransactWriteItems).",
         )
         if sqs is not None:
             derived.append(article_sqs_design(sqs, writer))
-            notes.add(
+            _add(
+                notes,
                 "article-sqs = the sqs lines with cpu x86_64 (duration unchanged), one record per batch "
                 "(invokes, poller receives and deletes x the observed records per invoke; GB-s unchanged: the "
                 "work is per record), plus per DynamoDB write one Lambda invoke and an SQS hop (send, receive, "
-                "delete); idle as measured (its extra queues' pollers are not added)."
+                "delete); idle as measured (its extra queues' pollers are not added).",
             )
         else:
-            notes.add("article-sqs left out: the usage has no sqs stack.")
+            _add(notes, "article-sqs left out: the usage has no sqs stack.")
         if standard is not None:
             derived.append(article_stepfunctions_design(standard, writer))
-            notes.add(
+            _add(
+                notes,
                 "article-stepfunctions = the stepfunctions-STANDARD lines with cpu x86_64 plus one Lambda task "
-                "invoke per DynamoDB write (a Task state either way: transitions unchanged; units unchanged)."
+                "invoke per DynamoDB write (a Task state either way: transitions unchanged; units unchanged).",
             )
         else:
-            notes.add("article-stepfunctions left out: the usage has no STANDARD stepfunctions stack.")
+            _add(notes, "article-stepfunctions left out: the usage has no STANDARD stepfunctions stack.")
     return measured + derived
 
 
@@ -684,14 +686,15 @@ def price(
     if not volumes or any(v <= 0 for v in volumes):
         raise CostModelError(f"volumes: need deliveries per month > 0, got {list(volumes)}")
     volumes = sorted(set(volumes))
-    notes = _Notes()
+    notes: list[str] = []
     designs = designs_from(usage, notes)
     measured = {d.name: d for d in designs[: len(usage.stacks)]}
     mix = _check_mix(mix, designs) if mix is not None else default_mix(usage)
-    notes.add(
+    _add(
+        notes,
         "mix = "
         + ", ".join(f"{uc} {share:.1%}" for uc, share in mix.items())
-        + (" (the metered workload's shares of deliveries)" if mix == default_mix(usage) else " (given)")
+        + (" (the metered workload's shares of deliveries)" if mix == default_mix(usage) else " (given)"),
     )
     quantities: dict[tuple[str, Workload], _Quantities] = {}
     estimates: list[Estimate] = []
@@ -729,11 +732,12 @@ def price(
                         )
                     )
     for note in MODEL_NOTES:
-        notes.add(note)
-    notes.add(
+        _add(notes, note)
+    _add(
+        notes,
         "free tiers: permanent ones applied (Lambda, SQS, Step Functions Standard, SNS, CloudWatch, X-Ray, KMS)"
         if apply_free_tier
-        else "free tiers: not applied (apply_free_tier=False)"
+        else "free tiers: not applied (apply_free_tier=False)",
     )
     return CostReport(
         usageCommand=usage.command,
@@ -746,7 +750,7 @@ def price(
         estimates=estimates,
         crossovers=crossovers(table, quantities, names, workloads, volumes, apply_free_tier),
         levers=levers,
-        notes=[*usage.notes, *notes.lines],
+        notes=[*usage.notes, *notes],
     )
 
 
