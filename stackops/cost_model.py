@@ -501,7 +501,7 @@ def _crossings(
     return roots
 
 
-def crossovers(
+def _crossovers(
     table: PriceTable,
     quantities: Mapping[tuple[str, Workload], _Quantities],
     designs: Sequence[str],
@@ -748,7 +748,7 @@ def price(
         mix=mix,
         designs=names,
         estimates=estimates,
-        crossovers=crossovers(table, quantities, names, workloads, volumes, apply_free_tier),
+        crossovers=_crossovers(table, quantities, names, workloads, volumes, apply_free_tier),
         levers=levers,
         notes=[*usage.notes, *notes],
     )
