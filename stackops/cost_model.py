@@ -292,6 +292,29 @@ def designs_from(usage: UsageReport, notes: list[str] | None = None) -> list[Des
     return measured + derived
 
 
+def with_lambda_duration(usage: UsageReport, billed_ms: float) -> UsageReport:
+    """``usage`` with every Lambda invoke billed ``billed_ms`` (rounded up to 1 ms) at its memory."""
+    ms = float(math.ceil(billed_ms))
+
+    def change(line: UsageLine) -> UsageLine:
+        if not _is(line, "lambda", "gb_seconds"):
+            return line
+        gb = _attr(line, "invokesPerDelivery") * ms / 1000 * _attr(line, "memoryMb") / 1024
+        return line.model_copy(update={"quantity": gb, "attributes": {**line.attributes, "billedMsPerInvoke": ms}})
+
+    stacks = [
+        stack.model_copy(
+            update={
+                "use_cases": [
+                    uc.model_copy(update={"lines": [change(line) for line in uc.lines]}) for uc in stack.use_cases
+                ]
+            }
+        )
+        for stack in usage.stacks
+    ]
+    return usage.model_copy(update={"stacks": stacks})
+
+
 # --- pricing ----------------------------------------------------------------------------------------
 
 
@@ -680,13 +703,23 @@ def price(
     volumes: Sequence[int] = DEFAULT_VOLUMES,
     mix: Mapping[str, float] | None = None,
     apply_free_tier: bool = True,
+    lambda_billed_ms: float | None = None,
 ) -> CostReport:
-    """Price ``usage`` for every design, workload and volume; crossovers and levers included."""
+    """Price ``usage`` for every design, workload and volume; crossovers and levers included.
+
+    ``lambda_billed_ms``: bill every Lambda invoke this long instead of the measured duration (a
+    sandbox measures durations on its own machine, not on AWS).
+    """
     table = prices or load_prices()
     if not volumes or any(v <= 0 for v in volumes):
         raise CostModelError(f"volumes: need deliveries per month > 0, got {list(volumes)}")
+    if lambda_billed_ms is not None and not (math.isfinite(lambda_billed_ms) and lambda_billed_ms > 0):
+        raise CostModelError(f"lambda_billed_ms: need a duration in ms > 0, got {lambda_billed_ms!r}")
     volumes = sorted(set(volumes))
     notes: list[str] = []
+    if lambda_billed_ms is not None:
+        usage = with_lambda_duration(usage, lambda_billed_ms)
+        _add(notes, f"Lambda duration: every invoke billed {lambda_billed_ms:g} ms (given), not the measured duration.")
     designs = designs_from(usage, notes)
     measured = {d.name: d for d in designs[: len(usage.stacks)]}
     mix = _check_mix(mix, designs) if mix is not None else default_mix(usage)

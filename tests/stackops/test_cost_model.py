@@ -364,3 +364,18 @@ def test_a_given_mix_is_used() -> None:
     r = price(report(sqs_stack()), volumes=[1_000], mix={"member_added": 1.0, "workflow_run": 0.0})
     assert r.mix == {"member_added": 1.0, "workflow_run": 0.0}
     assert any(n.endswith("(given)") for n in r.notes)
+
+
+def test_a_given_lambda_duration_replaces_the_measured_one() -> None:
+    """receiver: 1 invoke per delivery at 256 MB; at 100 ms instead of 20 ms: 0.025 GB-s per delivery."""
+    from stackops.cost_model import with_lambda_duration
+
+    usage = with_lambda_duration(report(sqs_stack()), 99.2)
+    lines = usage.stacks[0].use_cases[0].lines
+    receiver = next(x for x in lines if x.unit == "gb_seconds" and x.resource == "receiver")
+    assert receiver.quantity == pytest.approx(0.1 * 256 / 1024)
+    assert receiver.attributes["billedMsPerInvoke"] == 100.0
+    r = price(report(sqs_stack()), volumes=[1_000], lambda_billed_ms=100)
+    assert any("billed 100 ms (given)" in n for n in r.notes)
+    with pytest.raises(CostModelError, match=r"lambda_billed_ms: need a duration in ms > 0, got 0"):
+        price(report(sqs_stack()), lambda_billed_ms=0)
