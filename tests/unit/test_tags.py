@@ -106,3 +106,32 @@ def test_a_resources_own_tags_are_kept_and_ours_win_a_clash() -> None:
     pulumi.runtime.set_mocks(Mocks(), project="github-automation", stack="prod")
     program()
     assert seen["queue"] == {"team": "platform", STACK_TAG: "prod", ARCHITECTURE_TAG: "sqs"}
+
+
+@pytest.mark.parametrize("stack", list(EXAMPLE_STACKS))
+def test_every_function_is_told_its_stack_for_the_metric_dimension(
+    runs: Callable[[str, bool], ProgramRun], stack: str
+) -> None:
+    from functions.common.observability import STACK_ENV
+
+    functions = runs(stack, False).of_type("aws:lambda/function:Function")
+    assert len(functions) >= 5
+    for function in functions:
+        assert function.inputs["environment"]["variables"][STACK_ENV] == stack, function.name
+
+
+@pytest.mark.parametrize("stack", list(EXAMPLE_STACKS))
+def test_no_alarm_watches_a_product_metric_without_its_stack(
+    runs: Callable[[str, bool], ProgramRun], stack: str
+) -> None:
+    """The alarms watch AWS's own metrics (queues, state machines), named by resource; any alarm on the
+    product's namespace must select this stack's ``Stack`` dimension."""
+    from components.shared import METRICS_NAMESPACE
+
+    alarms = runs(stack, False).of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert alarms
+    for alarm in alarms:
+        if alarm.inputs.get("namespace") == METRICS_NAMESPACE:
+            assert alarm.inputs["dimensions"]["Stack"] == stack, alarm.name
+        else:
+            assert alarm.inputs["namespace"].startswith("AWS/"), alarm.name
