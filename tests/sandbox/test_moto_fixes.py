@@ -374,3 +374,14 @@ def test_sns_faults_fail_publishes_to_one_topic_then_recover(aws: EmbeddedAws) -
         aws.sns_faults.clear()
     with pytest.raises(ValueError, match="times must be a positive number"):
         aws.sns_faults.fail(topic, times=0)
+
+
+def test_cost_allocation_tags_are_listed_with_the_status_last_set(aws: EmbeddedAws) -> None:
+    ce = aws.client("ce")
+    key = f"test:{uuid.uuid4().hex[:8]}"
+    assert ce.list_cost_allocation_tags(TagKeys=[key])["CostAllocationTags"] == []
+    for status in ("Inactive", "Active"):
+        ce.update_cost_allocation_tags_status(CostAllocationTagsStatus=[{"TagKey": key, "Status": status}])
+        (tag,) = ce.list_cost_allocation_tags(TagKeys=[key], Type="UserDefined")["CostAllocationTags"]
+        assert (tag["TagKey"], tag["Type"], tag["Status"]) == (key, "UserDefined", status)
+    assert ce.list_cost_allocation_tags(TagKeys=[key], Status="Inactive")["CostAllocationTags"] == []
