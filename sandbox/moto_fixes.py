@@ -81,6 +81,7 @@ def install(
             fail_sns_publishes(patches, sns_faults if sns_faults is not None else SnsPublishFaults())
             route_lambda_invokes(patches, runtime)
             serve_cost_allocation_tags(patches)
+            order_metric_dimensions(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -625,3 +626,19 @@ def serve_cost_allocation_tags(patches: Patches) -> None:
 
     patches.replace(CostExplorerResponse, "update_cost_allocation_tags_status", update_cost_allocation_tags_status)
     patches.replace(CostExplorerResponse, "list_cost_allocation_tags", list_cost_allocation_tags)
+
+
+# --- CloudWatch ---------------------------------------------------------------------------------------------
+
+
+def order_metric_dimensions(patches: Patches) -> None:
+    """CloudWatch matches a query's dimension set to a metric's whatever their order; moto sorts both and
+    compares, but its ``Dimension.__lt__`` compares a value with the other's *name*, so a metric with two
+    or more dimensions is found or not depending on their values (``GetMetricData`` answers nothing).
+    Order dimensions by (name, value)."""
+    from moto.cloudwatch.models import Dimension
+
+    def less_than(self: Dimension, other: Dimension) -> bool:
+        return (self.name or "", self.value or "") < (other.name or "", other.value or "")
+
+    patches.replace(Dimension, "__lt__", less_than)
