@@ -386,7 +386,8 @@ def _machine_lines(
         if executions == 0:
             return []
         if machine.type == "EXPRESS":
-            billed_ms = math.ceil(totals[execution_time] / executions / 100) * 100
+            # AWS rounds each execution up to 100 ms, with 100 ms the least it bills
+            billed_ms = max(100, math.ceil(totals[execution_time] / executions / 100) * 100)
             gb_seconds = executions * billed_ms / 1000 * EXPRESS_MIN_MEMORY_MB / 1024
             lines = [
                 UsageLine(service="states", unit="express_requests", quantity=executions, resource=machine.short),

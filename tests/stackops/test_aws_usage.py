@@ -201,6 +201,13 @@ def sfn_stack(seed: Seeder) -> None:
         type="EXPRESS",
         tags=[{"key": k, "value": v} for k, v in tags(stack, arch).items()],
     )["stateMachineArn"]
+    onboarding = sfn.create_state_machine(
+        name="github-automation-dev-sfn-onboarding",
+        definition=json.dumps(PASS_TWICE),
+        roleArn=ROLE,
+        type="EXPRESS",
+        tags=[{"key": k, "value": v} for k, v in tags(stack, arch).items()],
+    )["stateMachineArn"]
     backfill = sfn.create_state_machine(
         name="github-automation-dev-sfn-backfill",
         definition=json.dumps(PASS_TWICE),
@@ -220,6 +227,8 @@ def sfn_stack(seed: Seeder) -> None:
     seed.metric("AWS/States", "ExecutionsStarted", 10, StateMachineArn=chargeback)
     seed.metric("AWS/States", "ExecutionTime", 10 * 250.0, StateMachineArn=chargeback)
     seed.metric("AWS/States", "ExecutionsStarted", 2, StateMachineArn=backfill)
+    # the backfill's children; no ExecutionTime point (all of them under CloudWatch's resolution, say)
+    seed.metric("AWS/States", "ExecutionsStarted", 4, StateMachineArn=onboarding)
 
 
 @pytest.fixture
@@ -369,6 +378,19 @@ def test_standard_transitions_are_counted_from_the_histories_and_scaled_to_execu
     # the sampled execution entered 2 states; 2 executions started over 2 installation deliveries
     (transitions_line,) = [x for x in lines_of(report, "dev-sfn", "installation") if x.unit == "standard_transitions"]
     assert transitions_line == line("states", "standard_transitions", 2.0, "backfill", sampledExecutions=1.0)
+
+
+def test_an_express_execution_is_billed_100_ms_at_least(report: UsageReport) -> None:
+    # 4 executions with no measured time, billed 100 ms each at 64 MB: 4 x 0.1 x 0.0625 = 0.025 GB-s, over the 2
+    # installation deliveries (member_added, which shares the machine, had none)
+    onboarding = [x for x in lines_of(report, "dev-sfn", "installation") if x.resource == "onboarding"]
+    assert_lines(
+        onboarding,
+        [
+            line("states", "express_requests", 2.0, "onboarding"),
+            line("states", "express_gb_seconds", 0.0125, "onboarding", billedMsPerExecution=100.0, billedMemoryMb=64.0),
+        ],
+    )
 
 
 def test_idle_usage_is_per_month(report: UsageReport) -> None:
