@@ -46,7 +46,7 @@ from typing import Any, Literal
 
 import boto3
 
-from stackops.aws_resources import Function, StackResources, StateMachine, discover
+from stackops.aws_resources import DiscoveryError, Function, StackResources, StateMachine, discover
 from stackops.cloudwatch import Metric, metric_sums
 from stackops.usage import IdleUsage, StackUsage, UsageLine, UsageReport, UseCase, UseCaseUsage
 
@@ -148,7 +148,7 @@ def _stack_usage(
     totals = _Totals(session, resources)
     receiver = next((f for f in resources.functions if f.short == RECEIVER), None)
     if receiver is None:
-        raise RuntimeError(f"stack {resources.stack!r}: no receiver function among its tagged resources")
+        raise DiscoveryError(f"stack {resources.stack!r}: no receiver function among its tagged resources")
     namespace = receiver.environment.get("POWERTOOLS_METRICS_NAMESPACE", DEFAULT_METRICS_NAMESPACE)
     service = receiver.environment.get("POWERTOOLS_SERVICE_NAME", RECEIVER)
     delivered = {

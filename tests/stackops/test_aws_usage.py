@@ -16,6 +16,7 @@ import pytest
 from moto import mock_aws
 
 from sandbox import moto_fixes
+from stackops.aws_resources import DiscoveryError
 from stackops.aws_usage import read_usage, transitions
 from stackops.cloudwatch import MAX_QUERIES_PER_REQUEST, Metric, metric_sums, window_period
 from stackops.tags import ARCHITECTURE_TAG, STACK_TAG
@@ -470,3 +471,9 @@ def test_the_period_is_the_window_in_whole_hours() -> None:
     assert window_period(start, start + timedelta(minutes=1)) == 3600
     with pytest.raises(ValueError, match="empty"):
         window_period(start, start)
+
+
+def test_a_stack_without_its_receiver_is_one_clear_line(session: boto3.session.Session) -> None:
+    session.client("sqs").create_queue(QueueName="github-automation-half-store-records", tags=tags("half", "sqs"))
+    with pytest.raises(DiscoveryError, match=r"^stack 'half': no receiver function among its tagged resources$"):
+        read_usage(["half"], since=timedelta(days=1), session=session)
