@@ -177,6 +177,19 @@ class PriceTable(_Model):
         known = ", ".join(a.key for a in self.assumptions)
         raise PriceError(f"no assumption {key!r} in the price table: known are {known}")
 
+    @property
+    def seconds_per_month(self) -> float:
+        return self.assumption("hoursPerMonth").value * 3600
+
+    def sqs_idle_receives_per_month(self, mappings: int) -> float:
+        """Empty ReceiveMessage requests AWS's pollers make in a month for ``mappings`` idle SQS event
+        source mappings: pollers per mapping x one long poll per ``sqs.longPollWaitSeconds``."""
+        if mappings < 0:
+            raise PriceError(f"mappings must be >= 0, got {mappings}")
+        pollers = self.assumption("sqs.idlePollersPerMapping").value
+        wait = self.assumption("sqs.longPollWaitSeconds").value
+        return mappings * pollers * self.seconds_per_month / wait
+
 
 @cache
 def load_prices(region: str = "us-east-1") -> PriceTable:

@@ -170,3 +170,11 @@ def test_cost_never_negative_and_monotonic(key: tuple[str, str, str | None], qua
     low = table.monthly_usd(service, unit, quantity, variant=variant)
     high = table.monthly_usd(service, unit, quantity * 1.5 + 1, variant=variant)
     assert 0 <= low <= high
+
+
+def test_idle_poller_receives_follow_the_documented_assumptions(table: PriceTable) -> None:
+    """5 pollers per mapping, one 20 s long poll each: 5 x 3/min x 60 x 730 h = 657,000 a month."""
+    assert table.sqs_idle_receives_per_month(1) == pytest.approx(657_000)
+    assert table.sqs_idle_receives_per_month(4) == pytest.approx(4 * 657_000)
+    with pytest.raises(PriceError, match="mappings must be >= 0"):
+        table.sqs_idle_receives_per_month(-1)
