@@ -51,6 +51,10 @@ class ApiCall:
     params: Mapping[str, Any] = field(repr=False)  # the JSON body or the form/query fields
     request_bytes: int = 0
     status: int = 0
+    response: bytes = field(default=b"", repr=False)  # the body the emulator answered
+    #: time.time() when the emulator answered: a long poll that began before a window and returned a message
+    #: inside it belongs to the window.
+    finished: float = 0.0
     #: What an observer added after the call (e.g. a DynamoDB item's size before and after an update).
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -106,17 +110,25 @@ class ApiCallLog:
             return start_response(status, headers, *args)
 
         try:
-            return self._app(environ, recording_start_response)
+            answer = self._app(environ, recording_start_response)
+            try:
+                call.response = b"".join(answer)
+            finally:
+                close = getattr(answer, "close", None)
+                if close is not None:
+                    close()
+            return [call.response]
         finally:
             for done in finishing:
                 call.notes.update(done())
+            call.finished = time.time()
             with self._lock:
                 self._calls.append(call)
 
     def calls(self, since: float = 0.0) -> list[ApiCall]:
-        """The calls recorded so far that arrived at or after ``since`` (epoch seconds)."""
+        """The calls answered so far at or after ``since`` (epoch seconds), in the order they were answered."""
         with self._lock:
-            return [call for call in self._calls if call.at >= since]
+            return [call for call in self._calls if call.finished >= since]
 
     def clear(self) -> None:
         with self._lock:

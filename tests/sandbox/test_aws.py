@@ -127,3 +127,4 @@ def test_every_request_is_logged_with_its_caller_service_and_operation(aws: Embe
     ]
     send = next(c for c in aws.api_calls.calls(since) if c.operation == "SendMessage")
     assert send.params["QueueUrl"] == url and send.params["MessageBody"] == "x" * 100 and send.status == 200
+    assert "MessageId" in json.loads(send.response) and send.at <= send.finished
