@@ -28,6 +28,8 @@ _FATAL = frozenset({"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
 _ERROR_SUFFIXES = ("Failed", "TimedOut", "Aborted", "StartFailed", "SubmitFailed")
 _EXECUTION_DATA = frozenset({"input", "output", "inputDetails", "outputDetails", "parameters"})
 MB = 1024 * 1024
+#: What a task attempt that is retried ends with (LambdaFunctionFailed, TaskTimedOut...).
+_RETRIED_AFTER = ("Failed", "TimedOut")
 
 
 def _type(event: Mapping[str, Any]) -> str:
@@ -36,18 +38,19 @@ def _type(event: Mapping[str, Any]) -> str:
 
 
 def transitions(events: Sequence[Mapping[str, Any]]) -> int:
-    """State transitions of one execution's history: states entered plus task retries."""
+    """State transitions of one execution's history: states entered plus task retries.
+
+    A retry is a task scheduled again after its attempt failed or timed out (its ``previousEventId`` is
+    that failure); the first attempt follows the state's entry. Following the chain rather than the order
+    of events keeps a Map's interleaved iterations apart.
+    """
+    kinds = {event.get("id"): _type(event) for event in events}
     count = 0
-    scheduled_in_state = 0
     for event in events:
         kind = _type(event)
-        if kind.endswith("StateEntered"):
+        retried = kinds.get(event.get("previousEventId"), "").endswith(_RETRIED_AFTER)
+        if kind.endswith("StateEntered") or (kind.endswith("Scheduled") and retried):
             count += 1
-            scheduled_in_state = 0
-        elif kind.endswith("Scheduled"):  # LambdaFunctionScheduled, TaskScheduled
-            scheduled_in_state += 1
-            if scheduled_in_state > 1:
-                count += 1  # a retry
     return count
 
 
@@ -59,8 +62,11 @@ def _details(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _millis(value: Any) -> int:
+    """An event's timestamp in epoch milliseconds (moto gives datetimes or ISO 8601 strings)."""
     if isinstance(value, datetime):
         return int(value.timestamp() * 1000)
+    if isinstance(value, str) and not value.isdigit():
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
     return int(value or 0)
 
 

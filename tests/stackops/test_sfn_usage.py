@@ -16,23 +16,33 @@ def _event(kind: str, **details: Any) -> dict[str, Any]:
     )
 
 
-def test_states_entered_and_retries_are_transitions() -> None:
-    history = [
-        _event("ExecutionStarted"),
-        _event("TaskStateEntered", name="AddTeamMember"),
-        _event("LambdaFunctionScheduled"),
-        _event("LambdaFunctionFailed"),
-        _event("LambdaFunctionScheduled"),  # the retry: a transition of its own
-        _event("LambdaFunctionSucceeded"),
-        _event("TaskStateExited"),
-        _event("MapStateEntered"),
-        _event("MapIterationStarted"),
-        _event("PassStateEntered"),  # iteration 1
-        _event("PassStateEntered"),  # iteration 2
-        _event("MapStateExited"),
-        _event("SucceedStateEntered"),
-        _event("ExecutionSucceeded"),
+def _history(*kinds: tuple[str, int]) -> list[dict[str, Any]]:
+    """Events numbered from 1, each ``(type, previousEventId)``."""
+    return [
+        {"type": kind, "id": index, "previousEventId": previous, "timestamp": datetime(2026, 1, 1, tzinfo=UTC)}
+        for index, (kind, previous) in enumerate(kinds, start=1)
     ]
+
+
+def test_states_entered_and_retries_are_transitions() -> None:
+    history = _history(
+        ("ExecutionStarted", 0),
+        ("TaskStateEntered", 1),
+        ("LambdaFunctionScheduled", 2),
+        ("LambdaFunctionFailed", 3),
+        ("LambdaFunctionScheduled", 4),  # the retry: a transition of its own
+        ("LambdaFunctionSucceeded", 5),
+        ("TaskStateExited", 6),
+        ("MapStateEntered", 7),
+        ("MapIterationStarted", 8),
+        ("TaskStateEntered", 9),  # iteration 0
+        ("TaskStateEntered", 9),  # iteration 1, interleaved
+        ("TaskScheduled", 10),  # iteration 0's first attempt
+        ("TaskScheduled", 11),  # iteration 1's: not a retry, though the second scheduled in a row
+        ("MapStateExited", 13),
+        ("SucceedStateEntered", 14),
+        ("ExecutionSucceeded", 15),
+    )
     assert sfn_usage.transitions(history) == 1 + 1 + 1 + 2 + 1
 
 
@@ -42,6 +52,8 @@ def test_each_level_logs_what_aws_says_it_logs() -> None:
     assert sizes[("OFF", True)] == 0
     assert 0 < sizes[("FATAL", True)] < sizes[("ERROR", True)] < sizes[("ALL", True)]
     assert sizes[("ALL", False)] == sizes[("ALL", True)] - len('"input":"' + "x" * 100 + '"')
+    as_text = [{**event, "timestamp": "2026-01-01T00:00:00.000Z"} for event in history]
+    assert sfn_usage.log_bytes(as_text, "arn:aws:states:us-east-1:1:execution:m:e") == sizes
     with pytest.raises(ValueError, match="one of ALL, ERROR, FATAL, OFF"):
         sfn_usage.logged_at("INFO", "TaskFailed")
 
