@@ -81,8 +81,13 @@ class StackNames:
 
     stack: str
     prefix: str  # "github-automation-sandbox-sqs-"
+    #: (physical name, short name) of resources named from a prefix with a unique suffix (secrets).
+    aliases: tuple[tuple[str, str], ...] = ()
 
     def short(self, name: str) -> str | None:
+        for physical, alias in self.aliases:
+            if name.startswith(physical):  # a secret's ARN adds "-XXXXXX" to its name
+                return alias
         return name[len(self.prefix) :] if name.startswith(self.prefix) else None
 
 

@@ -115,6 +115,17 @@ def test_dynamodb_units_from_the_noted_item_sizes() -> None:
     assert tally.quantity("dynamodb", "read_request_units", "members", operation="GetItem") == 2
 
 
+def test_a_secret_named_from_a_prefix_is_known_by_its_resource_name() -> None:
+    names = StackNames(SQS.stack, SQS.prefix, ((f"{SQS.prefix}webhook-0123abcd", "webhook"),))
+    arn = f"arn:aws:secretsmanager:us-east-1:1:secret:{SQS.prefix}webhook-0123abcd-AbCdEf"
+    call = _call(
+        "secretsmanager", "GetSecretValue", {"SecretId": arn}, caller=function_access_key(f"{SQS.prefix}receiver")
+    )
+    tally = Tally()
+    call_usage.meter_call(call, names, tally, {})
+    assert tally.quantity("secretsmanager", "api_requests", "webhook", operation="GetSecretValue") == 1
+
+
 def test_a_call_with_no_unit_is_reported_not_dropped() -> None:
     call = _call("ses", "SendEmail", {}, caller=function_access_key(f"{SQS.prefix}receiver"))
     assert call_usage.meter_call(call, SQS, Tally(), {}) == "ses:SendEmail"
