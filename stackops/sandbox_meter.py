@@ -20,6 +20,7 @@ of mappings and the poller rate of the price table's assumptions.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -31,11 +32,18 @@ from sandbox import program
 from sandbox.api_calls import ApiCall
 from sandbox.aws import ACCOUNT_ID, REGION
 from sandbox.deploy import Deployment
-from sandbox.environment import Sandbox, StackDesign
+from sandbox.environment import Response, Sandbox, StackDesign
 from sandbox.fake_github import SANDBOX_ORG, OrgSeed, Person, RunSpec
 from sandbox.lambda_runtime import InvokeRecord
-from sandbox.workload import Delivery, ignored, installation_created, member_added, workflow_run_completed
-from stackops import call_usage, lambda_usage, sfn_usage
+from sandbox.workload import (
+    Delivery,
+    ignored,
+    installation_created,
+    member_added,
+    signed_request,
+    workflow_run_completed,
+)
+from stackops import access_logs, call_usage, lambda_usage, sfn_usage
 from stackops.billing_units import http_api_requests, lambda_gb_seconds
 from stackops.dynamodb_sizes import MotoTables, observe_item_sizes
 from stackops.prices import load_prices
@@ -57,7 +65,7 @@ DESIGNS: dict[str, StackDesign] = {
 }
 DESIGN_ORDER = ("sqs", "stepfunctions", STANDARD_DESIGN)
 USE_CASES: tuple[UseCase, ...] = ("member_added", "workflow_run", "installation")
-DEFAULT_DELIVERIES = 12
+DEFAULT_DELIVERIES = 20
 #: Backfills onboard the whole org each: a few are plenty.
 INSTALLATION_DELIVERIES = 2
 IDLE_WINDOW_SECONDS = 3.0
@@ -107,6 +115,10 @@ class StackInfo:
     api: str  # the HTTP API's short name
     mappings: int
     idle_counts: dict[str, int] = field(default_factory=dict)  # alarms, dashboards, secrets, keys
+    #: The HTTP API's id, its route and its stage's access log format (None: no access log).
+    api_id: str = ""
+    route_key: str = ""
+    access_log_format: str | None = None
 
 
 def _inputs(deployment: Deployment, typ: str) -> list[dict[str, Any]]:
@@ -156,8 +168,11 @@ def stack_info(design: str, deployment: Deployment, config: Mapping[str, str]) -
         if inputs.get("protocol") in ("email", "email-json"):
             topic = topics.get(str(inputs.get("topic")), str(inputs.get("topic")).rsplit(":", 1)[-1])
             emails[names.short(topic) or topic] += 1
-    apis = _inputs(deployment, "aws:apigatewayv2/api:Api")
-    api = str(apis[0]["name"]) if apis else "http-api"
+    apis = deployment.of_type("aws:apigatewayv2/api:Api")
+    api = str(apis[0].inputs["name"]) if apis else "http-api"
+    routes = _inputs(deployment, "aws:apigatewayv2/route:Route")
+    stages = _inputs(deployment, "aws:apigatewayv2/stage:Stage")
+    access_format = next((str(st["accessLogSettings"]["format"]) for st in stages if st.get("accessLogSettings")), None)
     idle_counts = {
         "alarms": len(deployment.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")),
         "dashboards": len(deployment.of_type("aws:cloudwatch/dashboard:Dashboard")),
@@ -176,6 +191,9 @@ def stack_info(design: str, deployment: Deployment, config: Mapping[str, str]) -
         api=names.short(api) or api,
         mappings=len(deployment.event_source_mappings),
         idle_counts=idle_counts,
+        api_id=apis[0].id if apis else "",
+        route_key=str(routes[0]["routeKey"]) if routes else "",
+        access_log_format=access_format,
     )
 
 
@@ -194,6 +212,7 @@ class PhaseRecord:
     lines: list[tuple[float, str, str]]  # (time, function, line)
     executions: list[Any]  # moto's execution objects
     batches: dict[str, tuple[int, int]]  # function -> (batches, records) the pollers invoked with
+    responses: Sequence[Response] = ()  # the webhook's answer to each delivery
     idle_empty_receives_per_second: dict[str, float] = field(default_factory=dict)  # queue -> rate
 
 
@@ -213,12 +232,33 @@ def meter_phase(stack: StackInfo, phase: PhaseRecord) -> tuple[list[UsageLine], 
     _meter_executions(stack, phase, tally)
     for delivery in phase.deliveries:
         tally.add("apigateway", "http_requests", http_api_requests(len(delivery.body)), stack.api)
+    _meter_access_logs(stack, phase, tally)
     receivers = [f for f in stack.functions.values() if f.trigger == "http" and f.traced]
     for receiver in receivers:
         invokes = sum(1 for r in phase.invokes if r.function == receiver.name)
         key = tally.add("xray", "traces_recorded", invokes * XRAY_SAMPLING_RATE, receiver.short)
         tally.describe(key, samplingRate=XRAY_SAMPLING_RATE)
     return tally.lines(len(phase.deliveries)), sorted(unknown)
+
+
+def _meter_access_logs(stack: StackInfo, phase: PhaseRecord, tally: Tally) -> None:
+    """The access log lines the stage writes, one per request (stackops/access_logs.py)."""
+    if stack.access_log_format is None:
+        return
+    size = 0
+    for delivery, response in zip(phase.deliveries, phase.responses, strict=True):
+        headers, _ = signed_request(delivery, "")
+        values = access_logs.request_values(
+            api_id=stack.api_id,
+            route_key=stack.route_key,
+            user_agent=headers["User-Agent"],
+            sent_at=response.sent_at,
+            status=response.status,
+            response_length=len(json.dumps(response.body, separators=(",", ":"))),
+            latency_ms=round(response.seconds * 1000),
+        )
+        size += len(access_logs.render(stack.access_log_format, values).encode()) + 1
+    tally.add("logs", "ingested_gb", lambda_usage.gb(size), f"{stack.api}-access", source="apigateway", level="ACCESS")
 
 
 def _discount_idle_receives(tally: Tally, rates: Mapping[str, float], seconds: float) -> None:
@@ -440,25 +480,42 @@ def run_phase(
     deliveries: Sequence[Delivery],
     lines: _Lines,
     idle_rates: Mapping[str, float],
+    one_at_a_time: bool = False,
 ) -> tuple[PhaseRecord, list[float]]:
-    """Send one use case's deliveries to one stack and collect what it did until it is idle again."""
+    """Send one use case's deliveries to one stack and collect what it did until it is idle again.
+
+    ``one_at_a_time``: each delivery onto empty tables, once the one before is done (backfills: each
+    onboards the whole org, and a second onto the first's members would meter the already-stored path)."""
     assert sandbox.aws is not None
     deployment = sandbox.stacks[design].deployment
     sandbox.clear_tables()
     sandbox.wait_until_idle([design])
     batches_before = _poller_batches(deployment)
     started = time.time()
-    responses = [sandbox.send(design, delivery) for delivery in deliveries]
-    sandbox.wait_until_idle([design], timeout=600)
+    published: dict[str, float] = {}
+
+    def collect_notifications() -> None:
+        for notification in sandbox.notifications(design):
+            if notification.correlation_id:
+                known = published.get(notification.correlation_id, 0.0)
+                published[notification.correlation_id] = max(known, notification.published_at)
+
+    if one_at_a_time:
+        responses = []
+        for index, delivery in enumerate(deliveries):
+            if index:
+                sandbox.clear_tables()  # (the harness's calls: not metered; it drops the notifications read)
+            responses.append(sandbox.send(design, delivery))
+            sandbox.wait_until_idle([design], timeout=600)
+            collect_notifications()
+    else:
+        responses = [sandbox.send(design, delivery) for delivery in deliveries]
+        sandbox.wait_until_idle([design], timeout=600)
+        collect_notifications()
     stopped = time.time()
     refused = [(d.label, r.status) for d, r in zip(deliveries, responses, strict=True) if r.status >= 300]
     if refused:
         raise RuntimeError(f"{design}: the webhook refused deliveries: {refused}")
-    published: dict[str, float] = {}
-    for notification in sandbox.notifications(design):
-        if notification.correlation_id:
-            known = published.get(notification.correlation_id, 0.0)
-            published[notification.correlation_id] = max(known, notification.published_at)
     latencies = [
         published[d.delivery_id] - r.sent_at
         for d, r in zip(deliveries, responses, strict=True)
@@ -473,6 +530,7 @@ def run_phase(
         lines=lines.between(started, stopped, stack.functions),
         executions=_executions(sandbox, started, stopped),
         batches=_minus(_poller_batches(deployment), batches_before),
+        responses=responses,
         idle_empty_receives_per_second=dict(idle_rates),
     )
     return record, latencies
@@ -580,7 +638,13 @@ class SandboxMeter:
         """Send ``deliveries`` to one stack (tables emptied first), wait until it is idle, meter what it did."""
         stack = self.stacks[design]
         record, latencies = run_phase(
-            self.sandbox, design, stack, deliveries, self._lines, self._idle_rates.get(design, {})
+            self.sandbox,
+            design,
+            stack,
+            deliveries,
+            self._lines,
+            self._idle_rates.get(design, {}),
+            one_at_a_time=use_case == "installation",
         )
         lines, missing = meter_phase(stack, record)
         self._metrics[design] |= lambda_usage.custom_metrics(line for _, _, line in record.lines)

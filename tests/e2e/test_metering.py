@@ -61,7 +61,7 @@ def _consistent(usage: UseCaseUsage, functions: dict[str, str]) -> None:
             assert line.quantity == pytest.approx(expected), line
             assert a["architecture"] == "arm64" and line.quantity > 0
     logged = {line.resource for line in usage.lines if (line.service, line.unit) == ("logs", "ingested_gb")}
-    assert set(functions) <= logged
+    assert set(functions) | {"webhook-access"} <= logged  # and the HTTP API's access log
     invoked = {line.resource for line in usage.lines if (line.service, line.unit) == ("lambda", "gb_seconds")}
     assert invoked == {name for name, trigger in functions.items() if trigger != "machine"}
 
@@ -190,3 +190,4 @@ def test_a_backfill_through_standard_counts_every_child_and_map_iteration(meter:
     assert exact[_k("lambda", "requests", "list-org-members", trigger="states")] == 1
     assert exact[_k("lambda", "requests", "add-team-member", trigger="states")] == MEMBERS_IN_ORG
     assert exact[_k("sns", "publishes", "notifications")] == MEMBERS_IN_ORG + 1  # one per member, the summary
+    assert len(usage.latency_seconds) == 1  # webhook sent -> the backfill's summary
