@@ -111,9 +111,7 @@ def _doc(before: str, block: str, after: str) -> str:
     return f"{before}{START_MARKER}\n{block}\n{END_MARKER}{after}"
 
 
-_text = st.text(st.characters(codec="utf-8", exclude_characters="\r"), max_size=60).filter(
-    lambda t: "<!--" not in t
-)
+_text = st.text(st.characters(codec="utf-8", exclude_characters="\r"), max_size=60).filter(lambda t: "<!--" not in t)
 
 
 @given(before=_text, old=_text, after=_text, new=_text.map(lambda t: t.strip("\n") or "x"))
