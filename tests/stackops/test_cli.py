@@ -1,0 +1,188 @@
+"""``python -m stackops compare``: its arguments, and what it writes from each source.
+
+The meter, the AWS readers and the cost model are other parts of the command (tested in their own
+modules); here they are replaced by functions that record how they were called and answer the
+hand-made reports of report_inputs, so what is checked is the command's own work: which part it calls
+with what, and the four files (and the doc) it writes from their answers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import types
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from stackops import cli
+from stackops.cost import CostReport
+from stackops.report import END_MARKER, START_MARKER
+from stackops.usage import UsageReport
+from tests.stackops.report_inputs import cost_report, usage_report
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _quiet() -> Console:
+    return Console(file=io.StringIO())
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["--mix", "member_added=0.3,workflow_run=0.6"],
+            "argument --mix: 'member_added=0.3,workflow_run=0.6': the shares add up to 0.9, not 1",
+        ),
+        (["--mix", "pull_request=1"], "argument --mix: 'pull_request=1' in 'pull_request=1': expected use case=share"),
+        (
+            ["--mix", "member_added=x"],
+            "argument --mix: 'member_added=x' in 'member_added=x': a share is a number from 0 to 1",
+        ),
+        (["--mix", "member_added=0.5,member_added=0.5"], "argument --mix: 'member_added' appears twice"),
+        (["--deliveries", "0"], "argument --deliveries: '0' is not a whole number of at least 1"),
+        (["--deliveries", "ten"], "argument --deliveries: 'ten' is not a whole number of at least 1"),
+        (["--since", "30d"], "argument --since: only with --stack"),
+        (["--stack", "dev", "--since", "3y"], "argument --since: '3y' is not a period"),
+        (["--stack", "dev", "--deliveries", "5"], "argument --deliveries: 5 is for the sandbox only"),
+        (["--stack", "dev", "--stack", "dev"], "argument --stack: 'dev' given twice"),
+        (["--stack", "my.stack"], "argument --stack: 'my.stack' is not a stack name: letters, digits, - and _"),
+        (["--region", "Mars"], "argument --region: 'Mars' is not an AWS region name, e.g. us-east-1"),
+    ],
+)
+def test_a_bad_argument_is_one_line_naming_it_and_exit_2(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["compare", *argv])
+
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"python -m stackops compare: error: {expected}"), err
+
+
+def test_the_volumes_span_1k_to_100m_with_the_tables_volumes() -> None:
+    assert cli.DEFAULT_VOLUMES[0] == 1_000 and cli.DEFAULT_VOLUMES[-1] == 100_000_000
+    assert {10_000, 1_000_000, 100_000_000} <= set(cli.DEFAULT_VOLUMES)
+    assert list(cli.DEFAULT_VOLUMES) == sorted(set(cli.DEFAULT_VOLUMES))
+
+
+class _Recorder:
+    """A part of the command: records its calls, answers a fixed report."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls.append((args, kwargs))
+        if "progress" in kwargs:  # the meter reports its phases
+            for done in range(3):
+                kwargs["progress"]("Sending deliveries", done + 1, 3)
+        return self.answer
+
+
+@pytest.fixture
+def parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, _Recorder]:
+    recorders = {
+        "meter_sandbox": _Recorder(usage_report()),
+        "read_usage": _Recorder(usage_report().model_copy(update={"source": "aws"})),
+        "read_bill": _Recorder({"dev": {"AWS Lambda": 1.25}}),
+        "price": _Recorder(cost_report()),
+    }
+    for module, name in [
+        ("stackops.sandbox_meter", "meter_sandbox"),
+        ("stackops.aws_usage", "read_usage"),
+        ("stackops.bill", "read_bill"),
+        ("stackops.cost_model", "price"),
+    ]:
+        monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: recorders[name]}))
+    doc = tmp_path / "comparison.md"
+    doc.write_text(f"intro\n{START_MARKER}\nold\n{END_MARKER}\nrest\n")
+    monkeypatch.setattr(cli, "COMPARISON_DOC", doc)
+    return recorders
+
+
+def test_compare_on_the_sandbox_meters_prices_and_writes_the_report(
+    parts: dict[str, _Recorder], tmp_path: Path
+) -> None:
+    out = tmp_path / "compare"
+    argv = ["compare", "--deliveries", "7", "--mix", "member_added=0.3,workflow_run=0.7", "--out", str(out)]
+
+    assert cli.main(argv, _quiet()) == 0
+
+    ((_, metering),) = parts["meter_sandbox"].calls
+    assert metering["deliveries"] == 7
+    assert metering["command"] == "python -m stackops " + " ".join(argv)
+    ((priced, pricing),) = parts["price"].calls
+    assert priced == (usage_report(),)
+    assert pricing == {
+        "volumes": list(cli.DEFAULT_VOLUMES),
+        "region": "us-east-1",
+        "mix": {"member_added": 0.3, "workflow_run": 0.7},
+    }
+    assert not parts["read_usage"].calls and not parts["read_bill"].calls
+    assert UsageReport.model_validate_json((out / "usage.json").read_text()) == usage_report()
+    assert CostReport.model_validate_json((out / "cost.json").read_text()) == cost_report()
+    assert (out / "report.html").stat().st_size > 0 and (out / "report.md").read_text().startswith("## Results")
+    assert "old" in cli.COMPARISON_DOC.read_text()  # no --update-docs: the doc is left alone
+
+
+def test_compare_against_an_account_reads_usage_and_bill_and_updates_the_doc(
+    parts: dict[str, _Recorder], tmp_path: Path
+) -> None:
+    out = tmp_path / "compare"
+    argv = ["compare", "--stack", "dev", "--stack", "dev-sfn", "--since", "2w", "--out", str(out), "--update-docs"]
+
+    assert cli.main(argv, _quiet()) == 0
+
+    ((stacks, reading),) = parts["read_usage"].calls
+    assert stacks == (["dev", "dev-sfn"],)
+    assert reading == {"since": timedelta(weeks=2), "command": "python -m stackops " + " ".join(argv)}
+    assert parts["read_bill"].calls == [((["dev", "dev-sfn"],), {"since": timedelta(weeks=2)})]
+    assert not parts["meter_sandbox"].calls
+    assert "mix" not in parts["price"].calls[0][1]  # the cost model's own default mix
+    assert json.loads((out / "cost.json").read_text())["bill"] == {"dev": {"AWS Lambda": 1.25}}
+    doc = cli.COMPARISON_DOC.read_text()
+    assert doc.startswith(f"intro\n{START_MARKER}\n## Results\n") and doc.endswith(f"{END_MARKER}\nrest\n")
+    assert "| dev | AWS Lambda | $1.25 |" in doc
+
+
+def test_the_account_is_read_over_30_days_unless_told(parts: dict[str, _Recorder], tmp_path: Path) -> None:
+    cli.main(["compare", "--stack", "dev", "--out", str(tmp_path)], _quiet())
+
+    assert parts["read_usage"].calls[0][1]["since"] == timedelta(days=30)
+
+
+def test_the_progress_callback_keeps_one_bar_per_phase() -> None:
+    from rich.progress import Progress
+
+    with Progress(console=_quiet()) as bar:
+        progress = cli.progress_callback(bar)
+        progress("Deploying", 1, 2)
+        progress("Deploying", 2, 2)
+        progress("Sending deliveries", 5, 10)
+
+        tasks = {task.description: (task.completed, task.total) for task in bar.tasks}
+
+    assert tasks == {"Deploying": (2, 2), "Sending deliveries": (5, 10)}
+
+
+def test_screenshot_refuses_a_missing_page_in_one_line(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "stackops", "screenshot", str(tmp_path / "nope.html"), str(tmp_path / "x.png")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "argument html:" in run.stderr and "nope.html" in run.stderr
