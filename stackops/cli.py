@@ -24,10 +24,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from stackops.cost import CostReport
 from stackops.periods import since_argument
+from stackops.prices import PriceTable, load_prices
 from stackops.usage import UsageReport, UseCase
 
-#: Deliveries per month the cost model prices: four points a decade from 1 thousand to 100 million.
-DEFAULT_VOLUMES: tuple[int, ...] = tuple(round(10 ** (exponent / 4)) for exponent in range(12, 33))
 DEFAULT_OUT = Path("build/compare")
 DEFAULT_SINCE = "30d"
 DEFAULT_REGION = "us-east-1"
@@ -41,9 +40,9 @@ _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
 
 
 class Price(Protocol):
-    """``stackops.cost_model.price``: the usage priced at each volume (``mix`` and ``region`` optional)."""
+    """``stackops.cost_model.price``: the usage priced with a price table (at its own volumes; ``mix`` optional)."""
 
-    def __call__(self, usage: UsageReport, *, volumes: list[int], **options: Any) -> CostReport: ...
+    def __call__(self, usage: UsageReport, *, prices: PriceTable, **options: Any) -> CostReport: ...
 
 
 class MeterSandbox(Protocol):
@@ -123,9 +122,13 @@ def stack_argument(text: str) -> str:
 
 
 def region_argument(text: str) -> str:
-    """``--region us-east-1``: the price table's region (the cost model refuses one it has no table for)."""
+    """``--region us-east-1``: a region the price table has prices for."""
     if not _REGION.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text!r} is not an AWS region name, e.g. us-east-1")
+    try:
+        load_prices(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
     return text
 
 
@@ -181,14 +184,6 @@ def _check_compare(parser: argparse.ArgumentParser, options: argparse.Namespace)
             parser.error(f"argument --stack: {duplicates[0]!r} given twice; name each stack once")
     elif options.since is not None:
         parser.error("argument --since: only with --stack (the sandbox meters its own workload, not a period)")
-    try:
-        load_prices = _part("stackops.prices", "load_prices")
-    except ImportError:  # no price table module on this branch: the cost model checks the region itself
-        return
-    try:
-        load_prices(options.region)
-    except ValueError as error:
-        parser.error(f"argument --region: {error}")
 
 
 def compare(options: argparse.Namespace, command: str, console: Console) -> int:
@@ -201,11 +196,17 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
         usage, bill = _read_account(options.stack, options.since or since_argument(DEFAULT_SINCE), command, console)
     else:
         usage = _meter_sandbox(options.deliveries, command, console)
-    pricing: dict[str, Any] = {"volumes": list(DEFAULT_VOLUMES), "region": options.region}
+    pricing: dict[str, Any] = {"prices": load_prices(options.region)}
     if options.mix is not None:
         pricing["mix"] = options.mix
     price = cast(Price, _part("stackops.cost_model", "price"))
-    cost = price(usage, **pricing)
+    try:
+        cost = price(usage, **pricing)
+    except ValueError as error:  # the cost model refuses what it cannot price, in one line
+        if str(error).startswith("mix:"):
+            options.parser.error(f"argument --mix: {error}")
+        print(f"python -m stackops compare: error: {error}", file=sys.stderr)
+        return 1
     if bill:
         cost = cost.model_copy(update={"bill": bill})
     files = write_report(usage, cost, options.out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
-from stackops.cost import CostReport, Estimate, Workload
+from stackops.cost import CostReport, Estimate, LeverEffect, Workload
 from stackops.usage import UsageReport
 
 #: The monthly volumes the summary tables show (deliveries per month), and the one the breakdown uses.
@@ -93,6 +93,25 @@ def cheapest_ranges(cost: CostReport, designs: Iterable[str], workload: Workload
         else:
             runs.append((best, volume, volume))
     return runs
+
+
+def lever_view(cost: CostReport) -> tuple[Workload, int, list[LeverEffect]]:
+    """The levers the report shows: the main workload's, at the lever volume nearest 1M a month.
+
+    The cost model sets each lever for every workload at several volumes (``cost.json`` keeps them all);
+    one workload at one volume keeps the chart and the table readable.
+    """
+    workload = main_workload(cost)
+    chosen = [lever for lever in cost.levers if lever.workload == workload] or list(cost.levers)
+    if not chosen:
+        return workload, BREAKDOWN_VOLUME, []
+    volume = min({lever.volume for lever in chosen}, key=lambda v: abs(math.log(max(v, 1) / BREAKDOWN_VOLUME)))
+    return chosen[0].workload, volume, [lever for lever in chosen if lever.volume == volume]
+
+
+def notes(usage: UsageReport, cost: CostReport) -> list[str]:
+    """The usage's and the cost model's notes, each once (the cost model repeats the usage's)."""
+    return list(dict.fromkeys([*usage.notes, *cost.notes]))
 
 
 def usd(amount: float) -> str:

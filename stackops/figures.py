@@ -170,17 +170,18 @@ def breakdown_chart(usage: UsageReport, cost: CostReport) -> Chart | None:
 
 def levers_chart(usage: UsageReport, cost: CostReport) -> Chart | None:
     """Each lever's effect on the monthly total, against the design's measured configuration."""
-    if not cost.levers:
+    workload, volume, shown = q.lever_view(cost)
+    if not shown:
         return None
-    volumes = sorted({lever.volume for lever in cost.levers})
-    workloads = sorted({lever.workload for lever in cost.levers})
     title = (
-        "Cost levers: change of the monthly total against the measured configuration "
-        f"({', '.join(q.volume_label(v) for v in volumes)}/month, {', '.join(workloads)})"
+        "Cost levers: change of the monthly total against the measured configuration, at "
+        f"{q.volume_label(volume)} deliveries a month ({q.workload_label(workload, cost)})"
     )
     figure = go.Figure()
-    for design in dict.fromkeys(lever.design for lever in cost.levers):
-        effects = [lever for lever in cost.levers if lever.design == design]
+    labels = list(dict.fromkeys(f"{lever.lever} = {lever.setting}" for lever in shown))
+    designs = list(dict.fromkeys(lever.design for lever in shown))
+    for design in designs:
+        effects = [lever for lever in shown if lever.design == design]
         figure.add_trace(
             go.Bar(
                 y=[f"{lever.lever} = {lever.setting}" for lever in effects],
@@ -193,9 +194,9 @@ def levers_chart(usage: UsageReport, cost: CostReport) -> Chart | None:
             )
         )
     _layout(figure, title, usage, cost)
-    figure.update_layout(barmode="group", height=max(_HEIGHT, 28 * len(cost.levers) + 200))
+    figure.update_layout(barmode="group", height=max(_HEIGHT, 200 + 12 * len(labels) * len(designs)))
     figure.update_xaxes(title="change, USD per month", zeroline=True)
-    figure.update_yaxes(automargin=True)
+    figure.update_yaxes(automargin=True, categoryorder="array", categoryarray=labels[::-1])
     return Chart("chart-levers", title, figure)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import plotly.offline
 
-from stackops import summary
+from stackops import cost_queries, summary
 from stackops.cost import CostReport
 from stackops.figures import Chart, charts
 from stackops.usage import UsageReport
@@ -78,7 +78,7 @@ def render_html(usage: UsageReport, cost: CostReport) -> str:
         "<h1>Cost comparison: " + html.escape(" vs ".join(cost.designs)) + "</h1>",
         f'<p class="provenance">{_inline(summary.provenance(usage, cost))}</p>',
     ]
-    notes = [*usage.notes, *cost.notes]
+    notes = cost_queries.notes(usage, cost)
     if notes:
         body.append("<ul class=notes>" + "".join(f"<li>{_inline(n)}</li>" for n in notes) + "</ul>")
     body.append('<section id="conclusion"><h2>Conclusion</h2><ul>')

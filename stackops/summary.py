@@ -118,24 +118,22 @@ def crossovers(cost: CostReport) -> Table:
 
 
 def levers(cost: CostReport) -> Table:
-    """Each cost lever's effect against the measured configuration."""
+    """Each cost lever's effect against the measured configuration (one workload, one volume)."""
+    workload, volume, shown = q.lever_view(cost)
     rows = [
-        [
-            lever.lever,
-            lever.setting,
-            lever.design,
-            q.workload_label(lever.workload, cost),
-            f"{q.volume_label(lever.volume)}/month",
-            q.usd(lever.total_usd),
-            q.signed_usd(lever.delta_usd),
-        ]
-        for lever in sorted(cost.levers, key=lambda x: (x.lever, x.design, x.setting))
+        [lever.lever, lever.setting, lever.design, q.usd(lever.total_usd), q.signed_usd(lever.delta_usd)]
+        for lever in shown
     ]
+    others = len(cost.levers) - len(shown)
     return Table(
-        title="Cost levers (monthly total with the lever set, and the change against the measured configuration)",
-        headers=["lever", "setting", "design", "workload", "volume", "USD/month", "change"],
+        title=(
+            f"Cost levers at {q.volume_label(volume)} deliveries a month, {q.workload_label(workload, cost)} "
+            "(monthly total with the lever set, and the change against the measured configuration)"
+        ),
+        headers=["lever", "setting", "design", "USD/month", "change"],
         rows=rows,
-        numeric={5, 6},
+        numeric={3, 4},
+        note=f"cost.json has {others} more: every workload at every lever volume." if others else "",
     )
 
 
@@ -280,7 +278,7 @@ def markdown_table(table: Table) -> str:
 def render_markdown(usage: UsageReport, cost: CostReport) -> str:
     """``report.md``: the provenance, the conclusion, every table (second-level headings, to embed in a doc)."""
     parts = ["## Results\n", provenance(usage, cost) + "\n"]
-    notes = [*usage.notes, *cost.notes]
+    notes = q.notes(usage, cost)
     if notes:
         parts.append("\n".join(f"- {note}" for note in notes) + "\n")
     parts.append("### Conclusion\n")

@@ -22,6 +22,7 @@ from rich.console import Console
 
 from stackops import cli
 from stackops.cost import CostReport
+from stackops.prices import load_prices
 from stackops.report import END_MARKER, START_MARKER
 from stackops.usage import UsageReport
 from tests.stackops.report_inputs import cost_report, usage_report
@@ -54,6 +55,7 @@ def _quiet() -> Console:
         (["--stack", "dev", "--stack", "dev"], "argument --stack: 'dev' given twice"),
         (["--stack", "my.stack"], "argument --stack: 'my.stack' is not a stack name: letters, digits, - and _"),
         (["--region", "Mars"], "argument --region: 'Mars' is not an AWS region name, e.g. us-east-1"),
+        (["--region", "eu-west-3"], "argument --region: no price table for region 'eu-west-3': one of us-east-1"),
     ],
 )
 def test_a_bad_argument_is_one_line_naming_it_and_exit_2(
@@ -66,12 +68,6 @@ def test_a_bad_argument_is_one_line_naming_it_and_exit_2(
     assert stopped.value.code == 2
     assert err.count("\n") == 1, err
     assert err.startswith(f"python -m stackops compare: error: {expected}"), err
-
-
-def test_the_volumes_span_1k_to_100m_with_the_tables_volumes() -> None:
-    assert cli.DEFAULT_VOLUMES[0] == 1_000 and cli.DEFAULT_VOLUMES[-1] == 100_000_000
-    assert {10_000, 1_000_000, 100_000_000} <= set(cli.DEFAULT_VOLUMES)
-    assert list(cli.DEFAULT_VOLUMES) == sorted(set(cli.DEFAULT_VOLUMES))
 
 
 class _Recorder:
@@ -123,11 +119,7 @@ def test_compare_on_the_sandbox_meters_prices_and_writes_the_report(
     assert metering["command"] == "python -m stackops " + " ".join(argv)
     ((priced, pricing),) = parts["price"].calls
     assert priced == (usage_report(),)
-    assert pricing == {
-        "volumes": list(cli.DEFAULT_VOLUMES),
-        "region": "us-east-1",
-        "mix": {"member_added": 0.3, "workflow_run": 0.7},
-    }
+    assert pricing == {"prices": load_prices("us-east-1"), "mix": {"member_added": 0.3, "workflow_run": 0.7}}
     assert not parts["read_usage"].calls and not parts["read_bill"].calls
     assert UsageReport.model_validate_json((out / "usage.json").read_text()) == usage_report()
     assert CostReport.model_validate_json((out / "cost.json").read_text()) == cost_report()
@@ -159,6 +151,24 @@ def test_the_account_is_read_over_30_days_unless_told(parts: dict[str, _Recorder
     cli.main(["compare", "--stack", "dev", "--out", str(tmp_path)], _quiet())
 
     assert parts["read_usage"].calls[0][1]["since"] == timedelta(days=30)
+
+
+def test_a_mix_the_cost_model_refuses_is_a_bad_mix_argument(
+    parts: dict[str, _Recorder], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def refuse(usage: UsageReport, **options: Any) -> CostReport:
+        raise ValueError("mix: installation is not a use case every design has")
+
+    sys.modules["stackops.cost_model"].price = refuse  # type: ignore[attr-defined]
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["compare", "--mix", "installation=1", "--out", str(tmp_path)], _quiet())
+
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "python -m stackops compare: error: argument --mix: mix: installation is not a use case every design has\n"
+    )
+    assert not (tmp_path / "cost.json").exists()
 
 
 def test_the_progress_callback_keeps_one_bar_per_phase() -> None:

@@ -27,7 +27,8 @@ def test_the_summary_tables_show_the_cost_reports_figures() -> None:
     assert "| stepfunctions-EXPRESS | $0.80 | $30.50 | $3,000 |" in markdown
     assert "| mix of member_added 50%, workflow_run 50% | stepfunctions-EXPRESS | sqs | 133k/month |" in markdown
     assert "| mix of member_added 50%, workflow_run 50% | floor | sqs | never in 1k-100M |" in markdown
-    assert "| logLevel | ERROR | stepfunctions-EXPRESS |" in markdown and "| -$5.50 |" in markdown
+    assert "| logLevel | ERROR | stepfunctions-EXPRESS | $25.00 | -$5.50 |" in markdown
+    assert "| cpu | x86_64 | sqs | $19.00 | +$2.00 |" in markdown
     assert "| sqs | member_added | 4 | 0.350 | 0.600 | 0.600 |" in markdown  # latencies 0.2, 0.3, 0.4, 0.6
 
 
@@ -67,6 +68,26 @@ def test_the_page_is_self_contained_and_titles_every_chart_with_its_provenance()
     assert page.count("<code>python -m stackops compare --deliveries 4</code>") >= 5
     assert page.count("as of 2026-11-30 (us-east-1)") >= 5
     assert '<section id="observability"><h2>Observability</h2>' in page
+
+
+def test_the_levers_shown_are_the_main_workloads_at_the_volume_nearest_1m() -> None:
+    cost = cost_report()
+    other = cost.levers[0].model_copy(update={"volume": 10_000, "delta_usd": -1.0})
+    elsewhere = cost.levers[0].model_copy(update={"workload": "member_added", "delta_usd": -2.0})
+    cost = cost.model_copy(update={"levers": [*cost.levers, other, elsewhere]})
+
+    table = summary.levers(cost)
+
+    assert [row[-1] for row in table.rows] == ["-$5.50", "+$2.00"]
+    assert table.note == "cost.json has 2 more: every workload at every lever volume."
+    assert table.title.startswith("Cost levers at 1M deliveries a month, mix of member_added 50%")
+
+
+def test_notes_are_shown_once() -> None:
+    usage = usage_report()
+    cost = cost_report().model_copy(update={"notes": [*usage.notes, "free tiers applied"]})
+
+    assert cost_queries.notes(usage, cost) == ["Lambda durations measured on this machine", "free tiers applied"]
 
 
 def test_a_chart_with_nothing_measured_is_left_out_not_drawn_empty() -> None:
