@@ -57,6 +57,9 @@ class Crossover(_Model):
     cheaper_below: str = Field(alias="cheaperBelow")
     cheaper_above: str = Field(alias="cheaperAbove")
     volume: float | None
+    #: The two designs compared (added with the cost model: without it a pair that never crosses names
+    #: only the cheaper one). Optional, so older cost.json files still load.
+    pair: list[str] = Field(default_factory=list)
 
 
 class LeverEffect(_Model):

@@ -16,6 +16,8 @@ from stackops.usage import UsageReport
 #: The monthly volumes the summary tables show (deliveries per month), and the one the breakdown uses.
 TABLE_VOLUMES = (10_000, 1_000_000, 100_000_000)
 BREAKDOWN_VOLUME = 1_000_000
+#: A lever that moves the monthly total by less than this changed nothing worth a row or a bar.
+NO_CHANGE_USD = 0.005
 
 
 def estimate(cost: CostReport, design: str, workload: Workload, volume: int) -> Estimate | None:

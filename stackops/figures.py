@@ -17,7 +17,12 @@ from stackops.cost import CostReport
 from stackops.usage import UsageReport
 
 _REFERENCE_DASH = "dash"
+#: The lever that swaps a design for another (Standard <-> Express): its bar would dwarf every other
+#: lever's, and the volume chart already shows both designs, so the levers chart leaves it to the table.
+DESIGN_SWITCH = "workflowType"
 _HEIGHT = 480
+#: Bars whose largest is this many times the smallest get a log axis (else the small ones are invisible).
+LOG_AXIS_SPREAD = 20
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,9 @@ def per_million_chart(usage: UsageReport, cost: CostReport) -> Chart | None:
         return None
     _layout(figure, title, usage, cost)
     figure.update_layout(barmode="group")
-    figure.update_yaxes(title="USD per million deliveries (per-event part)")
+    values = [y for trace in figure.data for y in trace.y if y > 0]
+    spread = bool(values) and max(values) / min(values) > LOG_AXIS_SPREAD
+    figure.update_yaxes(title="USD per million deliveries (per-event part)", type="log" if spread else "linear")
     return Chart("chart-per-million", title, figure)
 
 
@@ -170,12 +177,15 @@ def breakdown_chart(usage: UsageReport, cost: CostReport) -> Chart | None:
 
 def levers_chart(usage: UsageReport, cost: CostReport) -> Chart | None:
     """Each lever's effect on the monthly total, against the design's measured configuration."""
-    workload, volume, shown = q.lever_view(cost)
+    workload, volume, levers = q.lever_view(cost)
+    shown = [lever for lever in levers if abs(lever.delta_usd) >= q.NO_CHANGE_USD and lever.lever != DESIGN_SWITCH]
     if not shown:
         return None
+    switched = any(lever.lever == DESIGN_SWITCH for lever in levers)
     title = (
         "Cost levers: change of the monthly total against the measured configuration, at "
         f"{q.volume_label(volume)} deliveries a month ({q.workload_label(workload, cost)})"
+        + (f"; {DESIGN_SWITCH} is in the table: it swaps one design for another" if switched else "")
     )
     figure = go.Figure()
     labels = list(dict.fromkeys(f"{lever.lever} = {lever.setting}" for lever in shown))

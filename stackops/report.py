@@ -78,9 +78,6 @@ def render_html(usage: UsageReport, cost: CostReport) -> str:
         "<h1>Cost comparison: " + html.escape(" vs ".join(cost.designs)) + "</h1>",
         f'<p class="provenance">{_inline(summary.provenance(usage, cost))}</p>',
     ]
-    notes = cost_queries.notes(usage, cost)
-    if notes:
-        body.append("<ul class=notes>" + "".join(f"<li>{_inline(n)}</li>" for n in notes) + "</ul>")
     body.append('<section id="conclusion"><h2>Conclusion</h2><ul>')
     body += [f"<li>{_inline(sentence)}</li>" for sentence in summary.conclusion(usage, cost)]
     body.append("</ul></section>")
@@ -92,7 +89,7 @@ def render_html(usage: UsageReport, cost: CostReport) -> str:
         body.append(f'<section id="{section_id}"><h2>{html.escape(heading)}</h2>')
         if chart is not None:
             body.append(_figure(chart, usage, cost))
-        elif chart_key:
+        elif chart_key and not any(not t.rows and t.note for t in shown):
             body.append("<p><em>Nothing was measured to chart here.</em></p>")
         body += [_html_table(t) for t in shown]
         body.append("</section>")
@@ -101,6 +98,11 @@ def render_html(usage: UsageReport, cost: CostReport) -> str:
         "<p>Not measured yet: comparing what each design lets you see (traces, logs, metrics, alarms) "
         "and what that costs is the next issue; its charts will be added to this page.</p></section>"
     )
+    notes = cost_queries.notes(usage, cost)
+    if notes:
+        body.append('<section id="notes"><h2>How these figures were made</h2><ul>')
+        body += [f"<li>{_inline(note)}</li>" for note in notes]
+        body.append("</ul></section>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'

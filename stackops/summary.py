@@ -97,34 +97,45 @@ def idle(usage: UsageReport, cost: CostReport) -> Table:
 
 
 def crossovers(cost: CostReport) -> Table:
-    """Where two designs' monthly totals cross, per workload."""
+    """Where two designs' monthly totals cross, for the main workload (cost.json has every workload's)."""
+    workload = q.main_workload(cost)
     priced = sorted({e.volume for e in cost.estimates})
     span = f"{q.volume_label(priced[0])}-{q.volume_label(priced[-1])}" if priced else "the priced range"
-    rows = [
-        [
-            q.workload_label(c.workload, cost),
-            c.cheaper_below,
-            c.cheaper_above,
-            f"{q.volume_label(c.volume)}/month" if c.volume is not None else f"never in {span}",
-        ]
-        for c in cost.crossovers
-    ]
+    rows = []
+    for c in cost.crossovers:
+        if c.workload != workload:
+            continue
+        pair = " vs ".join(c.pair) if c.pair else f"{c.cheaper_below} vs {c.cheaper_above}"
+        if c.volume is None:
+            rows.append([pair, f"{c.cheaper_below} everywhere", "-", f"never in {span}"])
+        else:
+            rows.append([pair, c.cheaper_below, c.cheaper_above, f"{q.volume_label(c.volume)}/month"])
+    others = sum(c.workload != workload for c in cost.crossovers)
     return Table(
-        title="Crossovers (monthly totals, idle included)",
-        headers=["workload", "cheaper below", "cheaper above", "at"],
+        title=f"Crossovers ({q.workload_label(workload, cost)}, monthly totals, idle included)",
+        headers=["designs", "cheaper below", "cheaper above", "at"],
         rows=rows,
         numeric={3},
+        note=f"cost.json has {others} more: the crossovers of each use case." if others else "",
     )
 
 
 def levers(cost: CostReport) -> Table:
     """Each cost lever's effect against the measured configuration (one workload, one volume)."""
-    workload, volume, shown = q.lever_view(cost)
+    workload, volume, levers = q.lever_view(cost)
+    shown = [lever for lever in levers if abs(lever.delta_usd) >= q.NO_CHANGE_USD]
     rows = [
         [lever.lever, lever.setting, lever.design, q.usd(lever.total_usd), q.signed_usd(lever.delta_usd)]
         for lever in shown
     ]
-    others = len(cost.levers) - len(shown)
+    unchanged = len(levers) - len(shown)
+    others = len(cost.levers) - len(levers)
+    notes = []
+    if unchanged:
+        settings = "1 setting changes" if unchanged == 1 else f"{unchanged} settings change"
+        notes.append(f"{settings} the total by less than a cent (not shown; the measured settings among them).")
+    if others:
+        notes.append(f"cost.json has {others} more: every workload at every lever volume.")
     return Table(
         title=(
             f"Cost levers at {q.volume_label(volume)} deliveries a month, {q.workload_label(workload, cost)} "
@@ -133,7 +144,7 @@ def levers(cost: CostReport) -> Table:
         headers=["lever", "setting", "design", "USD/month", "change"],
         rows=rows,
         numeric={3, 4},
-        note=f"cost.json has {others} more: every workload at every lever volume." if others else "",
+        note=" ".join(notes),
     )
 
 
@@ -210,6 +221,12 @@ def conclusion(usage: UsageReport, cost: CostReport) -> list[str]:
             f"from {q.volume_label(_volumes(cost, workload)[0])} to {q.volume_label(_volumes(cost, workload)[-1])}): "
             f"**{best}**."
         )
+    for c in cost.crossovers:
+        if c.workload == workload and c.volume is not None and {c.cheaper_below, c.cheaper_above} <= set(designs):
+            sentences.append(
+                f"{c.cheaper_above} becomes cheaper than {c.cheaper_below} above "
+                f"{q.volume_label(c.volume)} deliveries a month."
+            )
     volume = q.nearest_volume(cost, q.BREAKDOWN_VOLUME)
     at_volume = sorted((e.total_usd, d) for d in designs if (e := q.estimate(cost, d, workload, volume)) is not None)
     if at_volume:
@@ -278,12 +295,13 @@ def markdown_table(table: Table) -> str:
 def render_markdown(usage: UsageReport, cost: CostReport) -> str:
     """``report.md``: the provenance, the conclusion, every table (second-level headings, to embed in a doc)."""
     parts = ["## Results\n", provenance(usage, cost) + "\n"]
-    notes = q.notes(usage, cost)
-    if notes:
-        parts.append("\n".join(f"- {note}" for note in notes) + "\n")
     parts.append("### Conclusion\n")
     parts.append("\n".join(f"- {sentence}" for sentence in conclusion(usage, cost)) + "\n")
     for table in tables(usage, cost):
         parts.append(f"### {table.title}\n")
         parts.append(markdown_table(table))
+    notes = q.notes(usage, cost)
+    if notes:
+        parts.append("### How these figures were made\n")
+        parts.append("\n".join(f"- {note}" for note in notes) + "\n")
     return "\n".join(parts)

@@ -86,7 +86,8 @@ def cost_report() -> CostReport:
     # sqs (2.5 + 15 v/1e6) against EXPRESS (0.5 + 30 v/1e6) on the mix: equal at v = 2e6 / 15 = 133,333.
     crossovers = [
         Crossover(workload="mix", cheaper_below="stepfunctions-EXPRESS", cheaper_above="sqs", volume=CROSSOVER),
-        Crossover(workload="mix", cheaper_below="floor", cheaper_above="sqs", volume=None),
+        Crossover(workload="mix", cheaper_below="floor", cheaper_above="floor", volume=None, pair=["sqs", "floor"]),
+        Crossover(workload="member_added", cheaper_below="stepfunctions-EXPRESS", cheaper_above="sqs", volume=2e6 / 10),
     ]
     levers = [
         LeverEffect(

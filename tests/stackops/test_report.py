@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stackops import cost_queries, summary
+from stackops import cost_queries, figures, summary
 from stackops.cost import CostReport
 from stackops.report import CSP, END_MARKER, START_MARKER, embed, render_html, write_report
 from stackops.usage import UsageReport
@@ -25,8 +25,9 @@ def test_the_summary_tables_show_the_cost_reports_figures() -> None:
     # the mix is half and half: sqs 15 and EXPRESS 30 per million; at 100M a month, plus idle
     assert "| sqs | $2.65 | $17.50 | $1,502 |" in markdown  # 2.5 + 15 * (0.01, 1, 100), 1502.5 rounded to even
     assert "| stepfunctions-EXPRESS | $0.80 | $30.50 | $3,000 |" in markdown
-    assert "| mix of member_added 50%, workflow_run 50% | stepfunctions-EXPRESS | sqs | 133k/month |" in markdown
-    assert "| mix of member_added 50%, workflow_run 50% | floor | sqs | never in 1k-100M |" in markdown
+    assert "| stepfunctions-EXPRESS vs sqs | stepfunctions-EXPRESS | sqs | 133k/month |" in markdown
+    assert "| sqs vs floor | floor everywhere | - | never in 1k-100M |" in markdown
+    assert "cost.json has 1 more: the crossovers of each use case." in markdown  # member_added's
     assert "| logLevel | ERROR | stepfunctions-EXPRESS | $25.00 | -$5.50 |" in markdown
     assert "| cpu | x86_64 | sqs | $19.00 | +$2.00 |" in markdown
     assert "| sqs | member_added | 4 | 0.350 | 0.600 | 0.600 |" in markdown  # latencies 0.2, 0.3, 0.4, 0.6
@@ -40,6 +41,7 @@ def test_the_conclusion_is_computed_from_the_figures() -> None:
         "**stepfunctions-EXPRESS** from 1k to 100k; **sqs** from 1M to 100M deliveries a month."
     )
     assert "(3 of 6 volumes from 1k to 100M)" in sentences[1]
+    assert sentences[2] == "sqs becomes cheaper than stepfunctions-EXPRESS above 133k deliveries a month."
     assert "At 1M deliveries a month: sqs $17.50; stepfunctions-EXPRESS $30.50 (1.7x)." in sentences
     assert any("sqs pays $15.00, 2.3x the floor ($6.50" in s for s in sentences)
     assert sentences[-1] == "With no traffic: sqs $2.50/month, stepfunctions-EXPRESS $0.50/month."
@@ -74,12 +76,16 @@ def test_the_levers_shown_are_the_main_workloads_at_the_volume_nearest_1m() -> N
     cost = cost_report()
     other = cost.levers[0].model_copy(update={"volume": 10_000, "delta_usd": -1.0})
     elsewhere = cost.levers[0].model_copy(update={"workload": "member_added", "delta_usd": -2.0})
-    cost = cost.model_copy(update={"levers": [*cost.levers, other, elsewhere]})
+    no_effect = cost.levers[1].model_copy(update={"setting": "arm64", "delta_usd": 0.001})
+    cost = cost.model_copy(update={"levers": [*cost.levers, other, elsewhere, no_effect]})
 
     table = summary.levers(cost)
 
     assert [row[-1] for row in table.rows] == ["-$5.50", "+$2.00"]
-    assert table.note == "cost.json has 2 more: every workload at every lever volume."
+    assert table.note == (
+        "1 setting changes the total by less than a cent (not shown; the measured settings among them). "
+        "cost.json has 2 more: every workload at every lever volume."
+    )
     assert table.title.startswith("Cost levers at 1M deliveries a month, mix of member_added 50%")
 
 
@@ -103,8 +109,33 @@ def test_a_chart_with_nothing_measured_is_left_out_not_drawn_empty() -> None:
     page = render_html(unmeasured, cost_report())
 
     assert 'id="chart-latency"' not in page
-    assert "Nothing was measured to chart here." in page
+    latency = page[page.index('<section id="latency">') :]
+    assert latency.index("No latency was measured for these stacks.") < latency.index("</section>")
     assert "No latency was measured for these stacks." in summary.render_markdown(unmeasured, cost_report())
+
+
+def test_a_lever_that_swaps_designs_is_left_to_the_table_and_small_levers_stay_visible() -> None:
+    cost = cost_report()
+    switch = cost.levers[0].model_copy(update={"lever": "workflowType", "setting": "STANDARD", "delta_usd": 190.0})
+    cost = cost.model_copy(update={"levers": [*cost.levers, switch]})
+
+    chart = figures.levers_chart(usage_report(), cost)
+
+    assert chart is not None
+    assert [list(trace.y) for trace in chart.figure.data] == [["logLevel = ERROR"], ["cpu = x86_64"]]
+    assert "workflowType is in the table" in chart.title
+    assert any(row[:2] == ["workflowType", "STANDARD"] for row in summary.levers(cost).rows)
+
+
+def test_per_million_bars_get_a_log_axis_when_they_span_more_than_20x() -> None:
+    cost = cost_report()
+    chart = figures.per_million_chart(usage_report(), cost)
+    assert chart is not None and chart.figure.layout.yaxis.type == "linear"  # 5 to 40: 8x
+    dear = [e.model_copy(update={"per_million_usd": 400.0}) if e.design == "sqs" else e for e in cost.estimates]
+
+    chart = figures.per_million_chart(usage_report(), cost.model_copy(update={"estimates": dear}))
+
+    assert chart is not None and chart.figure.layout.yaxis.type == "log"
 
 
 def test_the_bill_is_shown_only_when_an_account_gave_one() -> None:
