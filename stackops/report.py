@@ -17,6 +17,7 @@ import plotly.offline
 from stackops import cost_queries, summary
 from stackops.cost import CostReport
 from stackops.figures import Chart, charts
+from stackops.prices import PriceTable, load_prices
 from stackops.usage import UsageReport
 
 START_MARKER = "<!-- compare:report:start -->"
@@ -46,6 +47,7 @@ _SECTIONS = (
     ("levers", "Cost levers", "levers", ("Cost levers",)),
     ("latency", "Latency per event", "latency", ("End-to-end latency",)),
     ("bill", "The bill", None, ("The bill",)),
+    ("prices", "Prices used", None, ("Prices used",)),
 )
 
 
@@ -60,26 +62,40 @@ class ReportFiles:
 
 
 def write_report(usage: UsageReport, cost: CostReport, out: Path) -> ReportFiles:
-    """Write the usage, the priced result, the page and the summary to ``out`` (created if missing)."""
+    """Write the usage, the priced result, the page and the summary to ``out`` (created if missing).
+
+    The price table of the cost report's region, when it is still the one it was priced with, adds the
+    prices used (figures, sources, verified or not) to the page and the summary.
+    """
+    prices = price_table(cost)
     out.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(out / "usage.json", out / "cost.json", out / "report.html", out / "report.md")
     files.usage_json.write_text(usage.model_dump_json(by_alias=True, indent=2) + "\n", encoding="utf-8")
     files.cost_json.write_text(cost.model_dump_json(by_alias=True, indent=2) + "\n", encoding="utf-8")
-    files.html.write_text(render_html(usage, cost), encoding="utf-8")
-    files.markdown.write_text(summary.render_markdown(usage, cost), encoding="utf-8")
+    files.html.write_text(render_html(usage, cost, prices), encoding="utf-8")
+    files.markdown.write_text(summary.render_markdown(usage, cost, prices), encoding="utf-8")
     return files
 
 
-def render_html(usage: UsageReport, cost: CostReport) -> str:
+def price_table(cost: CostReport) -> PriceTable | None:
+    """The price table of the cost report's region, or None when there is none for it."""
+    try:
+        return load_prices(cost.region)
+    except ValueError:
+        return None
+
+
+def render_html(usage: UsageReport, cost: CostReport, prices: PriceTable | None = None) -> str:
     """The whole page: provenance, conclusion, a section per chart with its tables, and observability."""
     drawn = charts(usage, cost)
-    tables = summary.tables(usage, cost)
+    tables = summary.tables(usage, cost, summary.matching(cost, prices))
     body = [
         "<h1>Cost comparison: " + html.escape(" vs ".join(cost.designs)) + "</h1>",
         f'<p class="provenance">{_inline(summary.provenance(usage, cost))}</p>',
     ]
     body.append('<section id="conclusion"><h2>Conclusion</h2><ul>')
-    body += [f"<li>{_inline(sentence)}</li>" for sentence in summary.conclusion(usage, cost)]
+    sentences = summary.conclusion(usage, cost) + summary.caveats(cost, prices)
+    body += [f"<li>{_inline(sentence)}</li>" for sentence in sentences]
     body.append("</ul></section>")
     for section_id, heading, chart_key, prefixes in _SECTIONS:
         chart = drawn.get(chart_key) if chart_key else None

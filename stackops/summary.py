@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from stackops import cost_queries as q
 from stackops.cost import CostReport, Workload
+from stackops.prices import PriceTable
 from stackops.usage import UsageReport
 
 
@@ -195,6 +196,34 @@ def bill(cost: CostReport) -> Table | None:
     )
 
 
+def prices_used(cost: CostReport, table: PriceTable) -> Table:
+    """Every price a line item of the report was priced with: its figure, its source, whether it was verified."""
+    used = {line.price_key for e in cost.estimates for line in [*e.lines, *e.idle_lines]}
+    rows = []
+    for entry in sorted((p for p in table.prices if p.key in used), key=lambda p: p.key):
+        tiers = " then ".join(
+            f"${tier.usd}" + (f" up to {tier.up_to:,.0f}" if tier.up_to is not None else "") for tier in entry.tiers
+        )
+        free = "" if entry.free_tier is None or not entry.free_tier.permanent else f"{entry.free_tier.quantity:,.0f}"
+        rows.append(
+            [entry.key, f"{tiers} per {entry.per:,}", free or "-", entry.source, "yes" if entry.verified else "no"]
+        )
+    unknown = sorted(used - {p.key for p in table.prices})
+    note = f"Not in the price table any more: {', '.join(unknown)}." if unknown else ""
+    return Table(
+        title=f"Prices used ({table.region}, as of {table.as_of.isoformat()}; permanent free tiers per month)",
+        headers=["price", "USD", "free", "source", "verified"],
+        rows=rows,
+        note=note,
+    )
+
+
+def unverified(cost: CostReport, table: PriceTable) -> list[str]:
+    """The prices used that the price table marks as not verified against AWS's page."""
+    used = {line.price_key for e in cost.estimates for line in [*e.lines, *e.idle_lines]}
+    return sorted(p.key for p in table.prices if p.key in used and not p.verified)
+
+
 def conclusion(usage: UsageReport, cost: CostReport) -> list[str]:
     """Sentences computed from the figures: who is cheapest where, by how much, and what idling costs."""
     workload = q.main_workload(cost)
@@ -265,8 +294,8 @@ def _volumes(cost: CostReport, workload: Workload) -> list[int]:
     return sorted({e.volume for e in cost.estimates if e.workload == workload})
 
 
-def tables(usage: UsageReport, cost: CostReport) -> list[Table]:
-    """Every table of the report, in reading order."""
+def tables(usage: UsageReport, cost: CostReport, prices: PriceTable | None = None) -> list[Table]:
+    """Every table of the report, in reading order (the prices used when the table priced it is given)."""
     found = [
         per_million(usage, cost),
         monthly(usage, cost, q.main_workload(cost)),
@@ -276,7 +305,7 @@ def tables(usage: UsageReport, cost: CostReport) -> list[Table]:
         latency(usage),
     ]
     billed = bill(cost)
-    return found + ([billed] if billed else [])
+    return found + ([billed] if billed else []) + ([prices_used(cost, prices)] if prices else [])
 
 
 def markdown_table(table: Table) -> str:
@@ -292,12 +321,38 @@ def markdown_table(table: Table) -> str:
     return "\n".join(lines) + ("\n\n" + table.note if table.note else "") + "\n"
 
 
-def render_markdown(usage: UsageReport, cost: CostReport) -> str:
-    """``report.md``: the provenance, the conclusion, every table (second-level headings, to embed in a doc)."""
+def matching(cost: CostReport, prices: PriceTable | None) -> PriceTable | None:
+    """``prices`` if it is the table the cost report was priced with (same region and as-of date)."""
+    if prices is None or prices.as_of.isoformat() != cost.prices_as_of or prices.region != cost.region:
+        return None
+    return prices
+
+
+def caveats(cost: CostReport, prices: PriceTable | None) -> list[str]:
+    """What the reader must know before trusting the figures: unverified prices, a changed price table."""
+    if prices is None:
+        return []
+    if matching(cost, prices) is None:
+        return [
+            f"The price table is now {prices.region} as of {prices.as_of.isoformat()}, not the "
+            f"{cost.region} table of {cost.prices_as_of} these figures were priced with: rerun the command."
+        ]
+    keys = unverified(cost, prices)
+    if not keys:
+        return []
+    return [f"Not verified against AWS's page (the price table says so): {', '.join(keys)}. Check them first."]
+
+
+def render_markdown(usage: UsageReport, cost: CostReport, prices: PriceTable | None = None) -> str:
+    """``report.md``: the provenance, the conclusion, every table (second-level headings, to embed in a doc).
+
+    ``prices``, the table the cost report was priced with, adds the prices used and their caveats.
+    """
     parts = ["## Results\n", provenance(usage, cost) + "\n"]
     parts.append("### Conclusion\n")
-    parts.append("\n".join(f"- {sentence}" for sentence in conclusion(usage, cost)) + "\n")
-    for table in tables(usage, cost):
+    sentences = conclusion(usage, cost) + caveats(cost, prices)
+    parts.append("\n".join(f"- {sentence}" for sentence in sentences) + "\n")
+    for table in tables(usage, cost, matching(cost, prices)):
         parts.append(f"### {table.title}\n")
         parts.append(markdown_table(table))
     notes = q.notes(usage, cost)

@@ -8,6 +8,7 @@ checked against figures worked out here by hand.
 from __future__ import annotations
 
 from stackops.cost import CostLine, CostReport, Crossover, Estimate, LeverEffect
+from stackops.prices import PriceTable
 from stackops.usage import IdleUsage, StackUsage, UsageLine, UsageReport, UseCaseUsage
 
 VOLUMES = [1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000]
@@ -63,10 +64,10 @@ def _estimate(design: str, workload: str, volume: int) -> Estimate:
     }[workload]
     per_event = rate * volume / 1e6
     lines = [
-        CostLine(service=s, unit="u", quantity=volume, usd=per_event * share, price_key=f"{s}.u")
+        CostLine(service=s, unit="u", quantity=volume, usd=per_event * share, price_key=f"{s}/u")
         for s, share in SERVICES.items()
     ]
-    idle_lines = [CostLine(service="cloudwatch", unit="alarms", quantity=4, usd=idle, price_key="cloudwatch.alarms")]
+    idle_lines = [CostLine(service="cloudwatch", unit="alarms", quantity=4, usd=idle, price_key="cloudwatch/alarms")]
     return Estimate(
         design=design,
         workload=workload,  # type: ignore[arg-type]
@@ -120,4 +121,36 @@ def cost_report() -> CostReport:
         estimates=estimates,
         crossovers=crossovers,
         levers=levers,
+    )
+
+
+def price_table(as_of: str = "2026-11-30") -> PriceTable:
+    """The prices the cost report names (``lambda/u`` ...), one of them unverified, and one it does not use."""
+
+    def entry(service: str, unit: str, usd: str, verified: bool = True, **extra: object) -> dict[str, object]:
+        return {
+            "service": service,
+            "unit": unit,
+            "description": f"{service} {unit}",
+            "per": 1_000_000,
+            "tiers": [{"usd": usd}],
+            "source": f"https://aws.amazon.com/{service}/pricing/",
+            "asOf": as_of,
+            "verified": verified,
+            **extra,
+        }
+
+    return PriceTable.model_validate(
+        {
+            "region": "us-east-1",
+            "currency": "USD",
+            "asOf": as_of,
+            "prices": [
+                entry("lambda", "u", "0.20", tiers=[{"upTo": 6e9, "usd": "0.20"}, {"usd": "0.18"}]),
+                entry("dynamodb", "u", "0.625", verified=False),
+                entry("logs", "u", "0.50", freeTier={"quantity": 5, "permanent": True}),
+                entry("cloudwatch", "alarms", "0.10"),
+                entry("sns", "publishes", "0.50"),
+            ],
+        }
     )

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from stackops import cost_queries, figures, summary
 from stackops.cost import CostReport
-from stackops.report import CSP, END_MARKER, START_MARKER, embed, render_html, write_report
+from stackops.report import CSP, END_MARKER, START_MARKER, embed, price_table, render_html, write_report
 from stackops.usage import UsageReport
+from tests.stackops import report_inputs
 from tests.stackops.report_inputs import cost_report, usage_report
 
 
@@ -138,6 +139,34 @@ def test_per_million_bars_get_a_log_axis_when_they_span_more_than_20x() -> None:
     assert chart is not None and chart.figure.layout.yaxis.type == "log"
 
 
+def test_the_prices_used_are_listed_with_their_sources_and_the_unverified_ones_named() -> None:
+    prices = report_inputs.price_table()
+
+    markdown = summary.render_markdown(usage_report(), cost_report(), prices)
+
+    assert (
+        "| lambda/u | $0.20 up to 6,000,000,000 then $0.18 per 1,000,000 | - "
+        "| https://aws.amazon.com/lambda/pricing/ | yes |" in markdown
+    )
+    assert "| dynamodb/u | $0.625 per 1,000,000 | - | https://aws.amazon.com/dynamodb/pricing/ | no |" in markdown
+    assert "| logs/u | $0.50 per 1,000,000 | 5 |" in markdown  # a permanent free tier
+    assert "| cloudwatch/alarms |" in markdown and "sns/publishes" not in markdown  # only the prices used
+    assert "- Not verified against AWS's page (the price table says so): dynamodb/u. Check them first." in markdown
+    assert '<section id="prices">' in render_html(usage_report(), cost_report(), prices)
+
+
+def test_a_price_table_newer_than_the_cost_report_is_named_not_listed() -> None:
+    newer = report_inputs.price_table(as_of="2027-01-01")
+
+    markdown = summary.render_markdown(usage_report(), cost_report(), newer)
+
+    assert (
+        "- The price table is now us-east-1 as of 2027-01-01, not the us-east-1 table of 2026-11-30 these "
+        "figures were priced with: rerun the command."
+    ) in markdown
+    assert "Prices used" not in markdown
+
+
 def test_the_bill_is_shown_only_when_an_account_gave_one() -> None:
     cost = cost_report()
     assert summary.bill(cost) is None
@@ -156,7 +185,9 @@ def test_write_report_writes_the_four_files_and_the_json_reads_back(tmp_path: Pa
     assert UsageReport.model_validate_json(files.usage_json.read_text()) == usage_report()
     assert CostReport.model_validate_json(files.cost_json.read_text()) == cost_report()
     assert files.html.read_text().startswith("<!DOCTYPE html>")
-    assert files.markdown.read_text() == summary.render_markdown(usage_report(), cost_report())
+    assert files.markdown.read_text() == summary.render_markdown(
+        usage_report(), cost_report(), price_table(cost_report())
+    )
 
 
 def _doc(before: str, block: str, after: str) -> str:
