@@ -211,7 +211,7 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
         cost = cost.model_copy(update={"bill": bill})
     files = write_report(usage, cost, options.out)
     for sentence in conclusion(usage, cost):
-        console.print(f"• {sentence}", markup=False)
+        console.print(f"• {sentence.replace('**', '')}", markup=False)
     console.print(f"Wrote {files.usage_json}, {files.cost_json}, {files.html}, {files.markdown}")
     if options.update_docs:
         changed = embed(render_markdown(usage, cost), COMPARISON_DOC)

@@ -90,7 +90,9 @@ def render_html(usage: UsageReport, cost: CostReport, prices: PriceTable | None 
     drawn = charts(usage, cost)
     tables = summary.tables(usage, cost, summary.matching(cost, prices))
     body = [
-        "<h1>Cost comparison: " + html.escape(" vs ".join(cost.designs)) + "</h1>",
+        "<h1>Cost comparison: "
+        + html.escape(" vs ".join(cost_queries.deployable(usage, cost) or cost.designs))
+        + "</h1>",
         f'<p class="provenance">{_inline(summary.provenance(usage, cost))}</p>',
     ]
     body.append('<section id="conclusion"><h2>Conclusion</h2><ul>')

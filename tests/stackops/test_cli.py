@@ -8,6 +8,7 @@ with what, and the four files (and the doc) it writes from their answers.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from stackops import cli
@@ -68,6 +71,25 @@ def test_a_bad_argument_is_one_line_naming_it_and_exit_2(
     assert stopped.value.code == 2
     assert err.count("\n") == 1, err
     assert err.startswith(f"python -m stackops compare: error: {expected}"), err
+
+
+@given(
+    st.dictionaries(st.sampled_from(cli.USE_CASES), st.integers(0, 10), min_size=1).filter(
+        lambda tenths: sum(tenths.values()) == 10
+    )
+)
+def test_a_mix_whose_shares_add_up_to_1_reads_back(tenths: dict[str, int]) -> None:
+    text = ",".join(f"{name}={count / 10}" for name, count in tenths.items())
+
+    assert cli.mix_argument(text) == {name: count / 10 for name, count in tenths.items()}
+
+
+@given(st.lists(st.integers(0, 10), min_size=1, max_size=3).filter(lambda tenths: sum(tenths) != 10))
+def test_a_mix_whose_shares_do_not_add_up_to_1_is_refused(tenths: list[int]) -> None:
+    text = ",".join(f"{name}={count / 10}" for name, count in zip(cli.USE_CASES, tenths, strict=False))
+
+    with pytest.raises(argparse.ArgumentTypeError, match="the shares add up to"):
+        cli.mix_argument(text)
 
 
 class _Recorder:
