@@ -12,11 +12,16 @@ from components.naming import AwsIdentity, Naming
 from components.shared import SharedResources, SharedResourcesArgs
 from components.sqs_pipeline import SqsPipeline, SqsPipelineArgs
 from components.stepfunctions_pipeline import StepFunctionsPipeline, StepFunctionsPipelineArgs
+from components.tagging import cost_allocation_tags, tag_everything
 from components.wiring import routing_environment
 
 config, secrets = load_config()
 naming = Naming.for_stack()
 identity = AwsIdentity.current()
+# Every taggable resource of every component: Cost Explorer splits the stacks' bills by these tags.
+tagged = pulumi.ResourceOptions(
+    transformations=[tag_everything(cost_allocation_tags(pulumi.get_stack(), config.architecture))]
+)
 
 shared = SharedResources(
     "shared",
@@ -27,19 +32,20 @@ shared = SharedResources(
         identity=identity,
         routing=routing_environment(config, naming, identity),
     ),
+    tagged,
 )
 
 if config.architecture == "sqs":
-    queues = SqsPipeline("sqs", SqsPipelineArgs(config=config, naming=naming, shared=shared))
+    queues = SqsPipeline("sqs", SqsPipelineArgs(config=config, naming=naming, shared=shared), tagged)
     pulumi.export("queueUrls", queues.queue_urls)
     pulumi.export("deadLetterQueueUrls", queues.dead_letter_queue_urls)
 else:
     machines = StepFunctionsPipeline(
-        "stepfunctions", StepFunctionsPipelineArgs(config=config, naming=naming, shared=shared)
+        "stepfunctions", StepFunctionsPipelineArgs(config=config, naming=naming, shared=shared), tagged
     )
     pulumi.export("stateMachineArns", machines.state_machine_arns)
 
-ingress = Ingress("ingress", IngressArgs(config=config, naming=naming, receiver=shared.functions["receiver"]))
+ingress = Ingress("ingress", IngressArgs(config=config, naming=naming, receiver=shared.functions["receiver"]), tagged)
 
 pulumi.export("architecture", config.architecture)
 pulumi.export("webhookUrl", ingress.webhook_url)

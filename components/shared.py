@@ -179,6 +179,8 @@ class SharedResources(pulumi.ComponentResource):
             "POWERTOOLS_SERVICE_NAME": spec.key,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
+            # The Stack dimension of every product metric (functions/common/observability.py).
+            "GITHUB_AUTOMATION_STACK": pulumi.get_stack(),
             "ARCHITECTURE": config.architecture,
             "GITHUB_ORG": config.github_org,
             "ONBOARDING_TEAM": config.onboarding_team,

@@ -46,6 +46,13 @@ TARGET_SETTING: dict[type[Message], str] = {
     WorkflowRunRef: "chargeback_target",
     BackfillRequest: "backfill_target",
 }
+#: The ``UseCase`` dimension of WebhooksAccepted: deliveries per use case (stackops.aws_usage reads them).
+USE_CASE: dict[type[Message], str] = {
+    MemberRef: "member_added",
+    WorkflowRunRef: "workflow_run",
+    BackfillRequest: "installation",
+}
+USE_CASE_DIMENSION = "UseCase"
 
 
 class Rejected(Exception):
@@ -99,6 +106,8 @@ def _receive(request: APIGatewayProxyEventV2) -> dict[str, Any]:
         logger.info("webhook ignored")
         return _response(202, {"status": "ignored"})
     dispatch(settings().architecture, settings().need(TARGET_SETTING[type(message)]), message)
+    # One webhook per invoke: the dimension applies to this invoke's metrics only (they flush at its end).
+    metrics.add_dimension(name=USE_CASE_DIMENSION, value=USE_CASE[type(message)])
     _count("WebhooksAccepted")
     logger.info("webhook accepted", extra={"message_type": type(message).__name__})
     return _response(202, {"status": "accepted", "deliveryId": delivery_id})

@@ -80,6 +80,8 @@ def install(
             enforce_sns_subject_rules(patches)
             fail_sns_publishes(patches, sns_faults if sns_faults is not None else SnsPublishFaults())
             route_lambda_invokes(patches, runtime)
+            serve_cost_allocation_tags(patches)
+            order_metric_dimensions(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -579,3 +581,64 @@ def _header(headers: Any, name: str) -> str | None:
         if key.lower() == name:
             return value
     return None
+
+
+# --- Cost Explorer ------------------------------------------------------------------------------------------
+
+
+def serve_cost_allocation_tags(patches: Patches) -> None:
+    """``ListCostAllocationTags`` and ``UpdateCostAllocationTagsStatus``, which moto 5.2.5 does not have.
+
+    ``stackops.bill`` asks whether the stack tag is an active cost allocation tag before reading the bill:
+    Cost Explorer filters by an inactive tag without an error, it only finds no cost. The emulator cannot
+    know which tags were applied to billed resources (AWS lists a user-defined tag about a day after), so a
+    key is listed once ``UpdateCostAllocationTagsStatus`` named it; its status is the last one set.
+    """
+    from moto.ce.models import CostExplorerBackend
+    from moto.ce.responses import CostExplorerResponse
+
+    def statuses(backend: CostExplorerBackend) -> dict[str, dict[str, str]]:
+        if not hasattr(backend, "cost_allocation_tags"):
+            backend.cost_allocation_tags = {}  # type: ignore[attr-defined]
+        return backend.cost_allocation_tags  # type: ignore[attr-defined, no-any-return]
+
+    def update_cost_allocation_tags_status(self: CostExplorerResponse) -> str:
+        tags = statuses(self.ce_backend)
+        for entry in json.loads(self.body)["CostAllocationTagsStatus"]:
+            tags[entry["TagKey"]] = {
+                "TagKey": entry["TagKey"],
+                "Type": "UserDefined",
+                "Status": entry["Status"],
+                "LastUpdatedDate": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        return json.dumps({"Errors": []})
+
+    def list_cost_allocation_tags(self: CostExplorerResponse) -> str:
+        params = json.loads(self.body)
+        listed = [
+            tag
+            for tag in statuses(self.ce_backend).values()
+            if tag["TagKey"] in params.get("TagKeys", [tag["TagKey"]])
+            and tag["Status"] == params.get("Status", tag["Status"])
+            and tag["Type"] == params.get("Type", tag["Type"])
+        ]
+        return json.dumps({"CostAllocationTags": listed})
+
+    patches.replace(CostExplorerResponse, "update_cost_allocation_tags_status", update_cost_allocation_tags_status)
+    patches.replace(CostExplorerResponse, "list_cost_allocation_tags", list_cost_allocation_tags)
+
+
+# --- CloudWatch ---------------------------------------------------------------------------------------------
+
+
+def order_metric_dimensions(patches: Patches) -> None:
+    """CloudWatch matches a query's dimension set to a metric's whatever their order; moto sorts both and
+    compares, but its ``Dimension.__lt__`` compares a value with the other's *name*, so a metric with two
+    or more dimensions is found or not depending on their values (``GetMetricData`` answers nothing).
+    Order dimensions by (name, value)."""
+    from moto.cloudwatch.models import Dimension
+
+    def less_than(self: Dimension, other: Dimension) -> bool:
+        return (self.name or "", self.value or "") < (other.name or "", other.value or "")
+
+    patches.replace(Dimension, "__lt__", less_than)

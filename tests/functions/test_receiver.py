@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 from functions.common import dispatch
-from functions.common.observability import logger
+from functions.common.observability import logger, set_stack_dimension
 from functions.receiver import MAX_JSON_DEPTH
 from tests.functions.webhooks import (
     FIXTURES,
@@ -796,3 +796,50 @@ def test_a_member_added_without_a_user_is_ignored_and_logged(receiver: Receiver)
     assert receiver.dispatched(delivery_id) == {}
     [line] = [json.loads(line) for line in log.getvalue().splitlines()]
     assert (line["message"], line["reason"]) == ("webhook ignored", "membership.user is null: nobody to onboard")
+
+
+def emitted_metrics(stdout: str) -> list[dict[str, Any]]:
+    """The CloudWatch embedded metric format documents Powertools printed: one per flush."""
+    return [doc for line in stdout.splitlines() if line.startswith("{") and "_aws" in (doc := json.loads(line))]
+
+
+@pytest.mark.parametrize(
+    ("fixture", "use_case"),
+    [
+        ("organization/member_added", "member_added"),
+        ("workflow_run/completed", "workflow_run"),
+        ("installation/created", "installation"),
+    ],
+)
+def test_an_accepted_delivery_is_counted_per_use_case_under_its_stack(
+    fixture: str, use_case: str, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = (FIXTURES / f"{fixture}.payload.json").read_bytes()
+    receiver.env.setenv("GITHUB_ORG", org_of(json.loads(body)))
+    set_stack_dimension({"GITHUB_AUTOMATION_STACK": "dev-sfn"})
+    try:
+        capsys.readouterr()
+        assert receiver.deliver(body, event_name=fixture.split("/")[0], delivery_id=new_delivery_id())[0] == 202
+        (document,) = emitted_metrics(capsys.readouterr().out)
+    finally:
+        set_stack_dimension({})
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "GitHubAutomationTests"
+    assert [m["Name"] for m in directive["Metrics"]] == ["WebhooksAccepted"]
+    assert sorted(directive["Dimensions"][0]) == ["Stack", "UseCase", "service"]
+    assert (document["Stack"], document["UseCase"], document["WebhooksAccepted"]) == ("dev-sfn", use_case, [1.0])
+
+
+def test_a_rejected_delivery_is_counted_under_its_stack_without_a_use_case(
+    receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    set_stack_dimension({"GITHUB_AUTOMATION_STACK": "dev"})
+    try:
+        capsys.readouterr()
+        event = signed_delivery(MEMBER_ADDED, event_name="organization", secret="not the secret")
+        assert receiver.post(event)[0] == 401
+        (document,) = emitted_metrics(capsys.readouterr().out)
+    finally:
+        set_stack_dimension({})
+    assert sorted(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["Stack", "service"]
+    assert (document["Stack"], document["WebhooksRejected"]) == ("dev", [1.0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import time
 import uuid
@@ -374,3 +375,58 @@ def test_sns_faults_fail_publishes_to_one_topic_then_recover(aws: EmbeddedAws) -
         aws.sns_faults.clear()
     with pytest.raises(ValueError, match="times must be a positive number"):
         aws.sns_faults.fail(topic, times=0)
+
+
+def test_cost_allocation_tags_are_listed_with_the_status_last_set(aws: EmbeddedAws) -> None:
+    ce = aws.client("ce")
+    key = f"test:{uuid.uuid4().hex[:8]}"
+    assert ce.list_cost_allocation_tags(TagKeys=[key])["CostAllocationTags"] == []
+    for status in ("Inactive", "Active"):
+        ce.update_cost_allocation_tags_status(CostAllocationTagsStatus=[{"TagKey": key, "Status": status}])
+        (tag,) = ce.list_cost_allocation_tags(TagKeys=[key], Type="UserDefined")["CostAllocationTags"]
+        assert (tag["TagKey"], tag["Type"], tag["Status"]) == (key, "UserDefined", status)
+    assert ce.list_cost_allocation_tags(TagKeys=[key], Status="Inactive")["CostAllocationTags"] == []
+
+
+def test_a_metric_with_several_dimensions_is_found_whatever_their_values(aws: EmbeddedAws) -> None:
+    cloudwatch = aws.client("cloudwatch")
+    namespace = f"Test{uuid.uuid4().hex[:8]}"
+    now = datetime.datetime.now(datetime.UTC)
+    for use_case, value in (("member_added", 3.0), ("workflow_run", 5.0)):
+        dimensions = {"service": "receiver", "Stack": "dev", "UseCase": use_case}
+        cloudwatch.put_metric_data(
+            Namespace=namespace,
+            MetricData=[
+                {
+                    "MetricName": "WebhooksAccepted",
+                    "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                    "Timestamp": now,
+                    "Value": value,
+                }
+            ],
+        )
+    queries = [
+        {
+            "Id": f"q{i}",
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": namespace,
+                    "MetricName": "WebhooksAccepted",
+                    "Dimensions": [
+                        {"Name": "Stack", "Value": "dev"},
+                        {"Name": "UseCase", "Value": use_case},
+                        {"Name": "service", "Value": "receiver"},
+                    ],
+                },
+                "Period": 3600,
+                "Stat": "Sum",
+            },
+        }
+        for i, use_case in enumerate(("member_added", "workflow_run"))
+    ]
+    results = cloudwatch.get_metric_data(
+        MetricDataQueries=queries,
+        StartTime=now - datetime.timedelta(minutes=30),
+        EndTime=now + datetime.timedelta(minutes=30),
+    )["MetricDataResults"]
+    assert {r["Id"]: r["Values"] for r in results} == {"q0": [3.0], "q1": [5.0]}

@@ -51,6 +51,15 @@ class ProgramRun:
                 yield resource, json.loads(resource.inputs["policy"])
 
 
+def without_architecture_tag(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A resource's inputs but its architecture cost allocation tag: for comparing the two architectures."""
+    from components.tagging import ARCHITECTURE_TAG
+
+    if "tags" not in inputs:
+        return inputs
+    return inputs | {"tags": {k: v for k, v in inputs["tags"].items() if k != ARCHITECTURE_TAG}}
+
+
 def _arn(service: str, resource: str) -> str:
     return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{resource}"
 
