@@ -14,7 +14,7 @@ import re
 import shlex
 import sys
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import import_module
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, cast, get_args
@@ -51,24 +51,12 @@ class MeterSandbox(Protocol):
     def __call__(self, *, command: str, progress: Callable[[str, int, int], None], **options: Any) -> UsageReport: ...
 
 
-class ReadUsage(Protocol):
-    """``stackops.aws_usage.read_usage``: deployed stacks' usage from CloudWatch over ``since``."""
-
-    def __call__(self, stacks: list[str], *, since: timedelta, command: str) -> UsageReport: ...
-
-
-class ReadBill(Protocol):
-    """``stackops.bill.read_bill``: the stacks' bill from Cost Explorer, stack -> service -> USD."""
-
-    def __call__(self, stacks: list[str], *, since: timedelta) -> dict[str, dict[str, float]]: ...
-
-
 def _part(module: str, name: str) -> Any:
     """A function of another part of the compare command, imported when the command runs.
 
-    The sandbox meter, the AWS readers and the cost model are imported only by the path that uses them
-    (reading an account needs no emulator, and the other way round); the Protocols above are the
-    contract each is called with.
+    The sandbox meter and the cost model are written alongside this command (branches issue7-meter and
+    issue7-prices): the Protocols above are the contract each is called with. Like the AWS readers, each
+    is imported only by the path that uses it (reading an account needs no emulator).
     """
     return getattr(import_module(module), name)
 
@@ -192,8 +180,10 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
     from stackops.summary import conclusion, render_markdown
 
     bill: dict[str, dict[str, float]] = {}
+    bill_notes: list[str] = []
     if options.stack:
-        usage, bill = _read_account(options.stack, options.since or since_argument(DEFAULT_SINCE), command, console)
+        since = options.since or since_argument(DEFAULT_SINCE)
+        usage, bill, bill_notes = _read_account(options.stack, since, command, console)
     else:
         usage = _meter_sandbox(options.deliveries, command, console)
     pricing: dict[str, Any] = {"prices": load_prices(options.region)}
@@ -207,8 +197,8 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
             options.parser.error(f"argument --mix: {error}")
         print(f"python -m stackops compare: error: {error}", file=sys.stderr)
         return 1
-    if bill:
-        cost = cost.model_copy(update={"bill": bill})
+    if options.stack:
+        cost = cost.model_copy(update={"bill": bill, "notes": [*cost.notes, *bill_notes]})
     files = write_report(usage, cost, options.out)
     for sentence in conclusion(usage, cost):
         console.print(f"• {sentence.replace('**', '')}", markup=False)
@@ -243,13 +233,41 @@ def progress_callback(bar: Progress) -> Callable[[str, int, int], None]:
 
 def _read_account(
     stacks: list[str], since: timedelta, command: str, console: Console
-) -> tuple[UsageReport, dict[str, dict[str, float]]]:
-    read_usage = cast(ReadUsage, _part("stackops.aws_usage", "read_usage"))
-    read_bill = cast(ReadBill, _part("stackops.bill", "read_bill"))
-    with console.status(f"Reading {', '.join(stacks)}: CloudWatch metrics and Cost Explorer over {since}"):
+) -> tuple[UsageReport, dict[str, dict[str, float]], list[str]]:
+    """The stacks' usage from CloudWatch and their bill from Cost Explorer; notes on the bill.
+
+    No bill (the cost allocation tag not active yet, Cost Explorer refusing) is a note, not a failure:
+    the usage alone makes the report.
+    """
+    from stackops.aws_usage import read_usage
+    from stackops.bill import BillError, read_bill
+
+    with console.status(f"Reading {', '.join(stacks)}: CloudWatch metrics over {since}"):
         usage = read_usage(stacks, since=since, command=command)
-        bill = read_bill(stacks, since=since)
-    return usage, bill
+    start, end = bill_period(usage.period)
+    days = f"the whole UTC days {start.isoformat()} to {(end - timedelta(days=1)).isoformat()}"
+    try:
+        with console.status(f"Reading the bill from Cost Explorer: {days}"):
+            bill = read_bill(stacks, start=start, end=end)
+    except BillError as error:
+        print(f"python -m stackops compare: no bill: {error}", file=sys.stderr)
+        return usage, {}, [f"No bill: {error}"]
+    return usage, bill, [f"The bill (Cost Explorer) covers {days}."]
+
+
+def bill_period(period: str) -> tuple[date, date]:
+    """The whole days ``[start, end)`` Cost Explorer is asked for, from the usage's ``start/end`` window.
+
+    Cost Explorer counts in UTC days and its ``End`` is exclusive: the day the window starts in is
+    included, the unfinished day it ends in is not (at least one day is asked for).
+    """
+    first, _, last = period.partition("/")
+    try:
+        start = datetime.fromisoformat(first).astimezone(UTC).date()
+        end = datetime.fromisoformat(last).astimezone(UTC).date()
+    except ValueError:
+        raise ValueError(f"usage period: {period!r} is not two ISO 8601 times separated by /") from None
+    return start, max(end, start + timedelta(days=1))
 
 
 def screenshot(parser: argparse.ArgumentParser, options: argparse.Namespace, console: Console) -> int:

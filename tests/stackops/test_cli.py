@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 import types
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from stackops import cli
+from stackops import aws_usage, bill, cli
 from stackops.cost import CostReport
 from stackops.prices import load_prices
 from stackops.report import END_MARKER, START_MARKER
@@ -111,17 +111,17 @@ class _Recorder:
 def parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, _Recorder]:
     recorders = {
         "meter_sandbox": _Recorder(usage_report()),
-        "read_usage": _Recorder(usage_report().model_copy(update={"source": "aws"})),
+        "read_usage": _Recorder(
+            usage_report().model_copy(update={"source": "aws", "period": "2026-11-01T00:00:00Z/2026-11-15T09:30:00Z"})
+        ),
         "read_bill": _Recorder({"dev": {"AWS Lambda": 1.25}}),
         "price": _Recorder(cost_report()),
     }
-    for module, name in [
-        ("stackops.sandbox_meter", "meter_sandbox"),
-        ("stackops.aws_usage", "read_usage"),
-        ("stackops.bill", "read_bill"),
-        ("stackops.cost_model", "price"),
-    ]:
+    # written on other branches: stand-ins in sys.modules (the real ones, once merged, are shadowed)
+    for module, name in [("stackops.sandbox_meter", "meter_sandbox"), ("stackops.cost_model", "price")]:
         monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: recorders[name]}))
+    monkeypatch.setattr(aws_usage, "read_usage", recorders["read_usage"])
+    monkeypatch.setattr(bill, "read_bill", recorders["read_bill"])
     doc = tmp_path / "comparison.md"
     doc.write_text(f"intro\n{START_MARKER}\nold\n{END_MARKER}\nrest\n")
     monkeypatch.setattr(cli, "COMPARISON_DOC", doc)
@@ -160,10 +160,15 @@ def test_compare_against_an_account_reads_usage_and_bill_and_updates_the_doc(
     ((stacks, reading),) = parts["read_usage"].calls
     assert stacks == (["dev", "dev-sfn"],)
     assert reading == {"since": timedelta(weeks=2), "command": "python -m stackops " + " ".join(argv)}
-    assert parts["read_bill"].calls == [((["dev", "dev-sfn"],), {"since": timedelta(weeks=2)})]
+    # Cost Explorer's whole days: the day the window starts in, not the unfinished one it ends in
+    assert parts["read_bill"].calls == [
+        ((["dev", "dev-sfn"],), {"start": date(2026, 11, 1), "end": date(2026, 11, 15)})
+    ]
     assert not parts["meter_sandbox"].calls
     assert "mix" not in parts["price"].calls[0][1]  # the cost model's own default mix
-    assert json.loads((out / "cost.json").read_text())["bill"] == {"dev": {"AWS Lambda": 1.25}}
+    written = json.loads((out / "cost.json").read_text())
+    assert written["bill"] == {"dev": {"AWS Lambda": 1.25}}
+    assert written["notes"][-1] == "The bill (Cost Explorer) covers the whole UTC days 2026-11-01 to 2026-11-14."
     doc = cli.COMPARISON_DOC.read_text()
     assert doc.startswith(f"intro\n{START_MARKER}\n## Results\n") and doc.endswith(f"{END_MARKER}\nrest\n")
     assert "| dev | AWS Lambda | $1.25 |" in doc
@@ -191,6 +196,42 @@ def test_a_mix_the_cost_model_refuses_is_a_bad_mix_argument(
         "python -m stackops compare: error: argument --mix: mix: installation is not a use case every design has\n"
     )
     assert not (tmp_path / "cost.json").exists()
+
+
+def test_no_bill_is_a_note_and_the_report_is_still_written(
+    parts: dict[str, _Recorder], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def inactive(stacks: list[str], **period: date) -> dict[str, dict[str, float]]:
+        raise bill.BillError("Cost Explorer: the cost allocation tag 'github-automation:stack' is Inactive")
+
+    monkeypatch.setattr(bill, "read_bill", inactive)
+
+    assert cli.main(["compare", "--stack", "dev", "--out", str(tmp_path)], _quiet()) == 0
+
+    assert capsys.readouterr().err == (
+        "python -m stackops compare: no bill: Cost Explorer: the cost allocation tag "
+        "'github-automation:stack' is Inactive\n"
+    )
+    written = json.loads((tmp_path / "cost.json").read_text())
+    assert written["bill"] == {} and written["notes"][-1].startswith("No bill: Cost Explorer: the cost allocation")
+
+
+@pytest.mark.parametrize(
+    ("period", "start", "end"),
+    [
+        ("2026-11-01T00:00:00Z/2026-12-01T00:00:00Z", date(2026, 11, 1), date(2026, 12, 1)),
+        ("2026-11-01T13:00:00Z/2026-12-01T09:30:00Z", date(2026, 11, 1), date(2026, 12, 1)),
+        ("2026-12-01T01:00:00Z/2026-12-01T13:00:00Z", date(2026, 12, 1), date(2026, 12, 2)),  # 12h: one day
+        ("2026-11-30T22:00:00-05:00/2026-12-01T10:00:00+00:00", date(2026, 12, 1), date(2026, 12, 2)),
+    ],
+)
+def test_the_bill_is_asked_for_whole_utc_days(period: str, start: date, end: date) -> None:
+    assert cli.bill_period(period) == (start, end)
+
+
+def test_a_usage_period_that_is_not_two_times_is_refused() -> None:
+    with pytest.raises(ValueError, match="usage period: 'last month' is not two ISO 8601 times"):
+        cli.bill_period("last month")
 
 
 def test_the_progress_callback_keeps_one_bar_per_phase() -> None:
