@@ -182,8 +182,14 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
     bill: dict[str, dict[str, float]] = {}
     bill_notes: list[str] = []
     if options.stack:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         since = options.since or since_argument(DEFAULT_SINCE)
-        usage, bill, bill_notes = _read_account(options.stack, since, command, console)
+        try:
+            usage, bill, bill_notes = _read_account(options.stack, since, command, console)
+        except (RuntimeError, BotoCoreError, ClientError) as error:  # no credentials, no such stack, ...
+            print(f"python -m stackops compare: error: reading {', '.join(options.stack)}: {error}", file=sys.stderr)
+            return 1
     else:
         usage = _meter_sandbox(options.deliveries, command, console)
     pricing: dict[str, Any] = {"prices": load_prices(options.region)}

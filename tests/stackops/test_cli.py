@@ -216,6 +216,23 @@ def test_no_bill_is_a_note_and_the_report_is_still_written(
     assert written["bill"] == {} and written["notes"][-1].startswith("No bill: Cost Explorer: the cost allocation")
 
 
+def test_a_stack_that_cannot_be_read_is_one_line_and_exit_1(
+    parts: dict[str, _Recorder], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missing(stacks: list[str], **options: object) -> UsageReport:
+        raise RuntimeError("stack 'devv': no receiver function among its tagged resources")
+
+    monkeypatch.setattr(aws_usage, "read_usage", missing)
+
+    assert cli.main(["compare", "--stack", "devv", "--out", str(tmp_path)], _quiet()) == 1
+
+    assert capsys.readouterr().err == (
+        "python -m stackops compare: error: reading devv: stack 'devv': no receiver function among its tagged "
+        "resources\n"
+    )
+    assert not (tmp_path / "usage.json").exists()
+
+
 @pytest.mark.parametrize(
     ("period", "start", "end"),
     [
