@@ -231,12 +231,13 @@ def render_markdown(table: PriceTable) -> str:
     lines = [
         f"Region `{table.region}`, {table.currency}, as of {table.as_of.isoformat()}.",
         "",
-        "| Price key | What | Price | Free tier | Verified | Source |",
-        "|---|---|---|---|---|---|",
+        "| Price key | What | Price | Free tier | Verified | Source | Note |",
+        "|---|---|---|---|---|---|---|",
     ]
     for e in table.prices:
         verified = "yes" if e.verified else "no"
-        lines.append(f"| `{e.key}` | {e.description} | {_tiers(e)} | {_free(e)} | {verified} | <{e.source}> |")
+        row = f"| `{e.key}` | {e.description} | {_tiers(e)} | {_free(e)} | {verified} | <{e.source}> | {e.note} |"
+        lines.append(row)
     lines += ["", "| Assumption | Value | Verified | Source | Note |", "|---|---|---|---|---|"]
     for a in table.assumptions:
         verified = "yes" if a.verified else "no"
