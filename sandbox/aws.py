@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import urllib.request
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -16,6 +17,7 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from sandbox import moto_fixes
+from sandbox.api_calls import ApiCallLog
 from sandbox.lambda_runtime import DEFAULT_MAX_PROCESSES, FAKE_CREDENTIALS, LocalLambdaRuntime, OutputSink
 
 REGION = "us-east-1"
@@ -30,10 +32,14 @@ _active: EmbeddedAws | None = None
 _CLIENT_CONFIG = Config(inject_host_prefix=False, retries={"mode": "standard", "max_attempts": 3})
 
 
-def emulator_client(endpoint_url: str, service: str, config: Config | None = None) -> BaseClient:
-    """A boto3 client for the emulator, with fake credentials, in us-east-1; ``config`` adds to the defaults."""
+def emulator_client(
+    endpoint_url: str, service: str, config: Config | None = None, access_key: str | None = None
+) -> BaseClient:
+    """A boto3 client for the emulator, with fake credentials, in us-east-1; ``config`` adds to the defaults.
+
+    ``access_key`` names the caller in the emulator's call log (sandbox/api_calls.py)."""
     return boto3.session.Session(
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_access_key_id=access_key or FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
         region_name=REGION,
@@ -64,9 +70,13 @@ class EmbeddedAws:
         self._saved_env: dict[str, str | None] = {}
         self._saved_config: dict[str, Any] | None = None
         self._saved_log_level: int | None = None
-        self._clients: dict[str, BaseClient] = {}
+        self._clients: dict[tuple[str, str | None], BaseClient] = {}
         self._clients_lock = threading.Lock()
         self.port = 0
+        #: Every request that reached the emulator while it ran (sandbox/api_calls.py).
+        self.api_calls = ApiCallLog(lambda environ, start_response: [])
+        #: Every Express execution the engine started (StartSyncExecution's are listed nowhere else).
+        self.express_executions: list[Any] = []
 
     @property
     def endpoint_url(self) -> str:
@@ -78,16 +88,20 @@ class EmbeddedAws:
             raise RuntimeError("the embedded AWS is not running")
         return self._runtime
 
-    def client(self, service: str) -> BaseClient:
-        """A boto3 client for the emulator, with fake credentials, in us-east-1 (one per service, shared:
-        boto3 clients are thread-safe)."""
+    def client(self, service: str, caller: str | None = None) -> BaseClient:
+        """A boto3 client for the emulator, with fake credentials, in us-east-1 (one per service and caller,
+        shared: boto3 clients are thread-safe); ``caller`` is the access key it signs with."""
         with self._clients_lock:
-            if service not in self._clients:
-                self._clients[service] = self._new_client(service)
-            return self._clients[service]
+            if (service, caller) not in self._clients:
+                self._clients[(service, caller)] = self._new_client(service, caller)
+            return self._clients[(service, caller)]
 
-    def _new_client(self, service: str) -> BaseClient:
-        return emulator_client(self.endpoint_url, service)
+    def clients_as(self, caller: str) -> Callable[[str], BaseClient]:
+        """A client factory whose clients sign as ``caller`` (the SQS pollers: ``POLLER_ACCESS_KEY``)."""
+        return lambda service: self.client(service, caller)
+
+    def _new_client(self, service: str, caller: str | None = None) -> BaseClient:
+        return emulator_client(self.endpoint_url, service, access_key=caller)
 
     def start(self) -> EmbeddedAws:
         global _active
@@ -102,6 +116,10 @@ class EmbeddedAws:
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
             self._server.start()
             self.port = self._server.get_host_and_port()[1]
+            wsgi = self._server._server  # (werkzeug's server: it looks its app up per request)
+            assert wsgi is not None
+            self.api_calls = ApiCallLog(wsgi.app)
+            wsgi.app = self.api_calls
             # The Step Functions engine calls the other services back at localhost:$MOTO_PORT.
             self._set_env("MOTO_PORT", str(self.port))
             self._moto_api("reset")
@@ -109,7 +127,9 @@ class EmbeddedAws:
             # Must be set before any state machine is created.
             self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
             self._runtime = LocalLambdaRuntime(self.endpoint_url, REGION, self._max_processes, output=self._output)
-            self._fixes = moto_fixes.install(self._runtime, self.time_scale, self.sns_faults)
+            self._fixes = moto_fixes.install(
+                self._runtime, self.time_scale, self.sns_faults, express_executions=self.express_executions
+            )
         except BaseException:
             self.stop()
             raise

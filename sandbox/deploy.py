@@ -31,6 +31,7 @@ from botocore.config import Config
 from pulumi.runtime import rpc
 
 from sandbox import program
+from sandbox.api_calls import POLLER_ACCESS_KEY
 from sandbox.aws import ACCOUNT_ID, REGION, EmbeddedAws, emulator_client
 from sandbox.http_api import HttpApiGateway
 from sandbox.lambda_runtime import InvokeResult
@@ -711,7 +712,9 @@ def deploy_stack(
     for resource in mocks.created:
         resources.setdefault(resource.typ, []).append(resource)
     options = {} if poller_concurrency is None else {"max_concurrency": poller_concurrency}
-    poller = EventSourcePoller(mocks.mappings, aws.client, invoke, time_scale=aws.time_scale, **options)
+    # The pollers sign as themselves: the cost meter counts their receives and deletes (sandbox/api_calls.py).
+    pollers = aws.clients_as(POLLER_ACCESS_KEY)
+    poller = EventSourcePoller(mocks.mappings, pollers, invoke, time_scale=aws.time_scale, **options)
     if start_pollers:
         poller.start()
     return Deployment(

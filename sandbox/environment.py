@@ -14,7 +14,7 @@ import secrets as random_secrets
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -25,12 +25,27 @@ from boto3.dynamodb.types import TypeDeserializer
 from sandbox.aws import EmbeddedAws
 from sandbox.deploy import Deployment, deploy_stack, sandbox_config
 from sandbox.fake_github import SANDBOX_ORG, AppKey, FakeGitHub, FakeGitHubServer, OrgSeed
+from sandbox.lambda_runtime import OutputSink
 from sandbox.workload import Delivery, signed_request
 
 ARCHITECTURES = ("sqs", "stepfunctions")
 #: The example stack each architecture starts from (Pulumi.dev-sfn.yaml runs EXPRESS per-event machines).
 STACK_FILES = {"sqs": "Pulumi.dev.yaml", "stepfunctions": "Pulumi.dev-sfn.yaml"}
 STACK_NAMES = {"sqs": "sandbox-sqs", "stepfunctions": "sandbox-sfn"}
+
+
+@dataclass(frozen=True)
+class StackDesign:
+    """A further stack to deploy beside the two above (``Sandbox(designs=...)``): which architecture, from
+    which example stack file, under which stack name, with which config changed (e.g. ``workflowType``)."""
+
+    architecture: str
+    stack_file: str
+    stack_name: str
+    overrides: Mapping[str, str] = field(default_factory=dict)
+
+
+DESIGNS = {name: StackDesign(name, STACK_FILES[name], STACK_NAMES[name]) for name in ARCHITECTURES}
 #: Warm processes a function may have at once. Lambda would scale out further; two cores gain nothing from
 #: more Pythons starting at once, and each cold one costs a second or so of CPU.
 MAX_PROCESSES_PER_FUNCTION = 2
@@ -84,7 +99,17 @@ class Sandbox:
         seed: OrgSeed = SANDBOX_ORG,
         overrides: dict[str, str] | None = None,
         max_processes: int = MAX_PROCESSES_PER_FUNCTION,
+        designs: Mapping[str, StackDesign] | None = None,
+        output: OutputSink | None = None,
     ) -> None:
+        """``architectures`` names the stacks to deploy: ``sqs``, ``stepfunctions``, or a key of ``designs``
+        (further stacks, e.g. stepfunctions with STANDARD per-event machines); ``output`` receives every
+        line the functions write (function name, line)."""
+        self.designs = {**DESIGNS, **(designs or {})}
+        unknown = [name for name in architectures if name not in self.designs]
+        if unknown:
+            raise ValueError(f"unknown stack design(s) {unknown}: use one of {sorted(self.designs)}")
+        self._output = output
         self.architectures = tuple(architectures)
         self.seed = seed
         self.webhook_secret = random_secrets.token_hex(20)
@@ -100,7 +125,9 @@ class Sandbox:
 
     def start(self, on_deployed: Any = None) -> Sandbox:
         try:
-            self.aws = EmbeddedAws(time_scale=self._time_scale, max_processes=self._max_processes).start()
+            self.aws = EmbeddedAws(
+                time_scale=self._time_scale, max_processes=self._max_processes, output=self._output
+            ).start()
             self.github = FakeGitHubServer(FakeGitHub.seeded(self.seed, self._app_key.public_key)).start()
             for architecture in self.architectures:
                 self.stacks[architecture] = self._deploy(architecture)
@@ -133,9 +160,10 @@ class Sandbox:
     def stack_config(self, architecture: str) -> dict[str, str]:
         """The stack's config: its example file, pointed at the fakes, the same org and directory for both."""
         assert self.github is not None
-        config = sandbox_config(STACK_FILES[architecture], self.github.url, self.github.directory_url)
+        design = self.designs[architecture]
+        config = sandbox_config(design.stack_file, self.github.url, self.github.directory_url)
         config |= {
-            "architecture": architecture,
+            "architecture": design.architecture,
             "githubOrg": self.seed.org,
             "onboardingTeam": self.seed.team,
             "githubAppId": str(self.seed.app_id),
@@ -143,12 +171,14 @@ class Sandbox:
             "directory": "github-saml",  # the same lookup in both stacks, so their tables can be compared
             "notificationEmail": "",
         }
-        return config | self._overrides
+        return config | dict(design.overrides) | self._overrides
 
     def _deploy(self, architecture: str) -> Stack:
         assert self.aws is not None
         secrets = {"githubAppPrivateKey": self._app_key.private_key_pem, "webhookSecret": self.webhook_secret}
-        deployment = deploy_stack(self.aws, STACK_NAMES[architecture], self.stack_config(architecture), secrets)
+        deployment = deploy_stack(
+            self.aws, self.designs[architecture].stack_name, self.stack_config(architecture), secrets
+        )
         sqs, sns = self.aws.client("sqs"), self.aws.client("sns")
         queue_url = sqs.create_queue(QueueName=f"sandbox-{architecture}-observer")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -37,6 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sandbox.api_calls import function_access_key
+
 RUNTIME_API_PREFIX = "/2018-06-01/runtime"
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase of an on-demand environment
 DEFAULT_MAX_PROCESSES = 4
@@ -82,13 +84,16 @@ class InvokeResult:
 
 @dataclass(frozen=True)
 class InvokeRecord:
-    """One invocation, for ``make bench``: ``duration`` runs from handing over the event to the result."""
+    """One invocation, for ``make bench`` and the cost meter: ``duration`` runs from handing over the event
+    to the result; ``started_at`` is when (epoch seconds), ``memory_mb`` the configured memory."""
 
     function: str
     request_id: str
     cold: bool
     duration: float
     error_type: str | None
+    started_at: float = 0.0
+    memory_mb: int = 0
 
 
 @dataclass(frozen=True)
@@ -424,14 +429,22 @@ class LocalLambdaRuntime:
         pool = self._pool(config)
         environment, cold = pool.acquire()
         invocation = _Invocation(str(uuid.uuid4()), payload)
-        started = time.perf_counter()
+        started_at, started = time.time(), time.perf_counter()
         try:
             result = environment.run(invocation)
         finally:
             pool.release(environment)
         with self._lock:
             self._records.append(
-                InvokeRecord(config.name, invocation.request_id, cold, time.perf_counter() - started, result.error_type)
+                InvokeRecord(
+                    config.name,
+                    invocation.request_id,
+                    cold,
+                    time.perf_counter() - started,
+                    result.error_type,
+                    started_at,
+                    config.memory_size,
+                )
             )
         return result
 
@@ -491,6 +504,8 @@ class LocalLambdaRuntime:
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             **FAKE_CREDENTIALS,
+            # Signed as itself, so the emulator's call log knows which function called (sandbox/api_calls.py).
+            "AWS_ACCESS_KEY_ID": function_access_key(config.name),
             "AWS_ENDPOINT_URL": self.endpoint_url,
             # No shared config or credentials files: the process sees only the emulator.
             "AWS_CONFIG_FILE": os.devnull,

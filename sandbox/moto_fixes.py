@@ -57,11 +57,16 @@ _installed: Patches | None = None
 
 
 def install(
-    runtime: LocalLambdaRuntime, time_scale: float = 1.0, sns_faults: SnsPublishFaults | None = None
+    runtime: LocalLambdaRuntime,
+    time_scale: float = 1.0,
+    sns_faults: SnsPublishFaults | None = None,
+    express_executions: list[Any] | None = None,
 ) -> Patches:
     """Apply every fix; one installation per process at a time (moto's backends are process-wide).
 
-    ``sns_faults`` is the switch the sandbox's SNS fault injection reads (``fail_sns_publishes``)."""
+    ``sns_faults`` is the switch the sandbox's SNS fault injection reads (``fail_sns_publishes``);
+    ``express_executions`` receives every Express execution started (the cost meter reads them: AWS keeps
+    no list of them, and moto none of the synchronous ones)."""
     global _installed
     with _installed_lock:
         if _installed is not None:
@@ -69,9 +74,10 @@ def install(
         patches = Patches()
         try:
             case_sfn_task_parameters(patches)
-            serve_start_sync_execution(patches)
+            started = express_executions if express_executions is not None else []
+            serve_start_sync_execution(patches, started)
             name_unnamed_executions(patches)
-            express_names_are_not_unique(patches)
+            express_names_are_not_unique(patches, started)
             scale_retry_sleeps(patches, time_scale)
             scale_wait_states(patches, time_scale)
             scale_message_delays(patches, time_scale)
@@ -171,7 +177,7 @@ def _timestamps_to_epoch_millis(response: Any) -> None:
             _timestamps_to_epoch_millis(item)
 
 
-def serve_start_sync_execution(patches: Patches) -> None:
+def serve_start_sync_execution(patches: Patches, started: list[Any] | None = None) -> None:
     """Implement ``StartSyncExecution`` (Express workflows), which moto's API does not serve at all.
 
     moto has the engine's ``SyncExecution`` but no ``StartSyncExecution`` action in its responses nor its
@@ -205,6 +211,8 @@ def serve_start_sync_execution(patches: Patches) -> None:
         if state_machine.type != StateMachineType.EXPRESS:  # (moto's ``sm_type`` is always STANDARD)
             raise StateMachineTypeNotSupported("This operation is only supported by EXPRESS state machines")
         execution = _new_express_execution(self, state_machine, SyncExecution, name, execution_input, trace_header)
+        if started is not None:
+            started.append(execution)
         execution.start()  # a SyncExecutionWorker evaluates the whole program on this thread
         return execution
 
@@ -263,7 +271,7 @@ def name_unnamed_executions(patches: Patches) -> None:
     patches.replace(StepFunctionsParserBackend, "start_execution", start_execution)
 
 
-def express_names_are_not_unique(patches: Patches) -> None:
+def express_names_are_not_unique(patches: Patches, started: list[Any] | None = None) -> None:
     """Start a new Express execution for every ``StartExecution``, even under a name used before, as AWS does.
 
     AWS rejects a reused name (``ExecutionAlreadyExists``) only on STANDARD machines; Express workflows
@@ -290,6 +298,8 @@ def express_names_are_not_unique(patches: Patches) -> None:
             return original(self, state_machine_arn, name, execution_input, trace_header)
         execution = _new_express_execution(self, state_machine, Execution, name, execution_input, trace_header)
         state_machine.executions.append(execution)  # (AWS lists no Express executions; the sandbox counts them)
+        if started is not None:
+            started.append(execution)
         execution.start()
         return execution
 

@@ -109,3 +109,22 @@ def test_step_functions_retry_and_catch_see_the_function_error_by_name(aws: Embe
     assert json.loads(error["Cause"])["errorMessage"] == "502"
     attempts = [r for r in aws.runtime.records() if r.function == "flaky"]
     assert [r.error_type for r in attempts] == ["GitHubUnavailable"] * 3  # the first try and two retries
+
+
+def test_every_request_is_logged_with_its_caller_service_and_operation(aws: EmbeddedAws) -> None:
+    """The cost meter counts requests where they reach the emulator; the access key says who sent them."""
+    since = time.time()
+    sqs = aws.client("sqs", caller="sandbox-tests")
+    url = sqs.create_queue(QueueName="logged")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="x" * 100)
+    aws.client("sqs").receive_message(QueueUrl=url, WaitTimeSeconds=0)
+
+    calls = [(c.caller, c.service, c.operation) for c in aws.api_calls.calls(since) if c.service == "sqs"]
+    assert calls == [
+        ("sandbox-tests", "sqs", "CreateQueue"),
+        ("sandbox-tests", "sqs", "SendMessage"),
+        ("testing", "sqs", "ReceiveMessage"),
+    ]
+    send = next(c for c in aws.api_calls.calls(since) if c.operation == "SendMessage")
+    assert send.params["QueueUrl"] == url and send.params["MessageBody"] == "x" * 100 and send.status == 200
+    assert "MessageId" in json.loads(send.response) and send.at <= send.finished

@@ -120,6 +120,18 @@ def test_start_sync_execution_through_the_api(aws: EmbeddedAws) -> None:
         sfn.start_sync_execution(stateMachineArn=standard, input="{}")
 
 
+def test_every_express_execution_is_kept_for_the_cost_meter(aws: EmbeddedAws) -> None:
+    """AWS lists no Express executions and moto none of the synchronous ones: the sandbox keeps them all."""
+    child = _state_machine(aws, CHILD, kind="EXPRESS")
+    sfn = aws.client("stepfunctions")
+
+    synchronous = sfn.start_sync_execution(stateMachineArn=child, input="{}")["executionArn"]
+    asynchronous = sfn.start_execution(stateMachineArn=child, input="{}")["executionArn"]
+
+    kept = [execution.exec_arn for execution in aws.express_executions]
+    assert synchronous in kept and asynchronous in kept
+
+
 def test_executions_started_without_a_name_get_distinct_names(aws: EmbeddedAws) -> None:
     machine = _state_machine(aws, CHILD)
     sfn = aws.client("stepfunctions")
