@@ -15,16 +15,14 @@ import shlex
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from importlib import import_module
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, cast, get_args
+from typing import Any, NoReturn, get_args
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from stackops.cost import CostReport
 from stackops.periods import since_argument
-from stackops.prices import PriceTable, load_prices
+from stackops.prices import load_prices
 from stackops.usage import UsageReport, UseCase
 
 DEFAULT_OUT = Path("build/compare")
@@ -37,28 +35,6 @@ USE_CASES: tuple[str, ...] = get_args(UseCase)
 #: The README's rule for stack names (every resource is named github-automation-<stack>-...).
 _STACK_NAME = re.compile(r"[A-Za-z0-9_-]{1,22}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
-
-
-class Price(Protocol):
-    """``stackops.cost_model.price``: the usage priced with a price table (at its own volumes; ``mix`` optional)."""
-
-    def __call__(self, usage: UsageReport, *, prices: PriceTable, **options: Any) -> CostReport: ...
-
-
-class MeterSandbox(Protocol):
-    """``stackops.sandbox_meter.meter_sandbox``: the sandbox stacks metered (``deliveries`` optional)."""
-
-    def __call__(self, *, command: str, progress: Callable[[str, int, int], None], **options: Any) -> UsageReport: ...
-
-
-def _part(module: str, name: str) -> Any:
-    """A function of another part of the compare command, imported when the command runs.
-
-    The sandbox meter and the cost model are written alongside this command (branches issue7-meter and
-    issue7-prices): the Protocols above are the contract each is called with. Like the AWS readers, each
-    is imported only by the path that uses it (reading an account needs no emulator).
-    """
-    return getattr(import_module(module), name)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -195,7 +171,8 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
     pricing: dict[str, Any] = {"prices": load_prices(options.region)}
     if options.mix is not None:
         pricing["mix"] = options.mix
-    price = cast(Price, _part("stackops.cost_model", "price"))
+    from stackops.cost_model import price
+
     try:
         cost = price(usage, **pricing)
     except ValueError as error:  # the cost model refuses what it cannot price, in one line
@@ -216,7 +193,8 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
 
 
 def _meter_sandbox(deliveries: int | None, command: str, console: Console) -> UsageReport:
-    meter_sandbox = cast(MeterSandbox, _part("stackops.sandbox_meter", "meter_sandbox"))
+    from stackops.sandbox_meter import meter_sandbox
+
     metering: dict[str, Any] = {"command": command}
     if deliveries is not None:
         metering["deliveries"] = deliveries

@@ -13,7 +13,6 @@ import io
 import json
 import subprocess
 import sys
-import types
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from stackops import aws_usage, bill, cli
+from stackops import aws_usage, bill, cli, cost_model, sandbox_meter
 from stackops.cost import CostReport
 from stackops.prices import load_prices
 from stackops.report import END_MARKER, START_MARKER
@@ -117,9 +116,8 @@ def parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, _Recorde
         "read_bill": _Recorder({"dev": {"AWS Lambda": 1.25}}),
         "price": _Recorder(cost_report()),
     }
-    # written on other branches: stand-ins in sys.modules (the real ones, once merged, are shadowed)
-    for module, name in [("stackops.sandbox_meter", "meter_sandbox"), ("stackops.cost_model", "price")]:
-        monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: recorders[name]}))
+    monkeypatch.setattr(sandbox_meter, "meter_sandbox", recorders["meter_sandbox"])
+    monkeypatch.setattr(cost_model, "price", recorders["price"])
     monkeypatch.setattr(aws_usage, "read_usage", recorders["read_usage"])
     monkeypatch.setattr(bill, "read_bill", recorders["read_bill"])
     doc = tmp_path / "comparison.md"
@@ -181,12 +179,12 @@ def test_the_account_is_read_over_30_days_unless_told(parts: dict[str, _Recorder
 
 
 def test_a_mix_the_cost_model_refuses_is_a_bad_mix_argument(
-    parts: dict[str, _Recorder], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    parts: dict[str, _Recorder], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def refuse(usage: UsageReport, **options: Any) -> CostReport:
         raise ValueError("mix: installation is not a use case every design has")
 
-    sys.modules["stackops.cost_model"].price = refuse  # type: ignore[attr-defined]
+    monkeypatch.setattr(cost_model, "price", refuse)
 
     with pytest.raises(SystemExit) as stopped:
         cli.main(["compare", "--mix", "installation=1", "--out", str(tmp_path)], _quiet())

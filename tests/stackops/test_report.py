@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stackops import cost_queries, figures, summary
+from stackops import cost_model, cost_queries, figures, summary
 from stackops.cost import CostReport
 from stackops.report import CSP, END_MARKER, START_MARKER, embed, price_table, render_html, write_report
 from stackops.usage import UsageReport
-from tests.stackops import report_inputs
+from tests.stackops import report_inputs, usage_samples
 from tests.stackops.report_inputs import cost_report, usage_report
 
 
@@ -95,6 +95,22 @@ def test_notes_are_shown_once() -> None:
     cost = cost_report().model_copy(update={"notes": [*usage.notes, "free tiers applied"]})
 
     assert cost_queries.notes(usage, cost) == ["Lambda durations measured on this machine", "free tiers applied"]
+
+
+def test_the_report_of_the_cost_models_own_output(tmp_path: Path) -> None:
+    """The report reads what stackops.cost_model really writes (every design, pairs, levers, notes)."""
+    usage = usage_samples.report(usage_samples.sqs_stack(), *map(usage_samples.sfn_stack, ("STANDARD", "EXPRESS")))
+    cost = cost_model.price(usage)
+
+    markdown = write_report(usage, cost, tmp_path).markdown.read_text()
+
+    assert "| workload | " + " | ".join(cost.designs) + " |" in markdown
+    assert markdown.count("\n### ") >= 8
+    crossing = [c for c in cost.crossovers if c.workload == "mix" and c.volume is not None]
+    for c in crossing:
+        if c.cheaper_above in {s.label for s in usage.stacks} and c.cheaper_below in {s.label for s in usage.stacks}:
+            assert f"{c.cheaper_above} becomes cheaper than {c.cheaper_below} above" in markdown
+    assert "Cheapest deployable design per month" in markdown
 
 
 def test_a_chart_with_nothing_measured_is_left_out_not_drawn_empty() -> None:

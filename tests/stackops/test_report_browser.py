@@ -16,9 +16,10 @@ import plotly.graph_objects as go
 import pytest
 from selenium import webdriver
 
-from stackops import browser
+from stackops import browser, cost_model
 from stackops.cli import main
 from stackops.report import ReportFiles, write_report
+from tests.stackops import usage_samples
 from tests.stackops.report_inputs import RATES, SERVICES, VOLUMES, cost_report, usage_report
 
 #: Marks each chart must draw from report_inputs: lines and markers, bars, boxes.
@@ -68,6 +69,21 @@ def test_every_chart_drew_its_data(page: webdriver.Chrome) -> None:
         assert state.title, f"{chart_id} has no title"
         assert state.traces > 0 and state.trace_groups >= state.traces, state
         assert state.marks == marks, f"{chart_id} drew {state.marks} marks, expected {marks}"
+
+
+def test_the_report_of_the_cost_models_own_output_draws_every_chart(chromium: browser.Browser, tmp_path: Path) -> None:
+    usage = usage_samples.report(usage_samples.sqs_stack(), *map(usage_samples.sfn_stack, ("STANDARD", "EXPRESS")))
+    files = write_report(usage, cost_model.price(usage), tmp_path)
+
+    with browser.headless(chromium) as driver:
+        browser.open_report(driver, files.html)
+        states = browser.chart_states(driver)
+        fetched = browser.resources_fetched(driver)
+
+    # usage_samples measures no latency: that chart is left out, every other one is drawn
+    assert sorted(s.id for s in states) == sorted(set(EXPECTED_MARKS) - {"chart-latency"})
+    assert all(s.marks > 0 for s in states), states
+    assert fetched == []
 
 
 def test_the_page_fetched_nothing_and_logged_no_error(page: webdriver.Chrome) -> None:
