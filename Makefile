@@ -33,7 +33,7 @@ compare: venv
 
 ## The README's picture of the report (headless Chromium: apt-get install chromium chromium-driver).
 screenshot: venv
-	$(BIN)/python -m stackops screenshot build/compare/report.html docs/images/compare-report.png
+	$(BIN)/python -m stackops screenshot build/compare/report.html docs/images/compare-report.png --height 1500
 
 ## Every test: the program under Pulumi mocks, the functions on moto, the sandbox, both stacks end to end and
 ## 50 generated workloads that must leave both stacks' tables equal to the oracle.

@@ -149,9 +149,10 @@ def console_errors(driver: webdriver.Chrome) -> list[str]:
     return [str(entry["message"]) for entry in entries if entry.get("level") == "SEVERE"]
 
 
-def full_page_png(driver: webdriver.Chrome, width: int = 1280) -> bytes:
-    """A PNG of the whole open page, ``width`` CSS pixels wide and as tall as the document."""
-    height = int(driver.execute_script("return document.documentElement.scrollHeight"))
+def full_page_png(driver: webdriver.Chrome, width: int = 1280, height: int | None = None) -> bytes:
+    """A PNG of the open page, ``width`` CSS pixels wide: its top ``height`` pixels, or all of it."""
+    document = int(driver.execute_script("return document.documentElement.scrollHeight"))
+    height = document if height is None else min(height, document)
     shot = driver.execute_cdp_cmd(
         "Page.captureScreenshot",
         {
@@ -163,11 +164,11 @@ def full_page_png(driver: webdriver.Chrome, width: int = 1280) -> bytes:
     return base64.b64decode(shot["data"])
 
 
-def screenshot(html: Path, png: Path, browser: Browser | None = None) -> list[ChartState]:
-    """Open ``html`` in headless Chromium and write a full-page PNG of it to ``png``; what the charts drew."""
+def screenshot(html: Path, png: Path, browser: Browser | None = None, height: int | None = None) -> list[ChartState]:
+    """Open ``html`` in headless Chromium and write a PNG of it (the top ``height`` px, or all); what was drawn."""
     with headless(browser or require_browser()) as driver:
         open_report(driver, html)
         states = chart_states(driver)
         png.parent.mkdir(parents=True, exist_ok=True)
-        png.write_bytes(full_page_png(driver))
+        png.write_bytes(full_page_png(driver, height=height))
     return states

@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     shot.set_defaults(parser=shot)
     shot.add_argument("html", type=Path, help="the report.html to open")
     shot.add_argument("png", type=Path, help="the PNG to write, e.g. docs/images/compare-report.png")
+    shot.add_argument("--height", type=positive_int, help="only the page's top HEIGHT CSS pixels [the whole page]")
     return parser
 
 
@@ -204,13 +205,14 @@ def _meter_sandbox(deliveries: int | None, command: str, console: Console) -> Us
 
 
 def progress_callback(bar: Progress) -> Callable[[str, int, int], None]:
-    """The meter's ``progress(phase, done, total)``: one bar per phase, in the order the phases come."""
-    tasks: dict[str, TaskID] = {}
+    """The meter's ``progress(stage, done, total)``, called as each stage finishes: one bar, named by the stage."""
+    task: TaskID | None = None
 
-    def progress(phase: str, done: int, total: int) -> None:
-        if phase not in tasks:
-            tasks[phase] = bar.add_task(phase, total=total)
-        bar.update(tasks[phase], completed=done, total=total)
+    def progress(stage: str, done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            task = bar.add_task(stage, total=total)
+        bar.update(task, completed=done, total=total, description=stage)
 
     return progress
 
@@ -266,7 +268,7 @@ def screenshot(parser: argparse.ArgumentParser, options: argparse.Namespace, con
     if browser is None:
         console.print(f"No Chromium and chromedriver on PATH: install them ({INSTALL_HINT})", markup=False)
         return 1
-    states = take(html, options.png, browser)
+    states = take(html, options.png, browser, height=options.height)
     empty = [state.id for state in states if state.marks == 0]
     console.print(
         f"Wrote {options.png}: {len(states)} charts drawn" + (f"; empty: {', '.join(empty)}" if empty else "")

@@ -249,18 +249,17 @@ def test_a_usage_period_that_is_not_two_times_is_refused() -> None:
         cli.bill_period("last month")
 
 
-def test_the_progress_callback_keeps_one_bar_per_phase() -> None:
+def test_the_progress_callback_keeps_one_bar_named_by_the_last_stage() -> None:
     from rich.progress import Progress
 
     with Progress(console=_quiet()) as bar:
         progress = cli.progress_callback(bar)
-        progress("Deploying", 1, 2)
-        progress("Deploying", 2, 2)
-        progress("Sending deliveries", 5, 10)
+        progress("deployed", 1, 10)
+        progress("sqs: member_added x2", 2, 10)
 
-        tasks = {task.description: (task.completed, task.total) for task in bar.tasks}
+        tasks = [(task.description, task.completed, task.total) for task in bar.tasks]
 
-    assert tasks == {"Deploying": (2, 2), "Sending deliveries": (5, 10)}
+    assert tasks == [("sqs: member_added x2", 2, 10)]
 
 
 def test_screenshot_refuses_a_missing_page_in_one_line(tmp_path: Path) -> None:

@@ -113,3 +113,6 @@ def test_screenshot_writes_a_full_page_png(chromium: browser.Browser, report: Re
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk
     assert width == 1280 and height > 2000  # the whole page, not the first screen
+
+    assert main(["screenshot", str(report.html), str(png), "--height", "1500"]) == 0
+    assert struct.unpack(">II", png.read_bytes()[16:24]) == (1280, 1500)
