@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt functions/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv run up bench lint test test-unit test-functions test-sandbox test-equivalence layer clean
+.PHONY: venv run up bench compare screenshot lint test test-unit test-functions test-sandbox test-equivalence layer clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,15 @@ up: venv
 bench: venv
 	$(BIN)/python -m sandbox bench
 
+## Cost of both architectures on the sandbox: build/compare/{usage,cost}.json, report.html, report.md, and
+## docs/comparison.md's results block. Against an account: $(BIN)/python -m stackops compare --stack dev --stack dev-sfn
+compare: venv
+	$(BIN)/python -m stackops compare --update-docs
+
+## The README's picture of the report (headless Chromium: apt-get install chromium chromium-driver).
+screenshot: venv
+	$(BIN)/python -m stackops screenshot build/compare/report.html docs/images/compare-report.png --height 1500
+
 ## Every test: the program under Pulumi mocks, the functions on moto, the sandbox, both stacks end to end and
 ## 50 generated workloads that must leave both stacks' tables equal to the oracle.
 ## (Two processes: the Pulumi runtime is global to a process, and a sandbox deploy that fails on purpose
@@ -37,7 +46,7 @@ lint: venv
 	$(BIN)/mypy
 
 test: venv lint
-	$(BIN)/python -m pytest -q tests/unit tests/functions
+	$(BIN)/python -m pytest -q tests/unit tests/functions tests/stackops
 	$(BIN)/python -m pytest -q tests/e2e tests/sandbox
 
 ## 50 generated workloads through both architectures against the oracle (about 5 minutes; part of `make test`).

@@ -1,0 +1,5 @@
+import sys
+
+from stackops.cli import main
+
+sys.exit(main())
