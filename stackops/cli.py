@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--mix", type=mix_argument, help="the workload mix, e.g. member_added=0.3,workflow_run=0.7 [the cost model's]"
     )
+    compare.add_argument(
+        "--lambda-ms",
+        type=positive_int,
+        help="bill every Lambda invoke this many ms (your functions' duration on AWS) instead of the duration "
+        "metered [metered: on the sandbox, this machine's, cold starts included]",
+    )
     compare.add_argument("--region", type=region_argument, default=DEFAULT_REGION, help="prices of [%(default)s]")
     compare.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the report [%(default)s]")
     compare.add_argument(
@@ -172,6 +178,8 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
     pricing: dict[str, Any] = {"prices": load_prices(options.region)}
     if options.mix is not None:
         pricing["mix"] = options.mix
+    if options.lambda_ms is not None:
+        pricing["lambda_billed_ms"] = float(options.lambda_ms)
     from stackops.cost_model import price
 
     try:
