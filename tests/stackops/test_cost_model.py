@@ -105,6 +105,7 @@ lines_st = st.lists(
     ),
     min_size=1,
     max_size=6,
+    unique_by=lambda usage: (usage.service, usage.unit),  # each unit at most 2 per delivery, as LINEAR_UNITS says
 )
 
 
