@@ -208,7 +208,8 @@ def test_a_message_in_a_dead_letter_queue_raises_an_alarm_to_the_topic(stack: St
     (alarm,) = [
         a
         for a in stack.run.of_type(ALARM)
-        if a.inputs["dimensions"] == {"QueueName": dlq} and a.inputs["metricName"] == "ApproximateNumberOfMessagesVisible"
+        if a.inputs["dimensions"] == {"QueueName": dlq}
+        and a.inputs["metricName"] == "ApproximateNumberOfMessagesVisible"
     ]
     assert alarm.inputs["namespace"] == "AWS/SQS"
     assert (alarm.inputs["comparisonOperator"], alarm.inputs["threshold"]) == ("GreaterThanThreshold", 0)
