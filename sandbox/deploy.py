@@ -557,7 +557,11 @@ class SandboxMocks(pulumi.runtime.Mocks):
         return dashboard, {"dashboardArn": described["DashboardArn"], "dashboardName": dashboard, "id": dashboard}
 
     def _query_definition(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
-        raise NotKept("moto has no PutQueryDefinition: the saved Logs Insights query is not kept")
+        created = self._client("logs").put_query_definition(
+            name=inputs["name"], queryString=inputs["queryString"], logGroupNames=inputs.get("logGroupNames", [])
+        )
+        query_id = created["queryDefinitionId"]
+        return query_id, {"queryDefinitionId": query_id, "name": inputs["name"], "id": query_id}
 
     def _state_machine(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         request: dict[str, Any] = {

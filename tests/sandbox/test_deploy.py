@@ -71,6 +71,10 @@ def _exists(aws: EmbeddedAws) -> dict[str, Callable[[CreatedResource], Any]]:
         policy = json.loads(c("lambda").get_policy(FunctionName=r.inputs["function"])["Policy"])
         assert r.id in [statement["Sid"] for statement in policy["Statement"]]
 
+    def query(r: CreatedResource) -> None:
+        listed = c("logs").describe_query_definitions(queryDefinitionNamePrefix=r.inputs["name"])["queryDefinitions"]
+        assert [d["queryDefinitionId"] for d in listed] == [r.id]
+
     def alarm(r: CreatedResource) -> None:
         assert c("cloudwatch").describe_alarms(AlarmNames=[r.id])["MetricAlarms"]
 
@@ -99,6 +103,7 @@ def _exists(aws: EmbeddedAws) -> dict[str, Callable[[CreatedResource], Any]]:
         "aws:lambda/eventSourceMapping:EventSourceMapping": lambda r: c("lambda").get_event_source_mapping(UUID=r.id),
         "aws:cloudwatch/metricAlarm:MetricAlarm": alarm,
         "aws:cloudwatch/dashboard:Dashboard": lambda r: c("cloudwatch").get_dashboard(DashboardName=r.id),
+        "aws:cloudwatch/queryDefinition:QueryDefinition": query,
         "aws:sfn/stateMachine:StateMachine": lambda r: c("stepfunctions").describe_state_machine(stateMachineArn=r.id),
         "aws:apigatewayv2/api:Api": lambda r: c("apigatewayv2").get_api(ApiId=r.id),
         "aws:apigatewayv2/integration:Integration": lambda r: c("apigatewayv2").get_integration(
@@ -119,15 +124,11 @@ def test_every_registered_resource_is_created_or_listed(
         [r.typ for rs in deployment.resources.values() for r in rs] + [u.typ for u in deployment.unemulated]
     )
     assert handled == registered
-    # Without a custom domain every type is emulated, but moto keeps no RedriveAllowPolicy and has no
-    # PutQueryDefinition: listed, with why.
+    # Without a custom domain every type is emulated, but moto keeps no RedriveAllowPolicy: listed, with why.
     not_kept = [u for u in deployment.unemulated if u.typ == "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy"]
-    no_queries = [u for u in deployment.unemulated if u.typ == "aws:cloudwatch/queryDefinition:QueryDefinition"]
-    assert sorted(not_kept + no_queries, key=str) == sorted(deployment.unemulated, key=str)
+    assert not_kept == deployment.unemulated
     assert len(not_kept) == (5 if stack == "sandbox-sqs" else 0)
     assert all("RedriveAllowPolicy" in u.reason for u in not_kept)
-    assert len(no_queries) == 2
-    assert all("PutQueryDefinition" in u.reason for u in no_queries)
     assert sorted(deployment.components) == sorted(
         r.name for r in programs[stack].resources if r.typ.startswith("github-automation:")
     )
@@ -384,3 +385,16 @@ def test_the_dashboard_is_in_the_emulator_with_the_programs_body(
     stored = aws.client("cloudwatch").get_dashboard(DashboardName=created.id)
     assert stored["DashboardName"] == registered.inputs["dashboardName"]
     assert json.loads(stored["DashboardBody"]) == json.loads(registered.inputs["dashboardBody"])
+
+
+@pytest.mark.parametrize("stack", STACK_FILES)
+def test_the_saved_queries_are_in_the_emulator_over_the_stacks_log_groups(
+    stack: str, aws: EmbeddedAws, stacks: dict[str, Deployment]
+) -> None:
+    groups = {g.id for g in stacks[stack].resources["aws:cloudwatch/logGroup:LogGroup"]}
+    for created in stacks[stack].resources["aws:cloudwatch/queryDefinition:QueryDefinition"]:
+        (stored,) = aws.client("logs").describe_query_definitions(queryDefinitionNamePrefix=created.inputs["name"])[
+            "queryDefinitions"
+        ]
+        assert stored["queryString"] == created.inputs["queryString"]
+        assert set(stored["logGroupNames"]) <= groups and stored["logGroupNames"]
