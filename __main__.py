@@ -9,7 +9,8 @@ import pulumi
 from components.config import load_config
 from components.ingress import Ingress, IngressArgs
 from components.naming import AwsIdentity, Naming
-from components.shared import SharedResources, SharedResourcesArgs
+from components.observability import Observability, ObservabilityArgs
+from components.shared import METRICS_NAMESPACE, SharedResources, SharedResourcesArgs
 from components.sqs_pipeline import SqsPipeline, SqsPipelineArgs
 from components.stepfunctions_pipeline import StepFunctionsPipeline, StepFunctionsPipelineArgs
 from components.tagging import cost_allocation_tags, tag_everything
@@ -35,15 +36,29 @@ shared = SharedResources(
     tagged,
 )
 
+observed = ObservabilityArgs(
+    naming=naming,
+    stack=pulumi.get_stack(),
+    metrics_namespace=METRICS_NAMESPACE,
+    region=identity.region,
+    topic_arn=shared.topic.arn,
+    functions=shared.functions,
+)
 if config.architecture == "sqs":
     queues = SqsPipeline("sqs", SqsPipelineArgs(config=config, naming=naming, shared=shared), tagged)
     pulumi.export("queueUrls", queues.queue_urls)
     pulumi.export("deadLetterQueueUrls", queues.dead_letter_queue_urls)
+    observed.functions = {**shared.functions, **queues.functions}
+    observed.dead_letter_queues = queues.dead_letter_queues
 else:
     machines = StepFunctionsPipeline(
         "stepfunctions", StepFunctionsPipelineArgs(config=config, naming=naming, shared=shared), tagged
     )
     pulumi.export("stateMachineArns", machines.state_machine_arns)
+    observed.state_machines = machines.machines
+    observed.other_log_groups = machines.log_groups
+observability = Observability("observability", observed, tagged)
+pulumi.export("dashboardName", observability.dashboard.dashboard_name)
 
 ingress = Ingress("ingress", IngressArgs(config=config, naming=naming, receiver=shared.functions["receiver"]), tagged)
 

@@ -14,11 +14,12 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam, wiring
+from components.alarms import Alarms
 from components.catalog import BUSINESS_FUNCTIONS, RECEIVER, STORE_RECORDS, FunctionSpec, Needs
 from components.config import StackConfig
 from components.lambda_function import LambdaFunction
 from components.naming import Naming
-from components.shared import SharedResources
+from components.shared import METRICS_NAMESPACE, SharedResources
 
 #: AWS: visibility timeout >= 6x the consumer's timeout, so a throttled batch can be retried in time.
 VISIBILITY_TIMEOUT_FACTOR = 6
@@ -27,7 +28,6 @@ DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 3600  # the SQS maximum
 #: messages for less time than the dead-letter queue does (4 days is the SQS default).
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 MIN_MAXIMUM_CONCURRENCY = 2  # the lowest ScalingConfig.MaximumConcurrency Lambda accepts
-ALARM_PERIOD_SECONDS = 60  # SQS publishes its queue metrics every minute
 
 _SPECS = {spec.key: spec for spec in (*BUSINESS_FUNCTIONS, STORE_RECORDS)}
 #: Every step that consumes a queue, in pipeline order.
@@ -106,6 +106,7 @@ class SqsPipeline(pulumi.ComponentResource):
             )
             queues[key], dead_letter_queues[key] = queue, dlq
 
+        alarms = Alarms(name, naming, shared.topic.arn, self)
         for spec in CONSUMERS:
             key = spec.key
             function, queue = functions[key], queues[key]
@@ -142,68 +143,28 @@ class SqsPipeline(pulumi.ComponentResource):
                 # Lambda checks the role can receive from the queue when the mapping is created.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[grant]),
             )
-            self._alarms(name, key, spec, config, naming, shared, queue, dead_letter_queues[key])
+            alarms.dead_letter_queue(key, dead_letter_queues[key].name, DEAD_LETTER_RETENTION_SECONDS)
+            alarms.parked_records(
+                key, METRICS_NAMESPACE, pulumi.get_stack(), function.function.name, spec.timeout_seconds
+            )
+            threshold = oldest_message_age_threshold_seconds(config, spec)
+            alarms.backlog(
+                key,
+                queue.name,
+                threshold,
+                f"A message waited in {wiring.queue_name(naming, spec)} longer than its "
+                f"{config.max_receive_count} receives could take ({threshold} s): the {key} "
+                "step is not consuming (mapping disabled, throttled or failing to start).",
+            )
 
         entry_queues = [queues[spec.key].arn for spec in wiring.ENTRY_STEP.values()]
         shared.functions[RECEIVER.key].grant(
             f"{name}-receiver-dispatch", [iam.allow(["sqs:SendMessage"], entry_queues, sid="DispatchToPipeline")], self
         )
 
+        #: every function this pipeline consumes with, store-records (created here) included
+        self.functions = functions
+        self.dead_letter_queues = dead_letter_queues
         self.queue_urls = {key: queue.url for key, queue in queues.items()}
         self.dead_letter_queue_urls = {key: dlq.url for key, dlq in dead_letter_queues.items()}
         self.register_outputs({"queueUrls": self.queue_urls, "deadLetterQueueUrls": self.dead_letter_queue_urls})
-
-    def _alarms(
-        self,
-        name: str,
-        key: str,
-        spec: FunctionSpec,
-        config: StackConfig,
-        naming: Naming,
-        shared: SharedResources,
-        queue: aws.sqs.Queue,
-        dlq: aws.sqs.Queue,
-    ) -> None:
-        child = pulumi.ResourceOptions(parent=self)
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-{key}-dlq-not-empty",
-            name=naming(key, "dlq-not-empty"),
-            alarm_description=(
-                f"Messages of the {key} step failed {config.max_receive_count} times and wait "
-                f"in {wiring.dead_letter_queue_name(naming, spec)}: fix the cause, then redrive them."
-            ),
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": dlq.name},
-            statistic="Maximum",
-            period=ALARM_PERIOD_SECONDS,
-            evaluation_periods=1,
-            comparison_operator="GreaterThanThreshold",
-            threshold=0,
-            treat_missing_data="notBreaching",
-            alarm_actions=[shared.topic.arn],
-            ok_actions=[shared.topic.arn],
-            opts=child,
-        )
-        threshold = oldest_message_age_threshold_seconds(config, spec)
-        aws.cloudwatch.MetricAlarm(
-            f"{name}-{key}-oldest-message-age",
-            name=naming(key, "oldest-message-age"),
-            alarm_description=(
-                f"A message waited in {wiring.queue_name(naming, spec)} longer than its "
-                f"{config.max_receive_count} receives could take ({threshold} s): the {key} "
-                "step is not consuming (mapping disabled, throttled or failing to start)."
-            ),
-            namespace="AWS/SQS",
-            metric_name="ApproximateAgeOfOldestMessage",
-            dimensions={"QueueName": queue.name},
-            statistic="Maximum",
-            period=ALARM_PERIOD_SECONDS,
-            evaluation_periods=1,
-            comparison_operator="GreaterThanThreshold",
-            threshold=threshold,
-            treat_missing_data="notBreaching",
-            alarm_actions=[shared.topic.arn],
-            ok_actions=[shared.topic.arn],
-            opts=child,
-        )

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import iam, wiring
+from components.alarms import Alarms
 from components.asl import DefinitionTemplate
 from components.catalog import ADD_TEAM_MEMBER, LIST_ORG_MEMBERS, LOOKUP_DIRECTORY, PRICE_WORKFLOW_RUN, RECEIVER
 from components.config import STANDARD_MAX_SECONDS, StackConfig
@@ -38,7 +39,6 @@ START_CHILD_RETRY_ERRORS = {
 }
 #: EventBridge rule Step Functions manages in the account to learn when a ``.sync`` child finishes.
 SYNC_EVENTS_RULE = "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
-ALARM_PERIOD_SECONDS = 60  # Step Functions publishes execution metrics every minute
 #: Rate-limit waits per execution at most (``RateLimit*`` states): even GitHub answering ``Retry-After: 1``
 #: again and again leaves a Standard history far below its 25,000 events (about 9 events a wait).
 RATE_LIMIT_MAX_WAITS = 100
@@ -139,6 +139,8 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
         self._name, self._args = name, args
         config, shared = args.config, args.shared
         self._identity = AwsIdentity.current(pulumi.InvokeOptions(parent=self))
+        #: each state machine's log group, by use case
+        self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
         functions = shared.functions
 
         onboarding = self._state_machine(
@@ -223,6 +225,7 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
             ],
             self,
         )
+        self.machines = machines
         self.state_machine_arns = {use_case: machine.arn for use_case, machine in machines.items()}
         self.register_outputs({"stateMachineArns": self.state_machine_arns})
 
@@ -285,27 +288,8 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
             # Step Functions checks the role may deliver logs when the machine is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
-        # A timed-out execution is not counted as failed, and no Catch sees the execution's own timeout.
-        for metric, slug, meaning in (
-            ("ExecutionsFailed", "executions-failed", "failed"),
-            ("ExecutionsTimedOut", "executions-timed-out", "timed out"),
-        ):
-            aws.cloudwatch.MetricAlarm(
-                f"{prefix}-{slug}",
-                name=naming(key, slug),
-                alarm_description=f"An execution of {machine_name} {meaning}; see its history and logs.",
-                namespace="AWS/States",
-                metric_name=metric,
-                dimensions={"StateMachineArn": machine.arn},
-                statistic="Sum",
-                period=ALARM_PERIOD_SECONDS,
-                evaluation_periods=1,
-                comparison_operator="GreaterThanThreshold",
-                threshold=0,
-                treat_missing_data="notBreaching",
-                alarm_actions=[shared.topic.arn],
-                opts=child,
-            )
+        Alarms(self._name, naming, shared.topic.arn, self).executions(key, machine_name, machine.arn)
+        self.log_groups[use_case] = log_group
         return machine
 
     def _trust_policy(self, machine_name: str) -> pulumi.Output[str]:

@@ -15,8 +15,9 @@ being resource tags, win over a default tag of the same key (the provider's docu
 A resource type is taggable when its pulumi-aws resource has ``tags`` (the same set the provider's
 ``default_tags`` applies to). The types this program creates that AWS cannot tag: IAM role policies
 (inline), Secrets Manager secret versions, SNS topic subscriptions, Lambda layer versions and
-permissions, SQS redrive allow policies, API Gateway v2 integrations and routes, Route 53 records: none of
-them is billed on its own.
+permissions, SQS redrive allow policies, API Gateway v2 integrations and routes, Route 53 records, Logs
+Insights query definitions: none of them is billed on its own. CloudWatch dashboards cannot be tagged
+either, though each is billed: the stack's one is named after it (``<project>-<stack>-dashboard``).
 """
 
 from __future__ import annotations

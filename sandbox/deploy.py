@@ -200,6 +200,8 @@ class SandboxMocks(pulumi.runtime.Mocks):
             "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": self._redrive_allow_policy,
             "aws:lambda/eventSourceMapping:EventSourceMapping": self._event_source_mapping,
             "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
+            "aws:cloudwatch/dashboard:Dashboard": self._dashboard,
+            "aws:cloudwatch/queryDefinition:QueryDefinition": self._query_definition,
             "aws:sfn/stateMachine:StateMachine": self._state_machine,
             "aws:apigatewayv2/api:Api": self._api,
             "aws:apigatewayv2/integration:Integration": self._integration,
@@ -547,6 +549,19 @@ class SandboxMocks(pulumi.runtime.Mocks):
         cloudwatch.put_metric_alarm(**request)
         alarm = cloudwatch.describe_alarms(AlarmNames=[inputs["name"]])["MetricAlarms"][0]
         return inputs["name"], {"arn": alarm["AlarmArn"], "name": inputs["name"], "id": inputs["name"]}
+
+    def _dashboard(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
+        cloudwatch, dashboard = self._client("cloudwatch"), inputs["dashboardName"]
+        cloudwatch.put_dashboard(DashboardName=dashboard, DashboardBody=inputs["dashboardBody"])
+        (described,) = cloudwatch.list_dashboards(DashboardNamePrefix=dashboard)["DashboardEntries"]
+        return dashboard, {"dashboardArn": described["DashboardArn"], "dashboardName": dashboard, "id": dashboard}
+
+    def _query_definition(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
+        created = self._client("logs").put_query_definition(
+            name=inputs["name"], queryString=inputs["queryString"], logGroupNames=inputs.get("logGroupNames", [])
+        )
+        query_id = created["queryDefinitionId"]
+        return query_id, {"queryDefinitionId": query_id, "name": inputs["name"], "id": query_id}
 
     def _state_machine(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         request: dict[str, Any] = {

@@ -88,6 +88,7 @@ def install(
             route_lambda_invokes(patches, runtime)
             serve_cost_allocation_tags(patches)
             order_metric_dimensions(patches)
+            serve_query_definitions(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -652,3 +653,38 @@ def order_metric_dimensions(patches: Patches) -> None:
         return (self.name or "", self.value or "") < (other.name or "", other.value or "")
 
     patches.replace(Dimension, "__lt__", less_than)
+
+
+def serve_query_definitions(patches: Patches) -> None:
+    """``PutQueryDefinition`` and ``DescribeQueryDefinitions``, which moto 5.2.5 does not have.
+
+    The program saves Logs Insights queries per stack (components/observability.py); the emulator keeps
+    them so the sandbox's stack has them as AWS would. Put with a ``queryDefinitionId`` updates that one.
+    """
+    from moto.logs.responses import LogsResponse
+
+    def definitions(response: LogsResponse) -> dict[str, dict[str, Any]]:
+        backend = response.logs_backend
+        if not hasattr(backend, "query_definitions"):
+            backend.query_definitions = {}
+        return backend.query_definitions  # type: ignore[no-any-return]
+
+    def put_query_definition(self: LogsResponse) -> str:
+        params = json.loads(self.body)
+        query_id = params.get("queryDefinitionId") or str(uuid.uuid4())
+        definitions(self)[query_id] = {
+            "queryDefinitionId": query_id,
+            "name": params["name"],
+            "queryString": params["queryString"],
+            "logGroupNames": params.get("logGroupNames", []),
+            "lastModified": int(time.time() * 1000),
+        }
+        return json.dumps({"queryDefinitionId": query_id})
+
+    def describe_query_definitions(self: LogsResponse) -> str:
+        prefix = json.loads(self.body).get("queryDefinitionNamePrefix", "")
+        listed = [d for d in definitions(self).values() if d["name"].startswith(prefix)]
+        return json.dumps({"queryDefinitions": listed})
+
+    patches.replace(LogsResponse, "put_query_definition", put_query_definition)
+    patches.replace(LogsResponse, "describe_query_definitions", describe_query_definitions)

@@ -161,6 +161,8 @@ def _record_failed(step_name: str, record: SQSRecord, error: Exception) -> None:
     """
     _count_failure(step_name, receive_count=_receive_count(record))
     if _receive_count(record) >= settings().max_receive_count:
+        # the sqs equivalent of a failed execution (components/alarms.py alarms on it)
+        metrics.add_metric(name="StepParked", unit=MetricUnit.Count, value=1)
         _notify_failure(step_name, record, error)
 
 

@@ -309,3 +309,20 @@ def test_sqs_every_log_line_of_a_record_carries_its_correlation_id(
     assert lines[0]["correlation_id"] == "d-50"
     assert lines[0]["exception_name"] == "GitHubUnavailable"
     sqs_env.notified()
+
+
+def _parked_counts(stdout: str) -> list[float]:
+    """The ``StepParked`` values of the embedded metric format documents the handler printed."""
+    documents = [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]
+    return [value for doc in documents for value in doc.get("StepParked", [])]
+
+
+@pytest.mark.parametrize("receive_count", [MAX_RECEIVE_COUNT - 1, MAX_RECEIVE_COUNT])
+def test_sqs_a_record_failing_its_last_receive_is_counted_as_parked(
+    receive_count: int, sqs_env: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    square_handler({"Records": [count_record(-2, "d-43", receive_count=receive_count)]}, CONTEXT)
+
+    parked = _parked_counts(capsys.readouterr().out)
+    assert parked == ([1.0] if receive_count == MAX_RECEIVE_COUNT else [])

@@ -71,6 +71,10 @@ def _exists(aws: EmbeddedAws) -> dict[str, Callable[[CreatedResource], Any]]:
         policy = json.loads(c("lambda").get_policy(FunctionName=r.inputs["function"])["Policy"])
         assert r.id in [statement["Sid"] for statement in policy["Statement"]]
 
+    def query(r: CreatedResource) -> None:
+        listed = c("logs").describe_query_definitions(queryDefinitionNamePrefix=r.inputs["name"])["queryDefinitions"]
+        assert [d["queryDefinitionId"] for d in listed] == [r.id]
+
     def alarm(r: CreatedResource) -> None:
         assert c("cloudwatch").describe_alarms(AlarmNames=[r.id])["MetricAlarms"]
 
@@ -98,6 +102,8 @@ def _exists(aws: EmbeddedAws) -> dict[str, Callable[[CreatedResource], Any]]:
         "aws:sqs/queue:Queue": lambda r: c("sqs").get_queue_attributes(QueueUrl=r.id),
         "aws:lambda/eventSourceMapping:EventSourceMapping": lambda r: c("lambda").get_event_source_mapping(UUID=r.id),
         "aws:cloudwatch/metricAlarm:MetricAlarm": alarm,
+        "aws:cloudwatch/dashboard:Dashboard": lambda r: c("cloudwatch").get_dashboard(DashboardName=r.id),
+        "aws:cloudwatch/queryDefinition:QueryDefinition": query,
         "aws:sfn/stateMachine:StateMachine": lambda r: c("stepfunctions").describe_state_machine(stateMachineArn=r.id),
         "aws:apigatewayv2/api:Api": lambda r: c("apigatewayv2").get_api(ApiId=r.id),
         "aws:apigatewayv2/integration:Integration": lambda r: c("apigatewayv2").get_integration(
@@ -368,3 +374,27 @@ def test_sandbox_config_points_the_stack_at_the_fakes() -> None:
     assert sandbox_config("Pulumi.dev.yaml", GITHUB_URL)["directory"] == "github-saml"
     with pytest.raises(ValueError, match="directory_url"):
         sandbox_config("Pulumi.dev-sfn.yaml", GITHUB_URL)
+
+
+@pytest.mark.parametrize("stack", STACK_FILES)
+def test_the_dashboard_is_in_the_emulator_with_the_programs_body(
+    stack: str, aws: EmbeddedAws, stacks: dict[str, Deployment], programs: dict[str, recorded.ProgramRun]
+) -> None:
+    (registered,) = programs[stack].of_type("aws:cloudwatch/dashboard:Dashboard")
+    (created,) = stacks[stack].resources["aws:cloudwatch/dashboard:Dashboard"]
+    stored = aws.client("cloudwatch").get_dashboard(DashboardName=created.id)
+    assert stored["DashboardName"] == registered.inputs["dashboardName"]
+    assert json.loads(stored["DashboardBody"]) == json.loads(registered.inputs["dashboardBody"])
+
+
+@pytest.mark.parametrize("stack", STACK_FILES)
+def test_the_saved_queries_are_in_the_emulator_over_the_stacks_log_groups(
+    stack: str, aws: EmbeddedAws, stacks: dict[str, Deployment]
+) -> None:
+    groups = {g.id for g in stacks[stack].resources["aws:cloudwatch/logGroup:LogGroup"]}
+    for created in stacks[stack].resources["aws:cloudwatch/queryDefinition:QueryDefinition"]:
+        (stored,) = aws.client("logs").describe_query_definitions(queryDefinitionNamePrefix=created.inputs["name"])[
+            "queryDefinitions"
+        ]
+        assert stored["queryString"] == created.inputs["queryString"]
+        assert set(stored["logGroupNames"]) <= groups and stored["logGroupNames"]

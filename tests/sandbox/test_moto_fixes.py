@@ -442,3 +442,18 @@ def test_a_metric_with_several_dimensions_is_found_whatever_their_values(aws: Em
         EndTime=now + datetime.timedelta(minutes=30),
     )["MetricDataResults"]
     assert {r["Id"]: r["Values"] for r in results} == {"q0": [3.0], "q1": [5.0]}
+
+
+def test_query_definitions_are_kept_and_updated_by_id(aws: EmbeddedAws) -> None:
+    logs = aws.client("logs")
+    name = f"test-{uuid.uuid4().hex[:8]}/one-delivery"
+    query_id = logs.put_query_definition(name=name, queryString="fields @message", logGroupNames=["/aws/lambda/x"])[
+        "queryDefinitionId"
+    ]
+    logs.put_query_definition(name=name, queryDefinitionId=query_id, queryString="fields @timestamp")
+    (stored,) = logs.describe_query_definitions(queryDefinitionNamePrefix=name)["queryDefinitions"]
+    assert (stored["queryDefinitionId"], stored["queryString"], stored["logGroupNames"]) == (
+        query_id,
+        "fields @timestamp",
+        [],
+    )

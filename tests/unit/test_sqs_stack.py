@@ -205,8 +205,13 @@ def test_the_receiver_dispatches_to_the_entry_queues_that_were_created(stack: St
 def test_a_message_in_a_dead_letter_queue_raises_an_alarm_to_the_topic(stack: Stack, spec: FunctionSpec) -> None:
     topic = stack.run.of_type("aws:sns/topic:Topic")[0].outputs["arn"]
     dlq = stack.dead_letter_queue(spec).inputs["name"]
-    (alarm,) = [a for a in stack.run.of_type(ALARM) if a.inputs["dimensions"] == {"QueueName": dlq}]
-    assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    (alarm,) = [
+        a
+        for a in stack.run.of_type(ALARM)
+        if a.inputs["dimensions"] == {"QueueName": dlq}
+        and a.inputs["metricName"] == "ApproximateNumberOfMessagesVisible"
+    ]
+    assert alarm.inputs["namespace"] == "AWS/SQS"
     assert (alarm.inputs["comparisonOperator"], alarm.inputs["threshold"]) == ("GreaterThanThreshold", 0)
     assert alarm.inputs["alarmActions"] == [topic]
 

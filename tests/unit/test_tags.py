@@ -29,6 +29,8 @@ UNTAGGABLE = {
     "aws:apigatewayv2/route:Route",
     "aws:route53/record:Record",
     "aws:acm/certificateValidation:CertificateValidation",
+    "aws:cloudwatch/dashboard:Dashboard",
+    "aws:cloudwatch/queryDefinition:QueryDefinition",
 }
 
 

@@ -1,0 +1,176 @@
+"""Both example stacks under mocks: the same alarm meanings to the topic, the same dashboard widgets, the
+saved queries over every log group, JSON logs and X-Ray on (issue 8, section 1)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from components import alarms, observability
+from components.dashboard import DashboardError, Metric, StackInventory, Widget, dashboard_body
+from tests.unit.program import ProgramRun, Resource, prepare_layer, run_program, stack_config
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+QUERY = "aws:cloudwatch/queryDefinition:QueryDefinition"
+FUNCTION = "aws:lambda/function:Function"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+STACK_FILES = {"sqs": "Pulumi.dev.yaml", "stepfunctions": "Pulumi.dev-sfn.yaml"}
+#: meanings that watch a dead-letter or source queue: only a stack with queues has them
+QUEUE_MEANINGS = {alarms.DLQ_DEPTH, alarms.DLQ_OLDEST_MESSAGE, alarms.BACKLOG_AGE}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ProgramRun]]:
+    built: dict[str, ProgramRun] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        for architecture, stack_file in STACK_FILES.items():
+            build_dir = tmp_path_factory.mktemp(f"build-{architecture}")
+            patch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(build_dir))
+            config = stack_config(stack_file)
+            prepare_layer(build_dir, config["lambdaArchitecture"])
+            built[architecture] = run_program(config, stack="dev" if architecture == "sqs" else "dev-sfn")
+        yield built
+
+
+def topic_arn(run: ProgramRun) -> str:
+    (topic,) = run.of_type("aws:sns/topic:Topic")
+    return str(topic.outputs["arn"])
+
+
+def meaning(alarm: Resource) -> str:
+    tagged = alarm.inputs["tags"][alarms.MEANING_TAG]
+    assert alarm.inputs["name"].endswith(f"-{tagged}"), "the name ends with the meaning the tag says"
+    return str(tagged)
+
+
+def dashboard(run: ProgramRun) -> dict[str, Any]:
+    (resource,) = run.of_type(DASHBOARD)
+    body: dict[str, Any] = json.loads(resource.inputs["dashboardBody"])
+    return body
+
+
+def test_both_architectures_alarm_on_the_same_meanings(runs: dict[str, ProgramRun]) -> None:
+    meanings = {arch: {meaning(a) for a in run.of_type(ALARM)} for arch, run in runs.items()}
+    assert (
+        meanings["sqs"] - QUEUE_MEANINGS
+        == meanings["stepfunctions"]
+        == {
+            alarms.FUNCTION_ERRORS,
+            alarms.FUNCTION_THROTTLES,
+            alarms.EXECUTIONS_FAILED,
+            alarms.EXECUTIONS_TIMED_OUT,
+        }
+    )
+    assert meanings["sqs"] >= QUEUE_MEANINGS
+
+
+@pytest.mark.parametrize("architecture", STACK_FILES)
+def test_every_alarm_notifies_the_topic(runs: dict[str, ProgramRun], architecture: str) -> None:
+    run = runs[architecture]
+    for alarm in run.of_type(ALARM):
+        assert alarm.inputs["alarmActions"] == [topic_arn(run)], alarm.name
+        assert alarm.inputs["okActions"] == [topic_arn(run)], alarm.name
+
+
+@pytest.mark.parametrize("architecture", STACK_FILES)
+def test_every_function_alarms_on_its_errors_and_throttles(runs: dict[str, ProgramRun], architecture: str) -> None:
+    run = runs[architecture]
+    for function in run.of_type(FUNCTION):
+        watched = {
+            (a.inputs["metricName"], meaning(a))
+            for a in run.of_type(ALARM)
+            if a.inputs["namespace"] == "AWS/Lambda"
+            and a.inputs["dimensions"] == {"FunctionName": function.inputs["name"]}
+        }
+        assert {("Errors", alarms.FUNCTION_ERRORS), ("Throttles", alarms.FUNCTION_THROTTLES)} <= watched
+
+
+def test_every_dead_letter_queue_alarms_on_depth_and_oldest_message(runs: dict[str, ProgramRun]) -> None:
+    run = runs["sqs"]
+    dlqs = [q.inputs["name"] for q in run.of_type("aws:sqs/queue:Queue") if "redrivePolicy" not in q.inputs]
+    assert dlqs
+    for dlq in dlqs:
+        watched = {meaning(a) for a in run.of_type(ALARM) if a.inputs["dimensions"] == {"QueueName": dlq}}
+        assert watched == {alarms.DLQ_DEPTH, alarms.DLQ_OLDEST_MESSAGE}, dlq
+
+
+def test_a_parked_record_is_the_sqs_failed_execution(runs: dict[str, ProgramRun]) -> None:
+    run = runs["sqs"]
+    failed = [a for a in run.of_type(ALARM) if meaning(a) == alarms.EXECUTIONS_FAILED]
+    assert failed
+    for alarm in failed:
+        assert alarm.inputs["metricName"] == "StepParked"
+        assert alarm.inputs["dimensions"]["Stack"] == "dev"
+
+
+def test_both_dashboards_have_the_same_widgets(runs: dict[str, ProgramRun]) -> None:
+    titles = {arch: [w["properties"]["title"] for w in dashboard(run)["widgets"]] for arch, run in runs.items()}
+    assert titles["sqs"] == titles["stepfunctions"]
+    assert set(titles["sqs"]) == {
+        observability.DELIVERIES,
+        observability.STEP_ERRORS,
+        observability.PARKED,
+        observability.THROTTLES,
+    }
+
+
+@pytest.mark.parametrize("architecture", STACK_FILES)
+def test_the_dashboard_graphs_every_function_of_the_stack(runs: dict[str, ProgramRun], architecture: str) -> None:
+    run = runs[architecture]
+    names = {f.inputs["name"] for f in run.of_type(FUNCTION)}
+    (errors,) = [w for w in dashboard(run)["widgets"] if w["properties"]["title"] == observability.STEP_ERRORS]
+    assert {row[3] for row in errors["properties"]["metrics"]} == names
+
+
+def test_product_metrics_carry_the_stack_dimension(runs: dict[str, ProgramRun]) -> None:
+    for stack, run in (("dev", runs["sqs"]), ("dev-sfn", runs["stepfunctions"])):
+        rows = [row for w in dashboard(run)["widgets"] for row in w["properties"]["metrics"]]
+        product = [row for row in rows if row[0] == "GitHubAutomation"]
+        assert product
+        assert all(row[row.index("Stack") + 1] == stack for row in product)
+
+
+def test_a_dashboard_metric_the_stack_lacks_fails_the_build() -> None:
+    inventory = StackInventory("dev", "GitHubAutomation", {"FunctionName": frozenset({"fn-a"})})
+    ok = Widget("w", [Metric("AWS/Lambda", "Errors", {"FunctionName": "fn-a"}, "a")])
+    assert json.loads(dashboard_body([ok], inventory, "us-east-1"))["widgets"][0]["properties"]["title"] == "w"
+    for metric in (
+        Metric("AWS/Lambda", "Errors", {"FunctionName": "fn-gone"}, "gone"),
+        Metric("GitHubAutomation", "WebhooksLost", {"service": "receiver", "Stack": "dev"}, "lost"),
+        Metric("GitHubAutomation", "WebhooksIgnored", {"service": "receiver"}, "no stack"),
+        Metric("GitHubAutomation", "WebhooksIgnored", {"service": "receiver", "Stack": "prod"}, "other stack"),
+    ):
+        with pytest.raises(DashboardError):
+            dashboard_body([Widget("w", [metric])], inventory, "us-east-1")
+
+
+def test_the_dashboards_use_cases_are_the_receivers() -> None:
+    from components.dashboard import USE_CASES
+    from functions.receiver import USE_CASE
+
+    assert set(USE_CASES) == set(USE_CASE.values())
+
+
+@pytest.mark.parametrize("architecture", STACK_FILES)
+def test_the_saved_queries_read_every_log_group(runs: dict[str, ProgramRun], architecture: str) -> None:
+    run = runs[architecture]
+    groups = {g.inputs["name"] for g in run.of_type(LOG_GROUP) if not g.inputs["name"].startswith("/aws/apigateway")}
+    queries = {q.inputs["name"].rsplit("/", 1)[1]: q.inputs for q in run.of_type(QUERY)}
+    assert set(queries) == {"one-delivery", "failures-last-hour"}
+    for query in queries.values():
+        assert set(query["logGroupNames"]) == groups
+    assert "correlation_id" in queries["one-delivery"]["queryString"]
+
+
+@pytest.mark.parametrize("architecture", STACK_FILES)
+def test_every_function_logs_json_and_is_traced(runs: dict[str, ProgramRun], architecture: str) -> None:
+    for function in runs[architecture].of_type(FUNCTION):
+        assert function.inputs["loggingConfig"]["logFormat"] == "JSON", function.name
+        assert function.inputs["tracingConfig"] == {"mode": "Active"}, function.name
+    for machine in runs[architecture].of_type("aws:sfn/stateMachine:StateMachine"):
+        assert machine.inputs["tracingConfiguration"] == {"enabled": True}
+        assert machine.inputs["loggingConfiguration"]["level"] == "ALL"
