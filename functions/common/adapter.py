@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import Any, TypeVar
 
 import boto3
@@ -83,21 +83,24 @@ def step_handler(
     """
     step_name = getattr(step, "__name__", "step")
 
-    def record_key(record: SQSRecord) -> Hashable | None:
+    def record_key(parsed: dict[str, In], record: SQSRecord) -> Hashable | None:
+        """The record's serial key; the message it parsed is kept in ``parsed`` for its step."""
         if serial_key is None:
             return None
         try:
-            return serial_key(input_model.model_validate_json(record.body))
+            message = parsed[record.message_id] = input_model.model_validate_json(record.body)
         except ValidationError:
             return None  # runs alone, and fails in its own thread with the reason
+        return serial_key(message)
 
-    def run_record(record: SQSRecord) -> StepResult | RateLimitWait:
+    def run_record(parsed: dict[str, In], record: SQSRecord) -> StepResult | RateLimitWait:
         """In a thread of its own: the step, or the wait of a rate-limited record (nothing else)."""
         correlation_id = _correlation_id(record)
         if rate_limits.still_waiting(record, correlation_id):
             return RateLimitWait(wait_seconds=None, reason="still waiting out a rate limit")
         try:
-            return step(input_model.model_validate_json(record.body))
+            message = parsed.get(record.message_id)
+            return step(message if message is not None else input_model.model_validate_json(record.body))
         except GitHubRateLimited as error:
             if rate_limits.wait_out(record, correlation_id, error, settings().rate_limit_max_wait_seconds):
                 return RateLimitWait(wait_seconds=error.wait_seconds, reason=error.reason)
@@ -120,14 +123,15 @@ def step_handler(
     def process_records(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # Created here, not in the record threads: creating boto3 clients is not thread-safe.
         sqs_client(), sns_client()
+        parsed: dict[str, In] = {}  # message id -> its message, when the serial key has parsed it already
         return process_batch(
             [SQSRecord(raw) for raw in event["Records"]],
             context,
             correlation_id=_correlation_id,
-            run=run_record,
+            run=partial(run_record, parsed),
             complete=complete_record,
             fail=record_failed,
-            serial_key=record_key,
+            serial_key=partial(record_key, parsed),
         )
 
     def run_state(state_input: dict[str, Any]) -> dict[str, Any]:
