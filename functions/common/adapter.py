@@ -20,6 +20,7 @@ A step is ``step(message: In) -> Out | list[Out]`` and knows nothing of SQS or S
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
@@ -32,7 +33,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from pydantic import ValidationError
 
-from functions.common import rate_limits
+from functions.common import rate_limits, tracking
 from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
@@ -93,11 +94,12 @@ def step_handler(
             return None  # runs alone, and fails in its own thread with the reason
         return serial_key(message)
 
-    def run_record(parsed: dict[str, In], record: SQSRecord) -> StepResult | RateLimitWait:
+    def run_record(parsed: dict[str, In], durations: dict[str, float], record: SQSRecord) -> StepResult | RateLimitWait:
         """In a thread of its own: the step, or the wait of a rate-limited record (nothing else)."""
         correlation_id = _correlation_id(record)
         if rate_limits.still_waiting(record, correlation_id):
             return RateLimitWait(wait_seconds=None, reason="still waiting out a rate limit")
+        started = time.perf_counter()
         try:
             message = parsed.get(record.message_id)
             return step(message if message is not None else input_model.model_validate_json(record.body))
@@ -105,32 +107,36 @@ def step_handler(
             if rate_limits.wait_out(record, correlation_id, error, settings().rate_limit_max_wait_seconds):
                 return RateLimitWait(wait_seconds=error.wait_seconds, reason=error.reason)
             raise  # the wait budget is spent: the record fails as usual
+        finally:
+            durations[record.message_id] = (time.perf_counter() - started) * 1000
 
-    def complete_record(record: SQSRecord, result: StepResult | RateLimitWait) -> None:
+    def complete_record(durations: dict[str, float], record: SQSRecord, result: StepResult | RateLimitWait) -> None:
         if isinstance(result, RateLimitWait):
             if result.wait_seconds is not None:
                 metrics.add_metric(name="StepRateLimited", unit=MetricUnit.Count, value=1)
-                logger.warning(
-                    "rate limited: the record waits", extra={"waitSeconds": result.wait_seconds, "error": result.reason}
+                tracking.waiting(
+                    step_name, record, durations.get(record.message_id), result.wait_seconds, result.reason
                 )
             return
         _forward(result)
         _count_success()
+        tracking.succeeded(step_name, record, durations.get(record.message_id), result)
 
-    def record_failed(record: SQSRecord, error: Exception) -> None:
-        _record_failed(step_name, record, error)
+    def record_failed(durations: dict[str, float], record: SQSRecord, error: Exception) -> None:
+        _record_failed(step_name, record, error, durations.get(record.message_id))
 
     def process_records(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # Created here, not in the record threads: creating boto3 clients is not thread-safe.
         sqs_client(), sns_client()
         parsed: dict[str, In] = {}  # message id -> its message, when the serial key has parsed it already
+        durations: dict[str, float] = {}  # message id -> how long its step ran, in milliseconds
         return process_batch(
             [SQSRecord(raw) for raw in event["Records"]],
             context,
             correlation_id=_correlation_id,
-            run=partial(run_record, parsed),
-            complete=complete_record,
-            fail=record_failed,
+            run=partial(run_record, parsed, durations),
+            complete=partial(complete_record, durations),
+            fail=partial(record_failed, durations),
             serial_key=partial(record_key, parsed),
         )
 
@@ -157,14 +163,16 @@ def step_handler(
     return handler
 
 
-def _record_failed(step_name: str, record: SQSRecord, error: Exception) -> None:
+def _record_failed(step_name: str, record: SQSRecord, error: Exception, duration_ms: float | None) -> None:
     """The one per-record failure hook of the sqs architecture, called from the ``except`` block.
 
-    Counts and logs the failure and, on the record's last receive, publishes the failure notification;
-    the record is then reported as a batch item failure.
+    Counts and logs the failure (the tracking line) and, on the record's last receive, publishes the
+    failure notification; the record is then reported as a batch item failure.
     """
-    _count_failure(step_name, receive_count=_receive_count(record))
-    if _receive_count(record) >= settings().max_receive_count:
+    parked = _receive_count(record) >= settings().max_receive_count
+    metrics.add_metric(name="StepFailed", unit=MetricUnit.Count, value=1)
+    tracking.failed(step_name, record, duration_ms, error, parked=parked)
+    if parked:
         # the sqs equivalent of a failed execution (components/alarms.py alarms on it)
         metrics.add_metric(name="StepParked", unit=MetricUnit.Count, value=1)
         _notify_failure(step_name, record, error)
@@ -174,10 +182,10 @@ def _count_success() -> None:
     metrics.add_metric(name="StepSucceeded", unit=MetricUnit.Count, value=1)
 
 
-def _count_failure(step_name: str, **log_keys: Any) -> None:
-    """Count and log a failure (with its traceback) from inside the ``except`` block that caught it."""
+def _count_failure(step_name: str) -> None:
+    """Count and log a state's failure (with its traceback) from inside the ``except`` block that caught it."""
     metrics.add_metric(name="StepFailed", unit=MetricUnit.Count, value=1)
-    logger.exception("step failed", extra={"step": step_name, **log_keys})
+    logger.exception(tracking.STEP_FAILED, extra={"step": step_name})
 
 
 def _is_sqs_event(event: dict[str, Any]) -> bool:

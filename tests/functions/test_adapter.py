@@ -311,6 +311,49 @@ def test_sqs_every_log_line_of_a_record_carries_its_correlation_id(
     sqs_env.notified()
 
 
+def _tracking_lines(log: io.StringIO) -> list[dict[str, Any]]:
+    return [line for line in map(json.loads, log.getvalue().splitlines()) if line["message"].startswith("step ")]
+
+
+def test_sqs_a_finished_record_logs_its_input_output_duration_and_queue_wait(
+    sqs_env: Aws, function_env: pytest.MonkeyPatch
+) -> None:
+    """The application-level tracking `stackops trace` reads in the sqs architecture (functions/common/tracking.py)."""
+    log = io.StringIO()
+    function_env.setattr(logger.registered_handler, "stream", log)
+
+    square_handler({"Records": [count_record(4, "d-60", receive_count=2)]}, CONTEXT)
+
+    [line] = _tracking_lines(log)
+    assert line["message"] == "step succeeded"
+    assert line["correlation_id"] == "d-60"
+    assert line["step"] == "square"
+    assert line["input"] == {"correlationId": "d-60", "upTo": 4}
+    assert line["output"] == {"correlationId": "d-60", "value": 16}
+    assert line["receiveCount"] == 2
+    assert line["queue"] == "toy"
+    assert line["durationMs"] >= 0
+    assert line["queuedMs"] > 0  # sent in 2023 (the record's SentTimestamp)
+
+
+@pytest.mark.parametrize("receive_count", [1, MAX_RECEIVE_COUNT])
+def test_sqs_a_failed_record_logs_its_input_error_and_whether_it_is_parked(
+    receive_count: int, sqs_env: Aws, function_env: pytest.MonkeyPatch
+) -> None:
+    log = io.StringIO()
+    function_env.setattr(logger.registered_handler, "stream", log)
+
+    square_handler({"Records": [count_record(-5, "d-61", receive_count=receive_count)]}, CONTEXT)
+
+    [line] = _tracking_lines(log)
+    assert line["message"] == "step failed"
+    assert line["input"] == {"correlationId": "d-61", "upTo": -5}
+    assert line["errorType"] == "GitHubUnavailable"
+    assert line["error"] == "cannot square -5 today"
+    assert line["parked"] is (receive_count == MAX_RECEIVE_COUNT)
+    assert "output" not in line
+
+
 def _parked_counts(stdout: str) -> list[float]:
     """The ``StepParked`` values of the embedded metric format documents the handler printed."""
     documents = [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]

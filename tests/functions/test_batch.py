@@ -140,7 +140,12 @@ def test_records_run_at_once_and_each_logs_its_own_correlation_id(function_env: 
 
     assert response == {"batchItemFailures": []}
     lines = [json.loads(line) for line in log.getvalue().splitlines()]
-    assert sorted((line["correlation_id"], line["n"]) for line in lines) == sorted((f"d-{n}", n) for n in range(BATCH))
+    ticks = [line for line in lines if line["message"] == "ticked"]
+    assert sorted((line["correlation_id"], line["n"]) for line in ticks) == sorted((f"d-{n}", n) for n in range(BATCH))
+    tracked = [line for line in lines if line["message"] == "step succeeded"]  # functions/common/tracking.py
+    assert sorted((line["correlation_id"], line["input"]["n"]) for line in tracked) == sorted(
+        (f"d-{n}", n) for n in range(BATCH)
+    )
 
 
 class Keyed(Message):
