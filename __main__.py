@@ -59,6 +59,10 @@ else:
     observed.other_log_groups = machines.log_groups
 observability = Observability("observability", observed, tagged)
 pulumi.export("dashboardName", observability.dashboard.dashboard_name)
+# Where `python -m stackops trace` reads what happened to a delivery: every function's log group by key,
+# and (stepfunctions) every state machine's by use case.
+pulumi.export("functionLogGroups", {key: fn.log_group.name for key, fn in observed.functions.items()})
+pulumi.export("stateMachineLogGroups", {use_case: group.name for use_case, group in observed.other_log_groups.items()})
 
 ingress = Ingress("ingress", IngressArgs(config=config, naming=naming, receiver=shared.functions["receiver"]), tagged)
 

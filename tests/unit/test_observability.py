@@ -174,3 +174,21 @@ def test_every_function_logs_json_and_is_traced(runs: dict[str, ProgramRun], arc
     for machine in runs[architecture].of_type("aws:sfn/stateMachine:StateMachine"):
         assert machine.inputs["tracingConfiguration"] == {"enabled": True}
         assert machine.inputs["loggingConfiguration"]["level"] == "ALL"
+
+
+@pytest.mark.parametrize("architecture", STACK_FILES)
+def test_every_log_group_a_trace_reads_is_exported(runs: dict[str, ProgramRun], architecture: str) -> None:
+    """`stackops trace` finds the logs from the stack's outputs, never from names it builds itself."""
+    run = runs[architecture]
+    function_groups = {f.inputs["name"]: f.inputs["loggingConfig"]["logGroup"] for f in run.of_type(FUNCTION)}
+    exported = run.exports["functionLogGroups"]
+    assert sorted(exported.values()) == sorted(function_groups.values())
+    assert all(
+        function_groups[name] == exported[key] for name in function_groups for key in exported if name.endswith(key)
+    )
+    machine_groups = sorted(
+        m.inputs["loggingConfiguration"]["logDestination"].removesuffix(":*").rsplit(":log-group:", 1)[1]
+        for m in run.of_type("aws:sfn/stateMachine:StateMachine")
+    )
+    assert sorted(run.exports["stateMachineLogGroups"].values()) == machine_groups
+    assert bool(machine_groups) is (architecture == "stepfunctions")
