@@ -21,6 +21,7 @@ from sandbox.environment import ARCHITECTURES, Sandbox
 from sandbox.replay import replay
 from sandbox.report import print_report
 from sandbox.workload import sandbox_workload
+from stackops.stack_outputs import write_sandbox_outputs
 
 #: Step Functions Retry waits and SQS retry visibility run this much faster than configured.
 DEFAULT_TIME_SCALE = 0.01
@@ -95,12 +96,22 @@ def up(console: Console, sandbox: Sandbox) -> int:
         for key, value in sorted(stack.exports.items()):
             if key != "webhookUrl":
                 console.print(f"    {key}: {value}")
+    # `python -m stackops trace|redrive --stack <name>` finds the running stacks here (stackops/stack_outputs.py).
+    files = [
+        write_sandbox_outputs(stack.deployment.stack, stack.exports, sandbox.aws.endpoint_url, "us-east-1")
+        for stack in sandbox.stacks.values()
+    ]
+    names = " | ".join(stack.deployment.stack for stack in sandbox.stacks.values())
     console.print("\nTry: AWS_ENDPOINT_URL=... aws dynamodb scan --table-name <membersTable>;  Ctrl-C stops.")
+    console.print(f"     python -m stackops trace <delivery-id> --stack {names}")
     stop = threading.Event()
     try:
         stop.wait()
     except KeyboardInterrupt:
         console.print("Stopping")
+    finally:
+        for path in files:
+            path.unlink(missing_ok=True)
     return 0
 
 

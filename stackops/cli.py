@@ -1,9 +1,12 @@
-"""``python -m stackops compare | screenshot``.
+"""``python -m stackops compare | trace | redrive | screenshot``.
 
 compare     meter both architectures' usage, price it, and write usage.json, cost.json, report.html and
             report.md to --out. Without --stack it runs the workload through the sandbox stacks (sqs and
             stepfunctions, both workflow types); with --stack (repeatable) it reads those deployed stacks'
             usage from CloudWatch and their bill from Cost Explorer over --since.
+trace       the path of one delivery through a stack, step by step (stackops/trace.py); --json for tools.
+redrive     send a stack's parked work back: dead-letter queues (sqs), failed executions (stepfunctions),
+            for one delivery or every failure since a time (stackops/redrive.py).
 screenshot  open a report.html in headless Chromium and write a PNG of it (the README's picture).
 """
 
@@ -35,6 +38,8 @@ USE_CASES: tuple[str, ...] = get_args(UseCase)
 #: The README's rule for stack names (every resource is named github-automation-<stack>-...).
 _STACK_NAME = re.compile(r"[A-Za-z0-9_-]{1,22}")
 _REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]")
+#: A GitHub delivery id is a GUID; any id the receiver accepted is printable, without spaces, short.
+_DELIVERY_ID = re.compile(r"[!-~]{1,200}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +90,15 @@ def stack_argument(text: str) -> str:
     return text
 
 
+def delivery_argument(text: str) -> str:
+    """``trace <delivery-id>``: the X-GitHub-Delivery of the webhook, e.g. 72d3162e-cc78-11e3-81ab-4c9367dc0958."""
+    if not _DELIVERY_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a delivery id: 1-200 printable characters without spaces (the X-GitHub-Delivery header)"
+        )
+    return text
+
+
 def region_argument(text: str) -> str:
     """``--region us-east-1``: a region the price table has prices for."""
     if not _REGION.fullmatch(text):
@@ -125,12 +139,46 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--update-docs", action="store_true", help="embed report.md in docs/comparison.md between its markers"
     )
+    trace = commands.add_parser("trace", help="what happened to one delivery, step by step")
+    trace.set_defaults(parser=trace)
+    trace.add_argument("delivery_id", type=delivery_argument, help="the delivery id (X-GitHub-Delivery)")
+    _stack_options(trace)
+    trace.add_argument("--json", action="store_true", help="print the trace as JSON instead of a table")
+    trace.add_argument("--full", action="store_true", help="show inputs and outputs whole, not cut to a line")
+    trace.add_argument(
+        "--logs",
+        choices=("auto", "insights", "filter"),
+        default="auto",
+        help="how to search the logs: Logs Insights, FilterLogEvents, or auto (Insights on AWS) [%(default)s]",
+    )
+    redrive = commands.add_parser("redrive", help="send parked deliveries back through their stack")
+    redrive.set_defaults(parser=redrive)
+    which = redrive.add_mutually_exclusive_group(required=True)
+    which.add_argument("--delivery", type=delivery_argument, help="redrive this delivery only")
+    which.add_argument("--all-failed", action="store_true", help="redrive every failure (since --since)")
+    _stack_options(redrive)
+    redrive.add_argument("--dry-run", action="store_true", help="say what would be redriven, redrive nothing")
+    redrive.add_argument("--json", action="store_true", help="print what was redriven as JSON")
     shot = commands.add_parser("screenshot", help="a PNG of a report.html, drawn by headless Chromium")
     shot.set_defaults(parser=shot)
     shot.add_argument("html", type=Path, help="the report.html to open")
     shot.add_argument("png", type=Path, help="the PNG to write, e.g. docs/images/compare-report.png")
     shot.add_argument("--height", type=positive_int, help="only the page's top HEIGHT CSS pixels [the whole page]")
     return parser
+
+
+def _stack_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stack",
+        type=stack_argument,
+        required=True,
+        help="the stack: a running sandbox's (`make up`: sandbox-sqs, sandbox-sfn) or a Pulumi stack's outputs",
+    )
+    parser.add_argument(
+        "--since",
+        type=since_argument,
+        help="how far back to look, e.g. 6h, 7d [trace: 14d; redrive --all-failed: everything parked]",
+    )
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
@@ -140,6 +188,10 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     console = console or Console()
     if options.command == "screenshot":
         return screenshot(options.parser, options, console)
+    if options.command in ("trace", "redrive"):
+        from stackops.operate import redrive_command, trace_command
+
+        return (trace_command if options.command == "trace" else redrive_command)(options, console)
     _check_compare(options.parser, options)
     command = "python -m stackops " + shlex.join(arguments)
     return compare(options, command, console)

@@ -103,12 +103,13 @@ def dispatch(architecture: Architecture, target: str, message: Message) -> None:
     start_execution(target, message.correlation_id, body)
 
 
-def start_execution(state_machine_arn: str, delivery_id: str, body: str) -> str:
+def start_execution(state_machine_arn: str, delivery_id: str, body: str, client: BaseClient | None = None) -> str:
     """Start the delivery's execution unless a live or successful one exists; return the name used.
 
-    See the module docstring for why a closed unsuccessful attempt is followed by a new one.
+    See the module docstring for why a closed unsuccessful attempt is followed by a new one. ``client``:
+    the receiver's own by default; `python -m stackops redrive` passes the stack's.
     """
-    client = sfn_client()
+    client = client or sfn_client()
     for attempt in range(1, MAX_ATTEMPTS + 1):
         name = execution_name(delivery_id, attempt)
         try:

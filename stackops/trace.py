@@ -1,0 +1,341 @@
+"""`python -m stackops trace <delivery-id> --stack NAME`: the path of one delivery, step by step.
+
+stepfunctions: the executions named after the delivery (``functions.common.dispatch.execution_name``, every
+attempt), their histories (Standard) or log lines (Express, which has no history), and their child
+executions. sqs: the functions' tracking lines (functions/common/tracking.py) found by delivery id in
+every function's log group, and the dead-letter queue of a step that parked it. Both start with the
+receiver's lines. What answering took (API calls by operation, seconds, places looked in) is part of the
+answer: the comparison reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from functions.common.dispatch import execution_arn, execution_name
+from functions.common.tracking import STEP_FAILED, STEP_SUCCEEDED, STEP_WAITING
+from stackops.api_meter import ApiMeter
+from stackops.execution_history import ExecutionSteps, from_history, from_log_lines, read_execution
+from stackops.log_search import Found, LogLine, LogsMode, log_search
+from stackops.stack_outputs import StackOutputs
+from stackops.trace_model import Cost, Outcome, Place, Trace, TraceStep
+
+#: Redeliveries and redrives of a failed Standard execution start ``<id>-2``, ``<id>-3``, ...
+MAX_ATTEMPTS_LOOKED_UP = 10
+DLQ_PEEKS = 5
+RECEIVER = "receiver"
+RECEIVER_MESSAGES = ("webhook accepted", "webhook ignored", "webhook rejected", "webhook not handed over")
+_WORST: Mapping[Outcome, int] = {"not found": 0, "succeeded": 1, "failed": 2, "parked": 3, "running": 4}
+
+
+class Tracer:
+    """Reads one stack; ``clients`` builds a boto3 client per service (metered)."""
+
+    def __init__(
+        self,
+        outputs: StackOutputs,
+        *,
+        logs_mode: LogsMode = "auto",
+        since_ms: int | None = None,
+        clients: Callable[[str], Any] | None = None,
+    ) -> None:
+        self.outputs = outputs
+        self.meter = ApiMeter()
+        make = clients or outputs.client
+        self._clients: dict[str, Any] = {}
+        self._make = make
+        self._logs_mode = logs_mode
+        now_ms = int(time.time() * 1000)
+        self._window = (since_ms if since_ms is not None else now_ms - 14 * 24 * 3600 * 1000, now_ms + 60_000)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self.meter.attach(self._make(service))
+        return self._clients[service]
+
+    def trace(self, delivery_id: str) -> Trace:
+        started = time.perf_counter()
+        places: list[Place] = []
+        search = log_search(self.client("logs"), self._logs_mode, on_aws=self.outputs.endpoint_url is None)
+        receiver_group = self.outputs.function_log_groups[RECEIVER]
+        if self.outputs.architecture == "sqs":
+            groups = list(self.outputs.function_log_groups.values())
+            found = search.find(groups, delivery_id, *self._window)
+            _note_groups(places, found, groups)
+            steps = _receiver_steps(found.lines.get(receiver_group, []), receiver_group)
+            outcome, stopped_at, more = self._sqs_path(found, delivery_id, places)
+            steps += more
+        else:
+            found = search.find([receiver_group], delivery_id, *self._window)
+            _note_groups(places, found, [receiver_group])
+            steps = _receiver_steps(found.lines.get(receiver_group, []), receiver_group)
+            outcome, stopped_at, more = self._stepfunctions_path(delivery_id, search, places)
+            steps += more
+        if outcome == "not found" and steps:  # only the receiver's lines
+            outcome, stopped_at = _receiver_outcome(steps)
+        steps.sort(key=lambda step: step.started_at or float("inf"))
+        return Trace(
+            delivery_id=delivery_id,
+            stack=self.outputs.stack,
+            architecture=self.outputs.architecture,
+            outcome=outcome,
+            stopped_at=stopped_at,
+            steps=steps,
+            places=places,
+            cost=Cost(api_calls=self.meter.calls(), seconds=round(time.perf_counter() - started, 3)),
+        )
+
+    # stepfunctions
+
+    def _stepfunctions_path(
+        self, delivery_id: str, search: Any, places: list[Place]
+    ) -> tuple[Outcome, str, list[TraceStep]]:
+        sfn = self.client("stepfunctions")
+        executions: list[ExecutionSteps] = []
+        for use_case, machine_arn in self.outputs.state_machine_arns.items():
+            machine_type = sfn.describe_state_machine(stateMachineArn=machine_arn)["type"]
+            places.append(Place(kind="state machine", name=machine_arn.rsplit(":", 1)[1], found=True))
+            if machine_type == "EXPRESS":
+                executions += self._express_executions(use_case, execution_name(delivery_id), search, places)
+            else:
+                executions += self._standard_executions(machine_arn, delivery_id, places)
+        seen = {execution.name for execution in executions}
+        pending = [child for execution in executions for child in execution.child_executions]
+        while pending:
+            child = pending.pop(0)
+            if child in seen:
+                continue
+            seen.add(child)
+            read = self._child_execution(child, search, places)
+            if read is not None:
+                executions.append(read)
+                pending += read.child_executions
+        if not executions:
+            return "not found", "", []
+        steps = [step for execution in executions for step in execution.steps]
+        worst = max(executions, key=lambda execution: _WORST[execution.outcome])
+        stopped_at = ""
+        if worst.outcome == "failed":
+            stopped_at = f"{worst.name}: {_failing_step(worst)}"
+        elif worst.outcome == "running":
+            running = [s for s in worst.steps if s.status == "running"]
+            stopped_at = f"{worst.name}: {running[-1].name}" if running else worst.name
+        return worst.outcome, stopped_at, steps
+
+    def _standard_executions(self, machine_arn: str, delivery_id: str, places: list[Place]) -> list[ExecutionSteps]:
+        sfn = self.client("stepfunctions")
+        found = []
+        for attempt in range(1, MAX_ATTEMPTS_LOOKED_UP + 1):
+            arn = execution_arn(machine_arn, execution_name(delivery_id, attempt))
+            try:
+                sfn.describe_execution(executionArn=arn)
+            except sfn.exceptions.ExecutionDoesNotExist:
+                if attempt == 1:
+                    places.append(
+                        Place(kind="execution", name=arn.rsplit(":", 2)[-2] + ":" + arn.rsplit(":", 1)[1], found=False)
+                    )
+                break
+            found.append(self._standard_execution(arn, places))
+        return found
+
+    def _standard_execution(self, arn: str, places: list[Place]) -> ExecutionSteps:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=arn, maxResults=1000):
+            events += page["events"]
+        name = _execution_label(arn)
+        places.append(Place(kind="execution", name=name, found=True))
+        return read_execution(name, from_history(events))
+
+    def _express_executions(self, use_case: str, name: str, search: Any, places: list[Place]) -> list[ExecutionSteps]:
+        group = self.outputs.state_machine_log_groups.get(use_case)
+        if group is None:
+            return []
+        found: Found = search.find([group], name, *self._window)
+        _note_groups(places, found, [group])
+        by_execution: dict[str, list[LogLine]] = {}
+        for line in found.lines.get(group, []):
+            arn = str(line.get("execution_arn", ""))
+            if arn.split(":")[-2:-1] == [name] or arn.endswith(f":{name}"):
+                by_execution.setdefault(arn, []).append(line)
+        return [read_execution(_execution_label(arn), from_log_lines(lines)) for arn, lines in by_execution.items()]
+
+    def _child_execution(self, arn: str, search: Any, places: list[Place]) -> ExecutionSteps | None:
+        if ":express:" in arn:  # an Express child (startSyncExecution): its machine's logs
+            machine = arn.split(":")[6]
+            use_case = next(
+                (u for u, m in self.outputs.state_machine_arns.items() if m.rsplit(":", 1)[1] == machine), None
+            )
+            if use_case is None:
+                return None
+            name = arn.split(":")[7]
+            matches = [
+                e for e in self._express_executions(use_case, name, search, places) if e.name == _execution_label(arn)
+            ]
+            return matches[0] if matches else None
+        return self._standard_execution(arn, places)
+
+    # sqs
+
+    def _sqs_path(self, found: Found, delivery_id: str, places: list[Place]) -> tuple[Outcome, str, list[TraceStep]]:
+        keys_by_group = {group: key for key, group in self.outputs.function_log_groups.items()}
+        steps: list[TraceStep] = []
+        for group, lines in found.lines.items():
+            if keys_by_group.get(group) == RECEIVER:
+                continue
+            steps += _tracked_steps(lines, keys_by_group.get(group, group))
+        if not steps:
+            return "not found", "", []
+        parked = [s for s in steps if s.status == "failed" and s.parked]
+        retrying = [s for s in steps if s.status == "failed" and not s.parked]
+        waiting = _awaited_inputs(steps)
+        if parked:
+            stopped = []
+            for step in parked:
+                dlq_url = self.outputs.dead_letter_queue_urls.get(step.where)
+                located = self._in_dead_letter_queue(dlq_url, delivery_id, places) if dlq_url else None
+                queue = dlq_url.rsplit("/", 1)[1] if dlq_url else "its dead-letter queue"
+                stopped.append(f"{step.where}: {queue}" + ("" if located is not False else " (no longer there)"))
+            return "parked", "; ".join(stopped), steps
+        if retrying or waiting:
+            where = [f"{s.where}: retried (receive {s.attempts} failed)" for s in retrying]
+            where += [f"waiting in the {step} queue" for step in waiting]
+            return "running", "; ".join(where), steps
+        return "succeeded", "", steps
+
+    def _in_dead_letter_queue(self, queue_url: str, delivery_id: str, places: list[Place]) -> bool:
+        """Peek (visibility 0: the message stays where it is) for a message of the delivery."""
+        sqs = self.client("sqs")
+        seen: set[str] = set()
+        hit = False
+        for _ in range(DLQ_PEEKS):
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0, MessageAttributeNames=["correlationId"]
+            ).get("Messages", [])
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            if not fresh:
+                break
+            seen.update(m["MessageId"] for m in fresh)
+            if any(_message_correlation_id(m) == delivery_id for m in fresh):
+                hit = True
+                break
+        places.append(Place(kind="dead-letter queue", name=queue_url.rsplit("/", 1)[1], found=hit))
+        return hit
+
+
+def _failing_step(execution: ExecutionSteps) -> str:
+    """The state whose error failed the execution: the one that caught it, not the Fail state it led to."""
+    caught = [s for s in execution.steps if s.status == "caught" and s.error == execution.error]
+    failed = [s for s in execution.steps if s.status == "failed"]
+    candidates = caught or failed or execution.steps[-1:]
+    if not candidates:
+        return execution.error or "?"
+    step = candidates[-1]
+    return f"{step.name} ({step.error or execution.error})"
+
+
+def _note_groups(places: list[Place], found: Found, groups: Sequence[str]) -> None:
+    for group in groups:
+        places.append(Place(kind="log group", name=group, found=bool(found.lines.get(group))))
+
+
+def _receiver_steps(lines: list[LogLine], group: str) -> list[TraceStep]:
+    steps = []
+    for line in lines:
+        message = str(line.get("message", ""))
+        if not message.startswith(RECEIVER_MESSAGES):
+            continue
+        at = _seconds(line)
+        failed = message.startswith(("webhook rejected", "webhook not handed over"))
+        steps.append(
+            TraceStep(
+                name=RECEIVER,
+                kind="Lambda",
+                where=RECEIVER,
+                started_at=at,
+                ended_at=at,
+                status="failed" if failed else "succeeded",
+                input={k: line[k] for k in ("github_event", "action") if k in line} or None,
+                output=message,
+                error=line.get("reason") if failed else None,
+            )
+        )
+    return steps
+
+
+def _receiver_outcome(steps: list[TraceStep]) -> tuple[Outcome, str]:
+    last = steps[-1]
+    if last.status == "failed":
+        return "failed", f"{RECEIVER}: {last.output}"
+    if str(last.output).startswith("webhook ignored"):
+        return "succeeded", f"{RECEIVER}: ignored (nothing to do for this event)"
+    return "running", f"{RECEIVER}: accepted, no step has received it yet"
+
+
+def _tracked_steps(lines: list[LogLine], function: str) -> list[TraceStep]:
+    """One step per work item (step and input): its receives, the last deciding its status."""
+    by_item: dict[tuple[str, str], TraceStep] = {}
+    for line in sorted(lines, key=_seconds):
+        message = line.get("message")
+        if message not in (STEP_SUCCEEDED, STEP_FAILED, STEP_WAITING) or "input" not in line:
+            continue
+        ended = _seconds(line)
+        duration = float(line.get("durationMs") or 0) / 1000
+        key = (str(line.get("step", function)), json.dumps(line["input"], sort_keys=True))
+        step = by_item.get(key)
+        if step is None:
+            step = by_item[key] = TraceStep(
+                name=key[0],
+                kind="Lambda",
+                where=function,
+                started_at=ended - duration,
+                status="running",
+                attempts=0,
+                input=line["input"],
+                queued_ms=line.get("queuedMs"),
+            )
+        step.attempts = max(step.attempts + 1, int(line.get("receiveCount") or 1))
+        step.ended_at = ended
+        if message == STEP_SUCCEEDED:
+            step.status, step.output = "succeeded", line.get("output")
+        elif message == STEP_WAITING:
+            step.status, step.error = "waiting", f"rate limited: waits {line.get('waitSeconds')} s"
+        else:
+            step.status = "failed"
+            step.error, step.cause = str(line.get("errorType", "")), str(line.get("error", ""))
+        step.parked = message == STEP_FAILED and bool(line.get("parked"))
+    return list(by_item.values())
+
+
+def _awaited_inputs(steps: list[TraceStep]) -> list[str]:
+    """Outputs of succeeded steps no step has received yet: messages still in a queue (or lost)."""
+    received = {json.dumps(step.input, sort_keys=True) for step in steps}
+    waiting = []
+    for step in steps:
+        if step.status != "succeeded" or step.output is None:
+            continue
+        items = step.output.get("items") if isinstance(step.output, dict) and "items" in step.output else [step.output]
+        for item in items or []:
+            if json.dumps(item, sort_keys=True) not in received:
+                waiting.append(f"next step after {step.name}")
+    return sorted(set(waiting))
+
+
+def _message_correlation_id(message: Mapping[str, Any]) -> str | None:
+    attribute = message.get("MessageAttributes", {}).get("correlationId", {})
+    value = attribute.get("StringValue")
+    return str(value) if value else None
+
+
+def _execution_label(arn: str) -> str:
+    """``<machine>:<name>`` (Express ARNs end with a run id: kept, names are not unique there)."""
+    parts = arn.split(":")
+    return ":".join(parts[6:])
+
+
+def _seconds(line: Mapping[str, Any]) -> float:
+    stamp = line.get("@timestamp")
+    return int(stamp) / 1000 if stamp is not None else 0.0
