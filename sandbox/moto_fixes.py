@@ -89,6 +89,7 @@ def install(
             serve_cost_allocation_tags(patches)
             order_metric_dimensions(patches)
             serve_query_definitions(patches)
+            serve_message_move_tasks(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -688,3 +689,71 @@ def serve_query_definitions(patches: Patches) -> None:
 
     patches.replace(LogsResponse, "put_query_definition", put_query_definition)
     patches.replace(LogsResponse, "describe_query_definitions", describe_query_definitions)
+
+
+# --- SQS: dead-letter queue redrive ------------------------------------------------------------------
+
+
+def serve_message_move_tasks(patches: Patches) -> None:
+    """``StartMessageMoveTask`` and ``ListMessageMoveTasks``, which moto 5.2.5 does not have.
+
+    As SQS does: the source must be a dead-letter queue (some queue's redrive policy names it); without
+    a ``DestinationArn`` each message goes back to the queue it was dead-lettered from (here: the one source
+    queue whose redrive policy names the DLQ); the move copies each message's body and attributes to the
+    destination and removes it from the source. The task runs at once and is listed as ``COMPLETED`` with the
+    number of messages moved. Messages in flight (not visible) stay, as SQS moves only what it can receive.
+    """
+    from moto.core.responses import ActionResult
+    from moto.sqs.exceptions import QueueDoesNotExist
+    from moto.sqs.models import Queue, SQSBackend
+    from moto.sqs.responses import SQSResponse
+
+    def queue_by_arn(backend: SQSBackend, arn: str) -> Queue:
+        for queue in backend.queues.values():
+            if queue.queue_arn == arn:
+                return queue
+        raise QueueDoesNotExist()
+
+    def tasks(backend: SQSBackend) -> list[dict[str, Any]]:
+        if not hasattr(backend, "message_move_tasks"):
+            backend.message_move_tasks = []  # type: ignore[attr-defined]
+        return backend.message_move_tasks  # type: ignore[attr-defined,no-any-return]
+
+    def start_message_move_task(self: SQSResponse) -> ActionResult:
+        from moto.sqs.exceptions import InvalidParameterValue
+
+        backend = self.sqs_backend
+        source_arn = self._get_param("SourceArn")
+        source = queue_by_arn(backend, source_arn)
+        feeders = [
+            q for q in backend.queues.values() if (q.redrive_policy or {}).get("deadLetterTargetArn") == source_arn
+        ]
+        if not feeders:
+            raise InvalidParameterValue(f"Source queue must be configured as a Dead Letter Queue: {source_arn}")
+        destination_arn = self._get_param("DestinationArn")
+        destination = queue_by_arn(backend, destination_arn) if destination_arn else feeders[0]
+        moved = [message for message in list(source._messages) if message.visible]
+        for message in moved:
+            backend.send_message(destination.name, message.body, message_attributes=dict(message.message_attributes))
+            source._messages.remove(message)
+        handle = str(uuid.uuid4())
+        tasks(backend).append(
+            {
+                "TaskHandle": handle,
+                "Status": "COMPLETED",
+                "SourceArn": source_arn,
+                "DestinationArn": destination.queue_arn,
+                "ApproximateNumberOfMessagesMoved": len(moved),
+                "ApproximateNumberOfMessagesToMove": len(moved),
+                "StartedTimestamp": int(time.time() * 1000),
+            }
+        )
+        return ActionResult({"TaskHandle": handle})
+
+    def list_message_move_tasks(self: SQSResponse) -> ActionResult:
+        source_arn = self._get_param("SourceArn")
+        listed = [task for task in reversed(tasks(self.sqs_backend)) if task["SourceArn"] == source_arn]
+        return ActionResult({"Results": listed[: int(self._get_param("MaxResults") or 1)]})
+
+    patches.replace(SQSResponse, "start_message_move_task", start_message_move_task)
+    patches.replace(SQSResponse, "list_message_move_tasks", list_message_move_tasks)

@@ -457,3 +457,38 @@ def test_query_definitions_are_kept_and_updated_by_id(aws: EmbeddedAws) -> None:
         "fields @timestamp",
         [],
     )
+
+
+def _queue_with_dead_letter_queue(sqs: Any) -> tuple[str, str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    dlq = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 1})
+    source = sqs.create_queue(QueueName=f"work-{suffix}", Attributes={"RedrivePolicy": policy})["QueueUrl"]
+    return source, dlq, dlq_arn
+
+
+def test_a_message_move_task_sends_a_dead_letter_queue_back_to_its_source(aws: EmbeddedAws) -> None:
+    sqs = aws.client("sqs")
+    source, dlq, dlq_arn = _queue_with_dead_letter_queue(sqs)
+    attributes = {"correlationId": {"DataType": "String", "StringValue": "d-1"}}
+    for n in range(3):
+        sqs.send_message(QueueUrl=dlq, MessageBody=f"m{n}", MessageAttributes=attributes)
+
+    handle = sqs.start_message_move_task(SourceArn=dlq_arn)["TaskHandle"]
+
+    received = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    assert sorted(m["Body"] for m in received) == ["m0", "m1", "m2"]
+    assert {m["MessageAttributes"]["correlationId"]["StringValue"] for m in received} == {"d-1"}
+    attrs = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+    (task,) = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
+    assert (task["TaskHandle"], task["Status"], task["ApproximateNumberOfMessagesMoved"]) == (handle, "COMPLETED", 3)
+
+
+def test_a_message_move_task_needs_a_dead_letter_queue_as_its_source(aws: EmbeddedAws) -> None:
+    sqs = aws.client("sqs")
+    source, _, _ = _queue_with_dead_letter_queue(sqs)
+    source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    with pytest.raises(sqs.exceptions.ClientError, match="Dead Letter Queue"):
+        sqs.start_message_move_task(SourceArn=source_arn)
