@@ -89,6 +89,8 @@ def install(
             serve_cost_allocation_tags(patches)
             order_metric_dimensions(patches)
             serve_query_definitions(patches)
+            match_filter_patterns(patches)
+            log_state_machine_executions(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -688,3 +690,59 @@ def serve_query_definitions(patches: Patches) -> None:
 
     patches.replace(LogsResponse, "put_query_definition", put_query_definition)
     patches.replace(LogsResponse, "describe_query_definitions", describe_query_definitions)
+
+
+# --- CloudWatch Logs ----------------------------------------------------------------------------------------
+
+
+def match_filter_patterns(patches: Patches) -> None:
+    """FilterLogEvents with CloudWatch's filter pattern syntax (sandbox/log_filter.py).
+
+    moto matches plain terms only and takes any other pattern, a JSON one (``{ $.correlation_id = "x" }``)
+    or a term starting with a digit, as "unsupported": every event matches. An invalid pattern is refused
+    with InvalidParameterException, as CloudWatch refuses it.
+    """
+    import moto.logs.models
+    from moto.logs.exceptions import InvalidParameterException
+
+    from sandbox.log_filter import FilterPatternError, compile_pattern
+
+    class EventMessageFilter:
+        def __init__(self, pattern: str) -> None:
+            try:
+                self._matches = compile_pattern(pattern or "")
+            except FilterPatternError as error:
+                raise InvalidParameterException(f"Invalid filter pattern: {error}") from error
+
+        def matches(self, message: str) -> bool:
+            return self._matches(message)
+
+    patches.replace(moto.logs.models, "EventMessageFilter", EventMessageFilter)
+
+
+def log_state_machine_executions(patches: Patches) -> None:
+    """Write every execution's events to the log group of its state machine's logging configuration.
+
+    moto creates every execution, Standard or Express, without a logging session (and its session could
+    not publish: sandbox/execution_logs.py), so a machine logging ``ALL`` to a group logged nothing.
+    """
+    from moto.stepfunctions.parser.asl.eval.event.logging import CloudWatchLoggingConfiguration
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    from sandbox.execution_logs import ExecutionLogSession
+
+    original_init = Execution.__init__
+
+    def init(self: Execution, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        if self._cloud_watch_logging_session is not None:
+            return
+        logging_config = dict(getattr(self.state_machine, "loggingConfiguration", None) or {})
+        logging_config.setdefault("includeExecutionData", False)
+        configuration = CloudWatchLoggingConfiguration.from_logging_configuration(
+            self.state_machine.arn, logging_config
+        )
+        if configuration is not None:
+            self._cloud_watch_logging_session = ExecutionLogSession(self.exec_arn, configuration, self.start_date)
+
+    patches.replace(Execution, "__init__", init)

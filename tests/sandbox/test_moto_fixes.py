@@ -457,3 +457,128 @@ def test_query_definitions_are_kept_and_updated_by_id(aws: EmbeddedAws) -> None:
         "fields @timestamp",
         [],
     )
+
+
+# --- CloudWatch Logs ----------------------------------------------------------------------------------------
+
+
+def _log_group_with(aws: EmbeddedAws, streams: dict[str, list[str]]) -> str:
+    logs = aws.client("logs")
+    group = f"/test/filter-{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=group)
+    now = int(time.time() * 1000)
+    for stream, messages in streams.items():
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now + i, "message": message} for i, message in enumerate(messages)],
+        )
+    return group
+
+
+def _filtered(aws: EmbeddedAws, group: str, pattern: str) -> list[str]:
+    events = aws.client("logs").filter_log_events(logGroupName=group, filterPattern=pattern)["events"]
+    return [event["message"] for event in events]
+
+
+def test_filter_log_events_matches_json_property_patterns(aws: EmbeddedAws) -> None:
+    one = json.dumps({"level": "INFO", "message": "received", "correlation_id": "7d1e-one"})
+    two = json.dumps({"level": "ERROR", "message": "failed", "correlation_id": "9f2a-two"})
+    group = _log_group_with(aws, {"a": [one, "START RequestId: r1 Version: $LATEST"], "b": [two]})
+
+    assert _filtered(aws, group, '{ $.correlation_id = "7d1e-one" }') == [one]
+    assert _filtered(aws, group, '{ $.correlation_id = "7d1e-one" || $.level = "ERROR" }') == [one, two]
+    assert _filtered(aws, group, '{ $.correlation_id = "9f2a-two" && $.level = "INFO" }') == []
+    assert _filtered(aws, group, '"9f2a-two"') == [two]
+    assert _filtered(aws, group, "9f2a") == [two]  # moto matched everything for a term starting with a digit
+    with pytest.raises(aws.client("logs").exceptions.InvalidParameterException):
+        _filtered(aws, group, '{ $.correlation_id = "x"')
+
+
+LOGGED = {
+    "StartAt": "Echo",
+    "States": {
+        "Echo": {"Type": "Pass", "Next": "Done"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def _logged_state_machine(aws: EmbeddedAws, kind: str, level: str = "ALL", data: bool = True) -> tuple[str, str]:
+    group = f"/aws/vendedlogs/states/test-{uuid.uuid4().hex[:8]}"
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName=group)
+    arn = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["arn"]
+    machine = aws.client("stepfunctions").create_state_machine(
+        name=f"m-{uuid.uuid4().hex[:12]}",
+        definition=json.dumps(LOGGED),
+        roleArn=ROLE,
+        type=kind,
+        loggingConfiguration={
+            "level": level,
+            "includeExecutionData": data,
+            "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": arn}}],
+        },
+    )["stateMachineArn"]
+    return machine, group
+
+
+def _execution_log(aws: EmbeddedAws, group: str, execution_arn: str) -> list[dict[str, Any]]:
+    logs = aws.client("logs")
+    deadline = time.monotonic() + 10
+    while True:
+        events = logs.filter_log_events(logGroupName=group)["events"]
+        records = [json.loads(e["message"]) for e in events]
+        mine = [r for r in records if r["execution_arn"] == execution_arn]
+        if any(r["type"].startswith("Execution") and r["type"] != "ExecutionStarted" for r in mine):
+            return mine
+        assert time.monotonic() < deadline, f"no end of {execution_arn} in {records}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["STANDARD", "EXPRESS"])
+def test_executions_log_their_events_to_the_state_machine_log_group(aws: EmbeddedAws, kind: str) -> None:
+    machine, group = _logged_state_machine(aws, kind)
+
+    execution_arn = aws.client("stepfunctions").start_execution(stateMachineArn=machine, input='{"a": 1}')[
+        "executionArn"
+    ]
+
+    records = _execution_log(aws, group, execution_arn)
+    assert [r["type"] for r in records] == [
+        "ExecutionStarted",
+        "PassStateEntered",
+        "PassStateExited",
+        "SucceedStateEntered",
+        "SucceedStateExited",
+        "ExecutionSucceeded",
+    ]
+    assert [r["id"] for r in records] == [str(n) for n in range(1, 7)]
+    if kind == "STANDARD":  # the same ids as the history (AWS keeps none of an Express execution)
+        history = aws.client("stepfunctions").get_execution_history(executionArn=execution_arn)["events"]
+        assert [(r["id"], r["previous_event_id"]) for r in records] == [
+            (str(e["id"]), str(e["previousEventId"])) for e in history
+        ]
+    assert all(
+        set(r) == {"id", "type", "details", "previous_event_id", "event_timestamp", "execution_arn", "redrive_count"}
+        for r in records
+    )
+    assert all(r["event_timestamp"].isdigit() and r["redrive_count"] == "0" for r in records)
+    assert json.loads(records[0]["details"]["input"]) == {"a": 1}
+    (stream,) = aws.client("logs").describe_log_streams(logGroupName=group)["logStreams"]
+    assert stream["logStreamName"].startswith(f"states/{machine.rsplit(':', 1)[-1]}/")
+
+
+def test_a_sync_express_execution_logs_and_levels_filter_what_is_logged(aws: EmbeddedAws) -> None:
+    machine, group = _logged_state_machine(aws, "EXPRESS", level="ALL", data=False)
+    sfn = aws.client("stepfunctions")
+
+    execution_arn = sfn.start_sync_execution(stateMachineArn=machine, input='{"secret": 1}')["executionArn"]
+
+    records = _execution_log(aws, group, execution_arn)
+    assert records[0]["type"] == "ExecutionStarted" and "input" not in records[0]["details"]
+
+    quiet, quiet_group = _logged_state_machine(aws, "STANDARD", level="ERROR")
+    _run(aws, quiet, {})
+    assert aws.client("logs").filter_log_events(logGroupName=quiet_group)["events"] == []
