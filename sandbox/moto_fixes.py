@@ -89,6 +89,7 @@ def install(
             serve_cost_allocation_tags(patches)
             order_metric_dimensions(patches)
             serve_query_definitions(patches)
+            keep_lambda_logging_config(patches)
             match_filter_patterns(patches)
             log_state_machine_executions(patches)
         except BaseException:
@@ -573,6 +574,7 @@ def route_lambda_invokes(patches: Patches, runtime: LocalLambdaRuntime) -> None:
             memory_size=int(self.memory_size),
             version=str(self.version),
             environment=dict(self.environment_vars or {}),
+            **_logging_fields(getattr(self, "logging_config", None) or {}),
         )
         payload = body.encode() if isinstance(body, str) else (body or b"{}")
         invocation_type = _header(request_headers, "x-amz-invocation-type") or "RequestResponse"
@@ -587,6 +589,55 @@ def route_lambda_invokes(patches: Patches, runtime: LocalLambdaRuntime) -> None:
         return result.payload
 
     patches.replace(LambdaFunction, "invoke", invoke)
+
+
+def _logging_fields(logging_config: dict[str, Any]) -> dict[str, Any]:
+    """FunctionConfig's fields from a function's ``LoggingConfig`` (as CreateFunction was given it)."""
+    return {
+        "log_format": logging_config.get("LogFormat") or "Text",
+        "log_group": logging_config.get("LogGroup") or None,
+        "application_log_level": logging_config.get("ApplicationLogLevel") or None,
+        "system_log_level": logging_config.get("SystemLogLevel") or None,
+    }
+
+
+def keep_lambda_logging_config(patches: Patches) -> None:
+    """Keep a function's ``LoggingConfig``, which moto drops, and answer it as Lambda does.
+
+    The local runtime reads it (log format, log group, levels: sandbox/lambda_runtime.py), and
+    GetFunctionConfiguration returns it: ``LogFormat`` (default Text), ``LogGroup`` (default
+    ``/aws/lambda/<name>``) and, in the JSON format, both levels (default INFO).
+    """
+    from moto.awslambda.models import LambdaFunction
+
+    original_init = LambdaFunction.__init__
+    original_get = LambdaFunction.get_configuration
+    original_update = LambdaFunction.update_configuration
+
+    def init(self: LambdaFunction, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        self.logging_config = dict(spec.get("LoggingConfig") or {})
+
+    def get_configuration(self: LambdaFunction, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = original_get(self, *args, **kwargs)
+        given = getattr(self, "logging_config", None) or {}
+        answered = {"LogFormat": given.get("LogFormat") or "Text"}
+        if answered["LogFormat"] == "JSON":
+            answered["ApplicationLogLevel"] = given.get("ApplicationLogLevel") or "INFO"
+            answered["SystemLogLevel"] = given.get("SystemLogLevel") or "INFO"
+        answered["LogGroup"] = given.get("LogGroup") or f"/aws/lambda/{self.function_name}"
+        config["LoggingConfig"] = answered
+        return config
+
+    def update_configuration(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "LoggingConfig" in config_updates:
+            self.logging_config = {**getattr(self, "logging_config", {}), **config_updates["LoggingConfig"]}
+            self.code_or_config_updated = True
+        return original_update(self, config_updates)
+
+    patches.replace(LambdaFunction, "__init__", init)
+    patches.replace(LambdaFunction, "get_configuration", get_configuration)
+    patches.replace(LambdaFunction, "update_configuration", update_configuration)
 
 
 def _header(headers: Any, name: str) -> str | None:

@@ -462,6 +462,26 @@ def test_query_definitions_are_kept_and_updated_by_id(aws: EmbeddedAws) -> None:
 # --- CloudWatch Logs ----------------------------------------------------------------------------------------
 
 
+def test_a_function_keeps_its_logging_config(aws: EmbeddedAws) -> None:
+    lambda_ = aws.client("lambda")
+    json_name, text_name = f"logcfg-{uuid.uuid4().hex[:8]}", f"logcfg-{uuid.uuid4().hex[:8]}"
+    create_function(aws, json_name, logging_config={"LogFormat": "JSON", "LogGroup": "/custom/group"})
+    create_function(aws, text_name)
+
+    assert lambda_.get_function_configuration(FunctionName=json_name)["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO",
+        "LogGroup": "/custom/group",
+    }
+    assert lambda_.get_function_configuration(FunctionName=text_name)["LoggingConfig"] == {
+        "LogFormat": "Text",
+        "LogGroup": f"/aws/lambda/{text_name}",
+    }
+    lambda_.update_function_configuration(FunctionName=text_name, LoggingConfig={"LogFormat": "JSON"})
+    assert lambda_.get_function(FunctionName=text_name)["Configuration"]["LoggingConfig"]["LogFormat"] == "JSON"
+
+
 def _log_group_with(aws: EmbeddedAws, streams: dict[str, list[str]]) -> str:
     logs = aws.client("logs")
     group = f"/test/filter-{uuid.uuid4().hex[:8]}"
