@@ -91,6 +91,7 @@ def install(
             serve_query_definitions(patches)
             keep_lambda_logging_config(patches)
             match_filter_patterns(patches)
+            interleave_filtered_events(patches)
             log_state_machine_executions(patches)
         except BaseException:
             patches.uninstall()
@@ -769,6 +770,24 @@ def match_filter_patterns(patches: Patches) -> None:
             return self._matches(message)
 
     patches.replace(moto.logs.models, "EventMessageFilter", EventMessageFilter)
+
+
+def interleave_filtered_events(patches: Patches) -> None:
+    """FilterLogEvents answers the events of all streams in time order, as CloudWatch has since 2019 (its
+    ``interleaved`` parameter is deprecated and taken as true); moto answers stream after stream unless
+    asked to interleave."""
+    from moto.logs.models import LogsBackend
+
+    original = LogsBackend.filter_log_events
+
+    def filter_log_events(self: LogsBackend, *args: Any, **kwargs: Any) -> Any:
+        if "interleaved" in kwargs:
+            kwargs["interleaved"] = True
+        else:
+            args = (*args[:-1], True)
+        return original(self, *args, **kwargs)
+
+    patches.replace(LogsBackend, "filter_log_events", filter_log_events)
 
 
 def log_state_machine_executions(patches: Patches) -> None:

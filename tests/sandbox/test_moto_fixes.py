@@ -516,6 +516,27 @@ def test_filter_log_events_matches_json_property_patterns(aws: EmbeddedAws) -> N
         _filtered(aws, group, '{ $.correlation_id = "x"')
 
 
+def test_filter_log_events_interleaves_the_streams_in_time_order(aws: EmbeddedAws) -> None:
+    logs = aws.client("logs")
+    group = f"/test/interleave-{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=group)
+    now = int(time.time() * 1000)
+    for stream, offsets in (("first", (0, 2, 4)), ("second", (1, 3, 5))):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now + n, "message": str(n)} for n in offsets],
+        )
+
+    events = logs.filter_log_events(logGroupName=group)["events"]
+    paged = logs.filter_log_events(logGroupName=group, limit=4)
+
+    assert [e["message"] for e in events] == ["0", "1", "2", "3", "4", "5"]
+    rest = logs.filter_log_events(logGroupName=group, limit=4, nextToken=paged["nextToken"])["events"]
+    assert [e["message"] for e in paged["events"] + rest] == ["0", "1", "2", "3", "4", "5"]
+
+
 LOGGED = {
     "StartAt": "Echo",
     "States": {
