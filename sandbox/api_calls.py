@@ -22,6 +22,8 @@ from typing import Any
 
 #: The access key the SQS event source pollers sign with.
 POLLER_ACCESS_KEY = "sandbox-poller"
+#: The access key the local Lambda runtime ships the functions' logs with (the platform's calls, not billed).
+LOG_SHIPPER_ACCESS_KEY = "sandbox-lambda-logs"
 #: The access key moto's Step Functions engine signs its service integration calls with.
 ENGINE_ACCESS_KEY = "ak"
 _FUNCTION_PREFIX = "function:"

@@ -17,8 +17,9 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from sandbox import moto_fixes
-from sandbox.api_calls import ApiCallLog
+from sandbox.api_calls import LOG_SHIPPER_ACCESS_KEY, ApiCallLog
 from sandbox.lambda_runtime import DEFAULT_MAX_PROCESSES, FAKE_CREDENTIALS, LocalLambdaRuntime, OutputSink
+from sandbox.log_shipper import LogShipper
 
 REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -53,13 +54,19 @@ class EmbeddedAws:
 
     moto keeps its state per process, so one EmbeddedAws runs at a time; leaving it resets moto, stops the
     server and the function processes, removes the fixes, and restores ``MOTO_PORT``. ``time_scale``
-    multiplies Step Functions' ``Retry`` waits (tests and ``make run`` only; never the product).
+    multiplies Step Functions' ``Retry`` waits (tests and ``make run`` only; never the product). With
+    ``ship_logs`` the functions' logs go to their log groups in the emulator's CloudWatch Logs.
     """
 
     def __init__(
-        self, time_scale: float = 1.0, max_processes: int = DEFAULT_MAX_PROCESSES, output: OutputSink | None = None
+        self,
+        time_scale: float = 1.0,
+        max_processes: int = DEFAULT_MAX_PROCESSES,
+        output: OutputSink | None = None,
+        ship_logs: bool = True,
     ) -> None:
         self.time_scale = time_scale
+        self._ship_logs = ship_logs
         self._max_processes = max_processes
         self._output = output
         self._server: ThreadedMotoServer | None = None
@@ -126,7 +133,14 @@ class EmbeddedAws:
             self._saved_config = self._moto_api("config")
             # Must be set before any state machine is created.
             self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
-            self._runtime = LocalLambdaRuntime(self.endpoint_url, REGION, self._max_processes, output=self._output)
+            shipper = (
+                LogShipper(lambda: emulator_client(self.endpoint_url, "logs", access_key=LOG_SHIPPER_ACCESS_KEY))
+                if self._ship_logs
+                else None
+            )
+            self._runtime = LocalLambdaRuntime(
+                self.endpoint_url, REGION, self._max_processes, output=self._output, log_shipper=shipper
+            )
             self._fixes = moto_fixes.install(
                 self._runtime, self.time_scale, self.sns_faults, express_executions=self.express_executions
             )

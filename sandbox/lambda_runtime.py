@@ -37,7 +37,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from sandbox import lambda_platform_logs as platform
 from sandbox.api_calls import function_access_key
+from sandbox.log_shipper import LogShipper
 
 RUNTIME_API_PREFIX = "/2018-06-01/runtime"
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase of an on-demand environment
@@ -65,6 +67,15 @@ class FunctionConfig:
     memory_size: int
     version: str = "$LATEST"
     environment: Mapping[str, str] = field(default_factory=dict)
+    #: The function's LoggingConfig: ``Text`` or ``JSON``, its group (default ``/aws/lambda/<name>``), levels.
+    log_format: str = "Text"
+    log_group: str | None = None
+    application_log_level: str | None = None
+    system_log_level: str | None = None
+
+    @property
+    def log_group_name(self) -> str:
+        return self.log_group or f"/aws/lambda/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,8 @@ class InvokeRecord:
 @dataclass(frozen=True)
 class _PickedUp:
     """The runtime took the invocation from ``/next``; the function timeout runs from here."""
+
+    at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass(frozen=True)
@@ -182,12 +195,24 @@ class _RuntimeApiServer(ThreadingHTTPServer):
 
 
 class _Environment:
-    """One execution environment: an awslambdaric process and its Runtime API."""
+    """One execution environment: an awslambdaric process and its Runtime API; with a ``shipper``, every
+    line it writes and the platform's own lines go to its log stream in CloudWatch Logs."""
 
     def __init__(
-        self, config: FunctionConfig, code_dir: Path, base_env: Mapping[str, str], python: str, sink: OutputSink
+        self,
+        config: FunctionConfig,
+        code_dir: Path,
+        base_env: Mapping[str, str],
+        python: str,
+        sink: OutputSink,
+        shipper: LogShipper | None = None,
     ) -> None:
         self.config = config
+        self.log_stream = f"{datetime.datetime.now(datetime.UTC):%Y/%m/%d}/[{config.version}]{uuid.uuid4().hex}"
+        self._shipper = shipper
+        self.spawned = time.perf_counter()
+        self.picked_up = 0.0  # perf_counter() when the runtime took the current invocation
+        self.initialized: float | None = None  # ... and its first one: init ends there
         self._invocations: queue.Queue[_Invocation | None] = queue.Queue()
         self._events: queue.Queue[_PickedUp | InvokeResult | _Exited] = queue.Queue()
         self._current: _Invocation | None = None
@@ -202,6 +227,9 @@ class _Environment:
         )
         self._server_thread.start()
         env = {**config.environment, **base_env, **self._reserved_env(code_dir)}
+        self._system_logs = platform.system_logs_kept(config.log_format, config.system_log_level)
+        if self._system_logs:
+            self.ship(*platform.init_start(config.log_format, time.time(), config.name, config.version))
         self._process = subprocess.Popen(
             [python, "-m", "awslambdaric", config.handler],
             cwd=code_dir,
@@ -217,8 +245,11 @@ class _Environment:
 
     def _reserved_env(self, code_dir: Path) -> dict[str, str]:
         config = self.config
-        today = datetime.datetime.now(datetime.UTC).strftime("%Y/%m/%d")
+        logging_env = {"AWS_LAMBDA_LOG_FORMAT": "JSON"} if config.log_format == "JSON" else {}
+        if config.application_log_level and config.log_format == "JSON":
+            logging_env["AWS_LAMBDA_LOG_LEVEL"] = config.application_log_level
         return {
+            **logging_env,
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self._server.server_address[1]}",
             "_HANDLER": config.handler,
             "LAMBDA_TASK_ROOT": str(code_dir),
@@ -227,9 +258,15 @@ class _Environment:
             "AWS_LAMBDA_FUNCTION_NAME": config.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
             "AWS_LAMBDA_FUNCTION_VERSION": config.version,
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
-            "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[{config.version}]{uuid.uuid4().hex}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group_name,
+            "AWS_LAMBDA_LOG_STREAM_NAME": self.log_stream,
         }
+
+    def ship(self, *lines: str) -> None:
+        """Send lines to this environment's log stream (if shipping), stamped now."""
+        if self._shipper is not None:
+            for line in lines:
+                self._shipper.put(self.config.log_group_name, self.log_stream, line)
 
     def _read_output(self, sink: OutputSink) -> None:
         assert self._process.stdout is not None
@@ -237,6 +274,9 @@ class _Environment:
             # awslambdaric joins a record's lines (a traceback) with "\r": one line each here.
             for part in line.decode(errors="replace").rstrip("\r\n").split("\r"):
                 sink(self.config.name, part)
+                self.ship(part)
+        if self._shipper is not None:
+            self._shipper.flush_soon()  # the process is gone: its last lines go now
         self._events.put(_Exited(self._process.wait()))
 
     # Called by the Runtime API's threads.
@@ -246,6 +286,10 @@ class _Environment:
         if invocation is not None:
             with self._lock:
                 self._current = invocation
+            if self._system_logs:
+                self.ship(
+                    *platform.start(self.config.log_format, time.time(), invocation.request_id, self.config.version)
+                )
             self._events.put(_PickedUp())
         return invocation
 
@@ -273,6 +317,31 @@ class _Environment:
     # Called by the invoking thread.
 
     def run(self, invocation: _Invocation) -> InvokeResult:
+        cold = self.initialized is None
+        result = self._await(invocation)
+        if self._system_logs:
+            self.ship(*platform.report(self.config.log_format, time.time(), self._figures(invocation, result, cold)))
+        return result
+
+    def _figures(self, invocation: _Invocation, result: InvokeResult, cold: bool) -> platform.InvokeFigures:
+        ended = time.perf_counter()
+        picked_up = self.picked_up if self.picked_up else ended
+        error_type = result.error_type
+        status = "success" if error_type is None else "timeout" if error_type == "Sandbox.Timedout" else "error"
+        return platform.InvokeFigures(
+            request_id=invocation.request_id,
+            duration_ms=(ended - picked_up) * 1000,
+            memory_size_mb=self.config.memory_size,
+            max_memory_used_mb=min(
+                self.config.memory_size, platform.max_memory_used_mb(self._process.pid, self.config.memory_size)
+            ),
+            init_duration_ms=(self.initialized - self.spawned) * 1000 if cold and self.initialized else None,
+            status=status,
+            error_type=error_type,
+        )
+
+    def _await(self, invocation: _Invocation) -> InvokeResult:
+        self.picked_up = 0.0
         self._invocations.put(invocation)
         # Lambda gives an init that outlasts its 10 s a second try within the invoke, under the function
         # timeout; a laptop starting a dozen cold Pythons at once needs that slack as well.
@@ -295,6 +364,9 @@ class _Environment:
                 )
             if isinstance(event, _PickedUp):
                 picked_up = True
+                self.picked_up = event.at
+                if self.initialized is None:
+                    self.initialized = self.picked_up
                 deadline = time.monotonic() + self.config.timeout
             elif isinstance(event, InvokeResult):
                 return event
@@ -397,7 +469,10 @@ class _Pool:
 
 
 class LocalLambdaRuntime:
-    """Runs functions' invocations in local awslambdaric processes; ``close()`` stops them all."""
+    """Runs functions' invocations in local awslambdaric processes; ``close()`` stops them all.
+
+    With ``log_shipper``, every environment's lines and the platform's go to the function's log group in
+    CloudWatch Logs, one stream per environment, as Lambda does (``close()`` flushes and closes it)."""
 
     def __init__(
         self,
@@ -406,8 +481,10 @@ class LocalLambdaRuntime:
         max_processes: int = DEFAULT_MAX_PROCESSES,
         python: str = sys.executable,
         output: OutputSink | None = None,
+        log_shipper: LogShipper | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url
+        self.log_shipper = log_shipper
         self.region = region
         self.max_processes = max_processes
         self._python = python
@@ -463,6 +540,10 @@ class LocalLambdaRuntime:
         with self._lock:
             return list(self._output.get(function_name, ()))
 
+    def flush_logs(self, timeout: float = 10.0) -> bool:
+        """Wait until every line so far is in CloudWatch Logs (True when there is no shipper)."""
+        return self.log_shipper is None or self.log_shipper.flush(timeout)
+
     def processes(self, function_name: str) -> int:
         """How many execution environments the function has (idle and busy)."""
         with self._lock:
@@ -479,6 +560,8 @@ class LocalLambdaRuntime:
         self._background.shutdown(wait=False, cancel_futures=True)
         with ThreadPoolExecutor(max_workers=max(1, len(environments))) as closing:
             list(closing.map(_Environment.close, environments))
+        if self.log_shipper is not None:
+            self.log_shipper.close()
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     # Internals.
@@ -511,7 +594,7 @@ class LocalLambdaRuntime:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
-        return _Environment(config, self._code_dir(config), base_env, self._python, self._collect)
+        return _Environment(config, self._code_dir(config), base_env, self._python, self._collect, self.log_shipper)
 
     def _code_dir(self, config: FunctionConfig) -> Path:
         """The function's code, extracted once per code hash (shared by its environments, like /var/task)."""

@@ -90,6 +90,10 @@ def install(
             order_metric_dimensions(patches)
             serve_query_definitions(patches)
             serve_message_move_tasks(patches)
+            keep_lambda_logging_config(patches)
+            match_filter_patterns(patches)
+            interleave_filtered_events(patches)
+            log_state_machine_executions(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -572,6 +576,7 @@ def route_lambda_invokes(patches: Patches, runtime: LocalLambdaRuntime) -> None:
             memory_size=int(self.memory_size),
             version=str(self.version),
             environment=dict(self.environment_vars or {}),
+            **_logging_fields(getattr(self, "logging_config", None) or {}),
         )
         payload = body.encode() if isinstance(body, str) else (body or b"{}")
         invocation_type = _header(request_headers, "x-amz-invocation-type") or "RequestResponse"
@@ -586,6 +591,55 @@ def route_lambda_invokes(patches: Patches, runtime: LocalLambdaRuntime) -> None:
         return result.payload
 
     patches.replace(LambdaFunction, "invoke", invoke)
+
+
+def _logging_fields(logging_config: dict[str, Any]) -> dict[str, Any]:
+    """FunctionConfig's fields from a function's ``LoggingConfig`` (as CreateFunction was given it)."""
+    return {
+        "log_format": logging_config.get("LogFormat") or "Text",
+        "log_group": logging_config.get("LogGroup") or None,
+        "application_log_level": logging_config.get("ApplicationLogLevel") or None,
+        "system_log_level": logging_config.get("SystemLogLevel") or None,
+    }
+
+
+def keep_lambda_logging_config(patches: Patches) -> None:
+    """Keep a function's ``LoggingConfig``, which moto drops, and answer it as Lambda does.
+
+    The local runtime reads it (log format, log group, levels: sandbox/lambda_runtime.py), and
+    GetFunctionConfiguration returns it: ``LogFormat`` (default Text), ``LogGroup`` (default
+    ``/aws/lambda/<name>``) and, in the JSON format, both levels (default INFO).
+    """
+    from moto.awslambda.models import LambdaFunction
+
+    original_init = LambdaFunction.__init__
+    original_get = LambdaFunction.get_configuration
+    original_update = LambdaFunction.update_configuration
+
+    def init(self: LambdaFunction, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+        original_init(self, account_id, spec, *args, **kwargs)
+        self.logging_config = dict(spec.get("LoggingConfig") or {})
+
+    def get_configuration(self: LambdaFunction, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        config = original_get(self, *args, **kwargs)
+        given = getattr(self, "logging_config", None) or {}
+        answered = {"LogFormat": given.get("LogFormat") or "Text"}
+        if answered["LogFormat"] == "JSON":
+            answered["ApplicationLogLevel"] = given.get("ApplicationLogLevel") or "INFO"
+            answered["SystemLogLevel"] = given.get("SystemLogLevel") or "INFO"
+        answered["LogGroup"] = given.get("LogGroup") or f"/aws/lambda/{self.function_name}"
+        config["LoggingConfig"] = answered
+        return config
+
+    def update_configuration(self: LambdaFunction, config_updates: dict[str, Any]) -> dict[str, Any]:
+        if "LoggingConfig" in config_updates:
+            self.logging_config = {**getattr(self, "logging_config", {}), **config_updates["LoggingConfig"]}
+            self.code_or_config_updated = True
+        return original_update(self, config_updates)
+
+    patches.replace(LambdaFunction, "__init__", init)
+    patches.replace(LambdaFunction, "get_configuration", get_configuration)
+    patches.replace(LambdaFunction, "update_configuration", update_configuration)
 
 
 def _header(headers: Any, name: str) -> str | None:
@@ -757,3 +811,77 @@ def serve_message_move_tasks(patches: Patches) -> None:
 
     patches.replace(SQSResponse, "start_message_move_task", start_message_move_task)
     patches.replace(SQSResponse, "list_message_move_tasks", list_message_move_tasks)
+
+
+# --- CloudWatch Logs ----------------------------------------------------------------------------------------
+
+
+def match_filter_patterns(patches: Patches) -> None:
+    """FilterLogEvents with CloudWatch's filter pattern syntax (sandbox/log_filter.py).
+
+    moto matches plain terms only and takes any other pattern, a JSON one (``{ $.correlation_id = "x" }``)
+    or a term starting with a digit, as "unsupported": every event matches. An invalid pattern is refused
+    with InvalidParameterException, as CloudWatch refuses it.
+    """
+    import moto.logs.models
+    from moto.logs.exceptions import InvalidParameterException
+
+    from sandbox.log_filter import FilterPatternError, compile_pattern
+
+    class EventMessageFilter:
+        def __init__(self, pattern: str) -> None:
+            try:
+                self._matches = compile_pattern(pattern or "")
+            except FilterPatternError as error:
+                raise InvalidParameterException(f"Invalid filter pattern: {error}") from error
+
+        def matches(self, message: str) -> bool:
+            return self._matches(message)
+
+    patches.replace(moto.logs.models, "EventMessageFilter", EventMessageFilter)
+
+
+def interleave_filtered_events(patches: Patches) -> None:
+    """FilterLogEvents answers the events of all streams in time order, as CloudWatch has since 2019 (its
+    ``interleaved`` parameter is deprecated and taken as true); moto answers stream after stream unless
+    asked to interleave."""
+    from moto.logs.models import LogsBackend
+
+    original = LogsBackend.filter_log_events
+
+    def filter_log_events(self: LogsBackend, *args: Any, **kwargs: Any) -> Any:
+        if "interleaved" in kwargs:
+            kwargs["interleaved"] = True
+        else:
+            args = (*args[:-1], True)
+        return original(self, *args, **kwargs)
+
+    patches.replace(LogsBackend, "filter_log_events", filter_log_events)
+
+
+def log_state_machine_executions(patches: Patches) -> None:
+    """Write every execution's events to the log group of its state machine's logging configuration.
+
+    moto creates every execution, Standard or Express, without a logging session (and its session could
+    not publish: sandbox/execution_logs.py), so a machine logging ``ALL`` to a group logged nothing.
+    """
+    from moto.stepfunctions.parser.asl.eval.event.logging import CloudWatchLoggingConfiguration
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    from sandbox.execution_logs import ExecutionLogSession
+
+    original_init = Execution.__init__
+
+    def init(self: Execution, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        if self._cloud_watch_logging_session is not None:
+            return
+        logging_config = dict(getattr(self.state_machine, "loggingConfiguration", None) or {})
+        logging_config.setdefault("includeExecutionData", False)
+        configuration = CloudWatchLoggingConfiguration.from_logging_configuration(
+            self.state_machine.arn, logging_config
+        )
+        if configuration is not None:
+            self._cloud_watch_logging_session = ExecutionLogSession(self.exec_arn, configuration, self.start_date)
+
+    patches.replace(Execution, "__init__", init)

@@ -43,6 +43,10 @@ def handler(event, context):
         "endpoint": os.environ.get("AWS_ENDPOINT_URL"),
         "task_root": os.environ.get("LAMBDA_TASK_ROOT"),
         "cwd": os.getcwd(),
+        "log_format": os.environ.get("AWS_LAMBDA_LOG_FORMAT"),
+        "log_level": os.environ.get("AWS_LAMBDA_LOG_LEVEL"),
+        "log_group": os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME"),
+        "log_stream": os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"),
         "event": event,
     }
 """
@@ -92,8 +96,11 @@ def create_function(
     handler: str = "probe.handler",
     timeout: int = 3,
     environment: dict[str, str] | None = None,
+    logging_config: dict[str, str] | None = None,
 ) -> str:
+    extra: dict[str, Any] = {"LoggingConfig": logging_config} if logging_config else {}
     response = aws.client("lambda").create_function(
+        **extra,
         FunctionName=name,
         Runtime="python3.11",
         Role=role_arn(aws),

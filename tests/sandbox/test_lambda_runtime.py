@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -169,3 +170,70 @@ def test_close_stops_every_process() -> None:
     assert "hello" in runtime.output("closing")
     with pytest.raises(RuntimeError, match="closed"):
         runtime.invoke(_probe_config("closing"), b"{}")
+
+
+STREAM_NAME = re.compile(r"^\d{4}/\d{2}/\d{2}/\[\$LATEST\][0-9a-f]{32}$")
+
+
+def _stream_events(aws: EmbeddedAws, group: str) -> dict[str, list[str]]:
+    assert aws.runtime.flush_logs()
+    logs = aws.client("logs")
+    streams = logs.describe_log_streams(logGroupName=group)["logStreams"]
+    return {
+        s["logStreamName"]: [
+            e["message"]
+            for e in logs.get_log_events(logGroupName=group, logStreamName=s["logStreamName"], startFromHead=True)[
+                "events"
+            ]
+        ]
+        for s in streams
+    }
+
+
+def test_an_environment_ships_its_lines_and_the_platform_records_to_its_stream(aws: EmbeddedAws) -> None:
+    create_function(aws, "json-logs", logging_config={"LogFormat": "JSON", "ApplicationLogLevel": "DEBUG"})
+
+    _, first = invoke(aws, "json-logs", {"action": "print", "text": "hello from the handler"})
+    _, second = invoke(aws, "json-logs", {})
+
+    assert (first["log_format"], first["log_level"], first["log_group"]) == ("JSON", "DEBUG", "/aws/lambda/json-logs")
+    (stream, lines), *others = _stream_events(aws, "/aws/lambda/json-logs").items()
+    assert others == [] and stream == first["log_stream"] == second["log_stream"] and STREAM_NAME.match(stream)
+    records = [json.loads(line) if line.startswith("{") else line for line in lines]
+    kinds = [r["type"] if isinstance(r, dict) else r for r in records]
+    assert kinds == [
+        "platform.initStart",
+        "platform.start",
+        "hello from the handler",
+        "platform.report",
+        "platform.start",
+        "platform.report",
+    ]
+    request_ids = [r.request_id for r in aws.runtime.records() if r.function == "json-logs"]
+    cold, warm = records[3]["record"], records[5]["record"]
+    assert [records[1]["record"]["requestId"], cold["requestId"], warm["requestId"]] == [
+        request_ids[0],
+        request_ids[0],
+        request_ids[1],
+    ]
+    assert cold["status"] == "success" and cold["metrics"]["initDurationMs"] > 0
+    assert "initDurationMs" not in warm["metrics"]
+    assert set(warm["metrics"]) == {"durationMs", "billedDurationMs", "memorySizeMB", "maxMemoryUsedMB"}
+    assert warm["metrics"]["billedDurationMs"] >= warm["metrics"]["durationMs"] > 0
+    assert records[0]["record"]["functionName"] == "json-logs"
+    assert "hello from the handler" in aws.runtime.output("json-logs")  # output() keeps the function's lines
+    assert not any("platform." in line for line in aws.runtime.output("json-logs"))
+
+
+def test_text_format_writes_start_end_report_and_errors_are_reported(aws: EmbeddedAws) -> None:
+    create_function(aws, "text-logs")
+
+    _, payload = invoke(aws, "text-logs", {"action": "raise"})
+
+    (lines,) = _stream_events(aws, "/aws/lambda/text-logs").values()
+    request_id = aws.runtime.records()[-1].request_id
+    assert lines[0].startswith("INIT_START Runtime Version: python:")
+    assert lines[1] == f"START RequestId: {request_id} Version: $LATEST"
+    assert any("GitHubUnavailable" in line for line in lines[2:-2])
+    assert lines[-2] == f"END RequestId: {request_id}"
+    assert lines[-1].startswith(f"REPORT RequestId: {request_id}\tDuration: ") and "Init Duration: " in lines[-1]

@@ -492,3 +492,169 @@ def test_a_message_move_task_needs_a_dead_letter_queue_as_its_source(aws: Embedd
     source_arn = sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     with pytest.raises(sqs.exceptions.ClientError, match="Dead Letter Queue"):
         sqs.start_message_move_task(SourceArn=source_arn)
+
+
+# --- CloudWatch Logs ----------------------------------------------------------------------------------------
+
+
+def test_a_function_keeps_its_logging_config(aws: EmbeddedAws) -> None:
+    lambda_ = aws.client("lambda")
+    json_name, text_name = f"logcfg-{uuid.uuid4().hex[:8]}", f"logcfg-{uuid.uuid4().hex[:8]}"
+    create_function(aws, json_name, logging_config={"LogFormat": "JSON", "LogGroup": "/custom/group"})
+    create_function(aws, text_name)
+
+    assert lambda_.get_function_configuration(FunctionName=json_name)["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "INFO",
+        "LogGroup": "/custom/group",
+    }
+    assert lambda_.get_function_configuration(FunctionName=text_name)["LoggingConfig"] == {
+        "LogFormat": "Text",
+        "LogGroup": f"/aws/lambda/{text_name}",
+    }
+    lambda_.update_function_configuration(FunctionName=text_name, LoggingConfig={"LogFormat": "JSON"})
+    assert lambda_.get_function(FunctionName=text_name)["Configuration"]["LoggingConfig"]["LogFormat"] == "JSON"
+
+
+def _log_group_with(aws: EmbeddedAws, streams: dict[str, list[str]]) -> str:
+    logs = aws.client("logs")
+    group = f"/test/filter-{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=group)
+    now = int(time.time() * 1000)
+    for stream, messages in streams.items():
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now + i, "message": message} for i, message in enumerate(messages)],
+        )
+    return group
+
+
+def _filtered(aws: EmbeddedAws, group: str, pattern: str) -> list[str]:
+    events = aws.client("logs").filter_log_events(logGroupName=group, filterPattern=pattern)["events"]
+    return [event["message"] for event in events]
+
+
+def test_filter_log_events_matches_json_property_patterns(aws: EmbeddedAws) -> None:
+    one = json.dumps({"level": "INFO", "message": "received", "correlation_id": "7d1e-one"})
+    two = json.dumps({"level": "ERROR", "message": "failed", "correlation_id": "9f2a-two"})
+    group = _log_group_with(aws, {"a": [one, "START RequestId: r1 Version: $LATEST"], "b": [two]})
+
+    assert _filtered(aws, group, '{ $.correlation_id = "7d1e-one" }') == [one]
+    assert _filtered(aws, group, '{ $.correlation_id = "7d1e-one" || $.level = "ERROR" }') == [one, two]
+    assert _filtered(aws, group, '{ $.correlation_id = "9f2a-two" && $.level = "INFO" }') == []
+    assert _filtered(aws, group, '"9f2a-two"') == [two]
+    assert _filtered(aws, group, "9f2a") == [two]  # moto matched everything for a term starting with a digit
+    with pytest.raises(aws.client("logs").exceptions.InvalidParameterException):
+        _filtered(aws, group, '{ $.correlation_id = "x"')
+
+
+def test_filter_log_events_interleaves_the_streams_in_time_order(aws: EmbeddedAws) -> None:
+    logs = aws.client("logs")
+    group = f"/test/interleave-{uuid.uuid4().hex[:8]}"
+    logs.create_log_group(logGroupName=group)
+    now = int(time.time() * 1000)
+    for stream, offsets in (("first", (0, 2, 4)), ("second", (1, 3, 5))):
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        logs.put_log_events(
+            logGroupName=group,
+            logStreamName=stream,
+            logEvents=[{"timestamp": now + n, "message": str(n)} for n in offsets],
+        )
+
+    events = logs.filter_log_events(logGroupName=group)["events"]
+    paged = logs.filter_log_events(logGroupName=group, limit=4)
+
+    assert [e["message"] for e in events] == ["0", "1", "2", "3", "4", "5"]
+    rest = logs.filter_log_events(logGroupName=group, limit=4, nextToken=paged["nextToken"])["events"]
+    assert [e["message"] for e in paged["events"] + rest] == ["0", "1", "2", "3", "4", "5"]
+
+
+LOGGED = {
+    "StartAt": "Echo",
+    "States": {
+        "Echo": {"Type": "Pass", "Next": "Done"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+
+def _logged_state_machine(aws: EmbeddedAws, kind: str, level: str = "ALL", data: bool = True) -> tuple[str, str]:
+    group = f"/aws/vendedlogs/states/test-{uuid.uuid4().hex[:8]}"
+    logs = aws.client("logs")
+    logs.create_log_group(logGroupName=group)
+    arn = logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"][0]["arn"]
+    machine = aws.client("stepfunctions").create_state_machine(
+        name=f"m-{uuid.uuid4().hex[:12]}",
+        definition=json.dumps(LOGGED),
+        roleArn=ROLE,
+        type=kind,
+        loggingConfiguration={
+            "level": level,
+            "includeExecutionData": data,
+            "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": arn}}],
+        },
+    )["stateMachineArn"]
+    return machine, group
+
+
+def _execution_log(aws: EmbeddedAws, group: str, execution_arn: str) -> list[dict[str, Any]]:
+    logs = aws.client("logs")
+    deadline = time.monotonic() + 10
+    while True:
+        events = logs.filter_log_events(logGroupName=group)["events"]
+        records = [json.loads(e["message"]) for e in events]
+        mine = [r for r in records if r["execution_arn"] == execution_arn]
+        if any(r["type"].startswith("Execution") and r["type"] != "ExecutionStarted" for r in mine):
+            return mine
+        assert time.monotonic() < deadline, f"no end of {execution_arn} in {records}"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kind", ["STANDARD", "EXPRESS"])
+def test_executions_log_their_events_to_the_state_machine_log_group(aws: EmbeddedAws, kind: str) -> None:
+    machine, group = _logged_state_machine(aws, kind)
+
+    execution_arn = aws.client("stepfunctions").start_execution(stateMachineArn=machine, input='{"a": 1}')[
+        "executionArn"
+    ]
+
+    records = _execution_log(aws, group, execution_arn)
+    assert [r["type"] for r in records] == [
+        "ExecutionStarted",
+        "PassStateEntered",
+        "PassStateExited",
+        "SucceedStateEntered",
+        "SucceedStateExited",
+        "ExecutionSucceeded",
+    ]
+    assert [r["id"] for r in records] == [str(n) for n in range(1, 7)]
+    if kind == "STANDARD":  # the same ids as the history (AWS keeps none of an Express execution)
+        history = aws.client("stepfunctions").get_execution_history(executionArn=execution_arn)["events"]
+        assert [(r["id"], r["previous_event_id"]) for r in records] == [
+            (str(e["id"]), str(e["previousEventId"])) for e in history
+        ]
+    assert all(
+        set(r) == {"id", "type", "details", "previous_event_id", "event_timestamp", "execution_arn", "redrive_count"}
+        for r in records
+    )
+    assert all(r["event_timestamp"].isdigit() and r["redrive_count"] == "0" for r in records)
+    assert json.loads(records[0]["details"]["input"]) == {"a": 1}
+    (stream,) = aws.client("logs").describe_log_streams(logGroupName=group)["logStreams"]
+    assert stream["logStreamName"].startswith(f"states/{machine.rsplit(':', 1)[-1]}/")
+
+
+def test_a_sync_express_execution_logs_and_levels_filter_what_is_logged(aws: EmbeddedAws) -> None:
+    machine, group = _logged_state_machine(aws, "EXPRESS", level="ALL", data=False)
+    sfn = aws.client("stepfunctions")
+
+    execution_arn = sfn.start_sync_execution(stateMachineArn=machine, input='{"secret": 1}')["executionArn"]
+
+    records = _execution_log(aws, group, execution_arn)
+    assert records[0]["type"] == "ExecutionStarted" and "input" not in records[0]["details"]
+
+    quiet, quiet_group = _logged_state_machine(aws, "STANDARD", level="ERROR")
+    _run(aws, quiet, {})
+    assert aws.client("logs").filter_log_events(logGroupName=quiet_group)["events"] == []
