@@ -48,6 +48,7 @@ class ExecutionSteps:
     error: str | None = None
     cause: str | None = None
     child_executions: list[str] = field(default_factory=list)
+    started_at: float | None = None
 
 
 def from_history(events: Iterable[Mapping[str, Any]]) -> list[Event]:
@@ -134,7 +135,8 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
                 error = error or "States.Timeout"
         owner[event.id] = parent
     _close(steps, outcome, error, cause, events[-1].timestamp if events else None)
-    return ExecutionSteps(name, outcome, steps, started_input, error, cause, list(dict.fromkeys(children)))
+    first = events[0].timestamp if events else None
+    return ExecutionSteps(name, outcome, steps, started_input, error, cause, list(dict.fromkeys(children)), first)
 
 
 def _exiting(steps: list[TraceStep], parent: TraceStep | None, name: str) -> TraceStep | None:

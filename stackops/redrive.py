@@ -19,7 +19,6 @@ start the same work twice.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -30,11 +29,9 @@ from functions.common.dispatch import execution_arn, execution_name
 from stackops.execution_history import from_history, from_log_lines
 from stackops.log_search import FilterLogEventsSearch
 from stackops.stack_outputs import StackOutputs
-from stackops.trace import MAX_ATTEMPTS_LOOKED_UP
+from stackops.trace import MAX_ATTEMPTS_LOOKED_UP, base_name
 
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
-#: A name that ends with an attempt number the receiver or a restart gave it.
-_ATTEMPT_SUFFIX = re.compile(r"-([2-9]|[1-9][0-9])$")
 RECEIVE_WAIT_SECONDS = 1
 #: How long a message received for a move stays invisible: long enough to send it and delete it.
 MOVE_VISIBILITY_SECONDS = 60
@@ -246,11 +243,6 @@ class Redriver:
     def _failed_in_fail_state(self, arn: str) -> bool:
         history = self.client("stepfunctions").get_execution_history(executionArn=arn, reverseOrder=True, maxResults=5)
         return any(event.type == "FailStateEntered" for event in from_history(history["events"]))
-
-
-def base_name(name: str) -> str:
-    """The name the receiver gave an execution's first attempt (``<id>`` of ``<id>-3``)."""
-    return _ATTEMPT_SUFFIX.sub("", name)
 
 
 def _correlation_id(message: dict[str, Any]) -> str | None:

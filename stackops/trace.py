@@ -11,6 +11,7 @@ answer: the comparison reads it.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -27,6 +28,8 @@ from stackops.trace_model import Cost, Outcome, Place, Trace, TraceStep
 MAX_ATTEMPTS_LOOKED_UP = 10
 DLQ_PEEKS = 5
 RECEIVER = "receiver"
+#: A name that ends with an attempt number the receiver or a restart gave it (``<id>-2``).
+_ATTEMPT_SUFFIX = re.compile(r"-([2-9]|[1-9][0-9])$")
 RECEIVER_MESSAGES = ("webhook accepted", "webhook ignored", "webhook rejected", "webhook not handed over")
 _WORST: Mapping[Outcome, int] = {"not found": 0, "succeeded": 1, "failed": 2, "parked": 3, "running": 4}
 
@@ -116,7 +119,7 @@ class Tracer:
         if not executions:
             return "not found", "", []
         steps = [step for execution in executions for step in execution.steps]
-        worst = max(executions, key=lambda execution: _WORST[execution.outcome])
+        worst = max(_latest_attempts(executions), key=lambda execution: _WORST[execution.outcome])
         stopped_at = ""
         if worst.outcome == "failed":
             stopped_at = f"{worst.name}: {_failing_step(worst)}"
@@ -224,6 +227,20 @@ class Tracer:
                 break
         places.append(Place(kind="dead-letter queue", name=queue_url.rsplit("/", 1)[1], found=hit))
         return hit
+
+
+def _latest_attempts(executions: list[ExecutionSteps]) -> list[ExecutionSteps]:
+    """Each piece of work's latest execution: a failed attempt that a redelivery or a redrive followed is history."""
+    latest: dict[str, ExecutionSteps] = {}
+    for execution in sorted(executions, key=lambda e: e.started_at or 0.0):
+        machine, _, name = execution.name.partition(":")
+        latest[f"{machine}:{base_name(name.split(':')[0])}"] = execution
+    return list(latest.values())
+
+
+def base_name(name: str) -> str:
+    """The name the receiver gave an execution's first attempt (``<id>`` of ``<id>-3``)."""
+    return _ATTEMPT_SUFFIX.sub("", name)
 
 
 def _failing_step(execution: ExecutionSteps) -> str:

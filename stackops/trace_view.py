@@ -14,7 +14,7 @@ from stackops.trace_model import Trace, TraceStep
 
 STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "caught": "red", "running": "yellow", "waiting": "yellow"}
 OUTCOME_STYLE = {"succeeded": "bold green", "failed": "bold red", "parked": "bold red", "running": "bold yellow"}
-VALUE_WIDTH = 60
+VALUE_WIDTH = 48
 
 
 def render(trace: Trace, console: Console, *, full: bool = False) -> None:
@@ -28,8 +28,10 @@ def render(trace: Trace, console: Console, *, full: bool = False) -> None:
     )
     console.print(headline)
     table = Table(show_lines=False, expand=False)
-    for column in ("time (UTC)", "where", "step", "status", "tries", "ms", "input", "output / error"):
-        table.add_column(column, overflow="fold" if full else "ellipsis", no_wrap=not full)
+    for column in ("time (UTC)", "where", "step", "status", "tries", "ms"):
+        table.add_column(column, no_wrap=True)
+    for column in ("input", "output / error"):
+        table.add_column(column, overflow="fold" if full else "ellipsis", no_wrap=not full, ratio=1)
     origin = next((s.started_at for s in trace.steps if s.started_at is not None), None)
     for step in trace.steps:
         table.add_row(
