@@ -24,6 +24,7 @@ from typing import Any, NoReturn, get_args
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
+from stackops.observability import ObservabilityReport
 from stackops.periods import since_argument
 from stackops.prices import load_prices
 from stackops.usage import UsageReport, UseCase
@@ -216,6 +217,7 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
 
     bill: dict[str, dict[str, float]] = {}
     bill_notes: list[str] = []
+    observability: ObservabilityReport | None = None
     if options.stack:
         from botocore.exceptions import BotoCoreError, ClientError
 
@@ -227,6 +229,7 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
             return 1
     else:
         usage = _meter_sandbox(options.deliveries, command, console)
+        observability = _measure_observability(command, console)
     pricing: dict[str, Any] = {"prices": load_prices(options.region)}
     if options.mix is not None:
         pricing["mix"] = options.mix
@@ -243,12 +246,12 @@ def compare(options: argparse.Namespace, command: str, console: Console) -> int:
         return 1
     if options.stack:
         cost = cost.model_copy(update={"bill": bill, "notes": [*cost.notes, *bill_notes]})
-    files = write_report(usage, cost, options.out)
+    files = write_report(usage, cost, options.out, observability)
     for sentence in conclusion(usage, cost):
         console.print(f"• {sentence.replace('**', '')}", markup=False)
     console.print(f"Wrote {files.usage_json}, {files.cost_json}, {files.html}, {files.markdown}")
     if options.update_docs:
-        changed = embed(render_markdown(usage, cost), COMPARISON_DOC)
+        changed = embed(render_markdown(usage, cost, observability=observability), COMPARISON_DOC)
         console.print(f"{'Updated' if changed else 'Unchanged'}: {COMPARISON_DOC.name}")
     return 0
 
@@ -262,6 +265,14 @@ def _meter_sandbox(deliveries: int | None, command: str, console: Console) -> Us
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as bar:
         return meter_sandbox(progress=progress_callback(bar), **metering)
+
+
+def _measure_observability(command: str, console: Console) -> ObservabilityReport:
+    from stackops.observability_meter import measure_observability
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        return measure_observability(command, progress=progress_callback(bar))
 
 
 def progress_callback(bar: Progress) -> Callable[[str, int, int], None]:

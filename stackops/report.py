@@ -14,9 +14,10 @@ from pathlib import Path
 
 import plotly.offline
 
-from stackops import cost_queries, summary
+from stackops import cost_queries, observability_summary, summary
 from stackops.cost import CostReport
 from stackops.figures import Chart, charts
+from stackops.observability import ObservabilityReport
 from stackops.prices import PriceTable, load_prices
 from stackops.usage import UsageReport
 
@@ -61,7 +62,9 @@ class ReportFiles:
     markdown: Path
 
 
-def write_report(usage: UsageReport, cost: CostReport, out: Path) -> ReportFiles:
+def write_report(
+    usage: UsageReport, cost: CostReport, out: Path, observability: ObservabilityReport | None = None
+) -> ReportFiles:
     """Write the usage, the priced result, the page and the summary to ``out`` (created if missing).
 
     The price table of the cost report's region, when it is still the one it was priced with, adds the
@@ -72,8 +75,10 @@ def write_report(usage: UsageReport, cost: CostReport, out: Path) -> ReportFiles
     files = ReportFiles(out / "usage.json", out / "cost.json", out / "report.html", out / "report.md")
     files.usage_json.write_text(usage.model_dump_json(by_alias=True, indent=2) + "\n", encoding="utf-8")
     files.cost_json.write_text(cost.model_dump_json(by_alias=True, indent=2) + "\n", encoding="utf-8")
-    files.html.write_text(render_html(usage, cost, prices), encoding="utf-8")
-    files.markdown.write_text(summary.render_markdown(usage, cost, prices), encoding="utf-8")
+    files.html.write_text(render_html(usage, cost, prices, observability), encoding="utf-8")
+    files.markdown.write_text(summary.render_markdown(usage, cost, prices, observability), encoding="utf-8")
+    if observability is not None:
+        (out / "observability.json").write_text(observability.model_dump_json(indent=2) + "\n", encoding="utf-8")
     return files
 
 
@@ -85,7 +90,12 @@ def price_table(cost: CostReport) -> PriceTable | None:
         return None
 
 
-def render_html(usage: UsageReport, cost: CostReport, prices: PriceTable | None = None) -> str:
+def render_html(
+    usage: UsageReport,
+    cost: CostReport,
+    prices: PriceTable | None = None,
+    observability: ObservabilityReport | None = None,
+) -> str:
     """The whole page: provenance, conclusion, a section per chart with its tables, and observability."""
     drawn = charts(usage, cost)
     tables = summary.tables(usage, cost, summary.matching(cost, prices))
@@ -111,11 +121,14 @@ def render_html(usage: UsageReport, cost: CostReport, prices: PriceTable | None 
             body.append("<p><em>Nothing was measured to chart here.</em></p>")
         body += [_html_table(t) for t in shown]
         body.append("</section>")
-    body.append(
-        '<section id="observability"><h2>Observability</h2>'
-        "<p>Not measured yet: comparing what each design lets you see (traces, logs, metrics, alarms) "
-        "and what that costs is the next issue; its charts will be added to this page.</p></section>"
-    )
+    if observability is not None:
+        body.append(observability_summary.render_html(observability, _html_table))
+    else:
+        body.append(
+            '<section id="observability"><h2>Observability</h2><p>Not measured in this run: '
+            "<code>python -m stackops compare</code> on the sandbox measures it (against an account, trace "
+            "your own deliveries with <code>python -m stackops trace</code>).</p></section>"
+        )
     notes = cost_queries.notes(usage, cost)
     if notes:
         body.append('<section id="notes"><h2>How these figures were made</h2><ul>')

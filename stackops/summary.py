@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from stackops import cost_queries as q
 from stackops.cost import CostReport, Workload
+from stackops.observability import ObservabilityReport
 from stackops.prices import PriceTable
 from stackops.usage import UsageReport
 
@@ -343,7 +344,12 @@ def caveats(cost: CostReport, prices: PriceTable | None) -> list[str]:
     return [f"Not verified against AWS's page (the price table says so): {', '.join(keys)}. Check them first."]
 
 
-def render_markdown(usage: UsageReport, cost: CostReport, prices: PriceTable | None = None) -> str:
+def render_markdown(
+    usage: UsageReport,
+    cost: CostReport,
+    prices: PriceTable | None = None,
+    observability: ObservabilityReport | None = None,
+) -> str:
     """``report.md``: the provenance, the conclusion, every table (second-level headings, to embed in a doc).
 
     ``prices``, the table the cost report was priced with, adds the prices used and their caveats.
@@ -355,6 +361,10 @@ def render_markdown(usage: UsageReport, cost: CostReport, prices: PriceTable | N
     for table in tables(usage, cost, matching(cost, prices)):
         parts.append(f"### {table.title}\n")
         parts.append(markdown_table(table))
+    if observability is not None:
+        from stackops import observability_summary
+
+        parts.append(observability_summary.render_markdown(observability))
     notes = q.notes(usage, cost)
     if notes:
         parts.append("### How these figures were made\n")

@@ -15,18 +15,21 @@ from dataclasses import dataclass
 
 import pytest
 
-from sandbox.environment import Sandbox, StackDesign
-from sandbox.workload import Delivery, installation_created, member_added
+from sandbox.environment import Sandbox
+from sandbox.workload import Delivery
+from stackops import observability_meter
 from stackops.redrive import Redriver
 from stackops.stack_outputs import StackOutputs
 from stackops.trace import Tracer
 from stackops.trace_model import Trace
 
-STANDARD = "stepfunctions-standard"
-DESIGNS = {STANDARD: StackDesign("stepfunctions", "Pulumi.dev-sfn.yaml", "sandbox-std", {"workflowType": "STANDARD"})}
-STACKS = ("sqs", "stepfunctions", STANDARD)
-#: The logs reach CloudWatch Logs a moment after the invocation (the runtime's shipper flushes each second).
-LOGS_SETTLE_SECONDS = 2.5
+STACKS = observability_meter.STACKS
+NAMES = {
+    "ok": "success",
+    "retried": "retried",
+    "broken": "permanent failure",
+    "backfill": "backfill with a failing member",
+}
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,7 @@ class Scenario:
     broken_login: str
 
     def outputs(self, stack: str) -> StackOutputs:
-        assert self.sandbox.aws is not None
-        deployed = self.sandbox.stacks[stack]
-        return StackOutputs.from_exports(
-            deployed.deployment.stack, deployed.exports, self.sandbox.aws.endpoint_url, "us-east-1"
-        )
+        return observability_meter.stack_outputs(self.sandbox, stack)
 
     def trace(self, stack: str, name: str) -> Trace:
         assert self.sandbox.aws is not None
@@ -50,30 +49,10 @@ class Scenario:
 
 @pytest.fixture(scope="module")
 def scenario() -> Iterator[Scenario]:
-    with Sandbox(STACKS, designs=DESIGNS, time_scale=0.002) as sandbox:
-        assert sandbox.github is not None
-        seed, github = sandbox.seed, sandbox.github.github
-        ok, retried, broken = seed.members[0], seed.members[1], seed.members[2]
-
-        def team_call(login: str) -> str:
-            return rf"^/orgs/{seed.org}/teams/{seed.team}/memberships/{login}$"
-
-        github.fail("forbidden", times=None, path=team_call(broken.login))
-        deliveries = {"ok": member_added(seed, ok), "broken": member_added(seed, broken)}
-        for delivery in deliveries.values():
-            for stack in STACKS:
-                assert sandbox.send(stack, delivery).status == 202
-        deliveries["retried"] = member_added(seed, retried)
-        for stack in STACKS:  # one stack at a time: each meets GitHub failing twice
-            github.fail("server_error", times=2, path=team_call(retried.login))
-            assert sandbox.send(stack, deliveries["retried"]).status == 202
-            sandbox.wait_until_idle()
-        deliveries["backfill"] = installation_created(seed)
-        for stack in STACKS:
-            assert sandbox.send(stack, deliveries["backfill"]).status == 202
-        sandbox.wait_until_idle()
-        time.sleep(LOGS_SETTLE_SECONDS)
-        yield Scenario(sandbox, deliveries, broken.login)
+    """The deliveries of the observability comparison (stackops/observability_meter.py), in every design."""
+    with Sandbox(STACKS, designs=observability_meter.DESIGNS, time_scale=observability_meter.TIME_SCALE) as sandbox:
+        sent, broken_login = observability_meter.run_scenarios(sandbox, STACKS)
+        yield Scenario(sandbox, {short: sent[long] for short, long in NAMES.items()}, broken_login)  # type: ignore[index]
 
 
 def first_step(trace: Trace, *names: str) -> str:
@@ -160,5 +139,5 @@ def test_redriving_a_parked_delivery_after_the_fault_is_gone_stores_it_once(scen
     assert members[scenario.broken_login]["correlationId"] == delivery.delivery_id
     onboarded = [n for n in sandbox.notifications(stack) if not n.failure and n.correlation_id == delivery.delivery_id]
     assert len(onboarded) == 1, [n.subject for n in onboarded]
-    time.sleep(LOGS_SETTLE_SECONDS)
+    time.sleep(observability_meter.LOGS_SETTLE_SECONDS)
     assert scenario.trace(stack, "broken").outcome == "succeeded"
