@@ -25,7 +25,7 @@ from githubkit.webhooks import verify
 
 from functions.common.dispatch import RedeliveryLimitExceeded, dispatch
 from functions.common.models import BackfillRequest, MemberRef, Message, WorkflowRunRef
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import USE_CASE_DIMENSION, logger, metrics, tracer
 from functions.common.secrets import webhook_secret
 from functions.common.settings import settings
 from functions.webhook_events import Ignored, MalformedWebhook, to_message
@@ -53,7 +53,6 @@ USE_CASE: dict[type[Message], str] = {
     WorkflowRunRef: "workflow_run",
     BackfillRequest: "installation",
 }
-USE_CASE_DIMENSION = "UseCase"
 
 
 class Rejected(Exception):
