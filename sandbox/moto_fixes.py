@@ -89,6 +89,7 @@ def install(
             serve_cost_allocation_tags(patches)
             order_metric_dimensions(patches)
             serve_query_definitions(patches)
+            evaluate_jsonata(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -637,6 +638,26 @@ def serve_cost_allocation_tags(patches: Patches) -> None:
 
     patches.replace(CostExplorerResponse, "update_cost_allocation_tags_status", update_cost_allocation_tags_status)
     patches.replace(CostExplorerResponse, "list_cost_allocation_tags", list_cost_allocation_tags)
+
+
+def evaluate_jsonata(patches: Patches) -> None:
+    """moto's engine evaluates a JSONata state's ``{% ... %}`` (``QueryLanguage: JSONata``) through a JVM
+    bridge that its copy leaves out: ``eval_jsonata_expression`` calls ``None``. Evaluate with jsonata-python
+    instead (the expression arrives self-contained: ``($states := {...}; <expression>)``), its result made
+    plain JSON as the bridge does, an evaluation error raised as the bridge's ``JSONataException``."""
+    import jsonata as jsonata_python
+    from moto.stepfunctions.parser.asl.component.common.string import string_expression
+    from moto.stepfunctions.parser.asl.jsonata import jsonata, validations
+
+    def eval_jsonata_expression(expression: str) -> Any:
+        try:
+            result = jsonata_python.Jsonata(expression).evaluate(None)
+            return None if result is None else json.loads(json.dumps(result))
+        except Exception as error:  # noqa: BLE001 - the bridge reports every evaluation failure this way
+            raise jsonata.JSONataException("UNKNOWN", str(error)) from error
+
+    for module in (jsonata, string_expression, validations):
+        patches.replace(module, "eval_jsonata_expression", eval_jsonata_expression)
 
 
 # --- CloudWatch ---------------------------------------------------------------------------------------------

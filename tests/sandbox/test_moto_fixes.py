@@ -457,3 +457,56 @@ def test_query_definitions_are_kept_and_updated_by_id(aws: EmbeddedAws) -> None:
         "fields @timestamp",
         [],
     )
+
+
+def test_a_jsonata_state_evaluates_its_expressions_and_puts_a_metric(aws: EmbeddedAws) -> None:
+    """The per-event machines' RecordLatency, reduced: a JSONata Task in a JSONPath machine."""
+    namespace = f"Test{uuid.uuid4().hex[:8]}"
+    record = {
+        "Type": "Task",
+        "QueryLanguage": "JSONata",
+        "Resource": "arn:aws:states:::aws-sdk:cloudwatch:putMetricData",
+        "Arguments": {
+            "Namespace": namespace,
+            "MetricData": [
+                {
+                    "MetricName": "DeliveryLatency",
+                    "Unit": "Milliseconds",
+                    "Value": "{% $max([0, $millis() - $states.input.receivedAt]) %}",
+                    "Dimensions": [{"Name": "UseCase", "Value": "{% $states.input.useCase %}"}],
+                }
+            ],
+        },
+        "Output": "{% $merge([$states.input, {'recorded': true}]) %}",
+        "End": True,
+    }
+    machine = _state_machine(aws, {"StartAt": "Record", "States": {"Record": record}})
+    received_at = int(time.time() * 1000) - 2000
+
+    execution = _run(aws, machine, {"receivedAt": received_at, "useCase": "member_added"})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["output"]) == {"receivedAt": received_at, "useCase": "member_added", "recorded": True}
+    now = datetime.datetime.now(datetime.UTC)
+    (datapoint,) = aws.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace,
+        MetricName="DeliveryLatency",
+        Dimensions=[{"Name": "UseCase", "Value": "member_added"}],
+        StartTime=now - datetime.timedelta(minutes=5),
+        EndTime=now + datetime.timedelta(minutes=5),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert 2000 <= datapoint["Maximum"] < 60_000
+    assert datapoint["Unit"] == "Milliseconds"
+
+
+def test_a_jsonata_evaluation_error_fails_the_state(aws: EmbeddedAws) -> None:
+    """An expression that cannot be evaluated fails the state instead of crashing the engine (AWS names the
+    error States.QueryEvaluationError; moto's engine, States.Runtime)."""
+    divide = {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% 1 / $states.input.zero %}", "End": True}
+    machine = _state_machine(aws, {"StartAt": "Divide", "States": {"Divide": divide}})
+    execution = _run(aws, machine, {"zero": 0})
+    assert execution["status"] == "FAILED"
+    assert execution["error"] in ("States.Runtime", "States.QueryEvaluationError")
+    assert "division by zero" in execution["cause"]
