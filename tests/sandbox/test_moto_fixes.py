@@ -499,6 +499,15 @@ def test_a_jsonata_state_evaluates_its_expressions_and_puts_a_metric(aws: Embedd
     )["Datapoints"]
     assert 2000 <= datapoint["Maximum"] < 60_000
     assert datapoint["Unit"] == "Milliseconds"
+    (put,) = [
+        c for c in aws.api_calls.calls() if c.operation == "PutMetricData" and c.params.get("Namespace") == namespace
+    ]
+    # what the cost meter counts as the state machine's request (stackops/call_usage.py)
+    assert (put.caller, put.service, put.params["MetricData"][0]["MetricName"]) == (
+        "ak",
+        "monitoring",
+        "DeliveryLatency",
+    )
 
 
 def test_a_jsonata_evaluation_error_fails_the_state(aws: EmbeddedAws) -> None:
