@@ -88,6 +88,7 @@ def install(
             route_lambda_invokes(patches, runtime)
             serve_cost_allocation_tags(patches)
             order_metric_dimensions(patches)
+            list_each_metric_once(patches)
             serve_query_definitions(patches)
             evaluate_jsonata(patches)
         except BaseException:
@@ -674,6 +675,21 @@ def order_metric_dimensions(patches: Patches) -> None:
         return (self.name or "", self.value or "") < (other.name or "", other.value or "")
 
     patches.replace(Dimension, "__lt__", less_than)
+
+
+def list_each_metric_once(patches: Patches) -> None:
+    """``ListMetrics`` lists a metric once (namespace, name, dimension set); moto's ``are_dimensions_same``
+    compares every dimension with every other, so a metric with two or more dimensions is listed once per
+    datapoint (the cost meter's custom-metric count on AWS reads ``ListMetrics``). Compare them as sets."""
+    from moto.cloudwatch import models
+
+    def are_dimensions_same(metric_dimensions: list[Any], dimensions: list[Any]) -> bool:
+        def pairs(of: list[Any]) -> set[tuple[Any, Any]]:
+            return {(dimension.name, dimension.value) for dimension in of}
+
+        return len(metric_dimensions) == len(dimensions) and pairs(metric_dimensions) == pairs(dimensions)
+
+    patches.replace(models, "are_dimensions_same", are_dimensions_same)
 
 
 def serve_query_definitions(patches: Patches) -> None:

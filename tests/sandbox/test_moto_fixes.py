@@ -444,6 +444,21 @@ def test_a_metric_with_several_dimensions_is_found_whatever_their_values(aws: Em
     assert {r["Id"]: r["Values"] for r in results} == {"q0": [3.0], "q1": [5.0]}
 
 
+def test_a_metric_with_several_dimensions_is_listed_once(aws: EmbeddedAws) -> None:
+    cloudwatch = aws.client("cloudwatch")
+    namespace = f"Test{uuid.uuid4().hex[:8]}"
+    for use_case in ("member_added", "member_added", "member_added", "workflow_run"):
+        dimensions = [{"Name": "Stack", "Value": "dev"}, {"Name": "UseCase", "Value": use_case}]
+        cloudwatch.put_metric_data(
+            Namespace=namespace, MetricData=[{"MetricName": "DeliveryLatency", "Dimensions": dimensions, "Value": 1.0}]
+        )
+    listed = cloudwatch.list_metrics(Namespace=namespace)["Metrics"]
+    assert sorted(next(d["Value"] for d in m["Dimensions"] if d["Name"] == "UseCase") for m in listed) == [
+        "member_added",
+        "workflow_run",
+    ]
+
+
 def test_query_definitions_are_kept_and_updated_by_id(aws: EmbeddedAws) -> None:
     logs = aws.client("logs")
     name = f"test-{uuid.uuid4().hex[:8]}/one-delivery"
