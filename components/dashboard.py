@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 #: The product metrics the functions emit (functions/receiver.py, functions/common/adapter.py), each with
 #: the dimensions Powertools gives it: ``service`` (the function key), ``Stack``, and ``UseCase`` on
-#: accepted deliveries.
+#: accepted deliveries. ``DeliveryLatency`` has no ``service``: store-records (sqs) and the state machines'
+#: ``RecordLatency`` (stepfunctions) put the same metric (functions/common/observability.py).
 PRODUCT_METRICS: Mapping[str, frozenset[str]] = {
     "WebhooksAccepted": frozenset({"service", "Stack", "UseCase"}),
     "WebhooksIgnored": frozenset({"service", "Stack"}),
@@ -21,6 +22,7 @@ PRODUCT_METRICS: Mapping[str, frozenset[str]] = {
     "StepSucceeded": frozenset({"service", "Stack"}),
     "StepFailed": frozenset({"service", "Stack"}),
     "StepParked": frozenset({"service", "Stack"}),
+    "DeliveryLatency": frozenset({"Stack", "UseCase"}),
 }
 #: The receiver's ``UseCase`` dimension values (functions/receiver.py ``USE_CASE``).
 USE_CASES = ("member_added", "workflow_run", "installation")

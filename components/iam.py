@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -25,14 +25,23 @@ ACTIONS_WITHOUT_RESOURCE_SCOPE = frozenset(
         "logs:DescribeLogGroups",
         "xray:GetSamplingRules",
         "xray:GetSamplingTargets",
+        # CloudWatch metrics have no ARN; the policy narrows PutMetricData to a namespace with a condition
+        "cloudwatch:PutMetricData",
     }
 )
 
 
-def allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]], sid: str | None = None) -> Statement:
+def allow(
+    actions: Sequence[str],
+    resources: Sequence[pulumi.Input[str]],
+    sid: str | None = None,
+    condition: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Statement:
     statement: Statement = {"Effect": "Allow", "Action": sorted(actions), "Resource": list(resources)}
     if sid:
         statement["Sid"] = sid
+    if condition:
+        statement["Condition"] = {operator: dict(keys) for operator, keys in condition.items()}
     return statement
 
 

@@ -19,6 +19,9 @@ DELIVERIES = "Deliveries received, accepted, ignored, rejected"
 STEP_ERRORS = "Errors per step"
 PARKED = "DLQ depth / failed executions"
 THROTTLES = "Throttles"
+LATENCY = "End-to-end latency (received -> stored and notified, ms)"
+#: The latency percentiles graphed per use case.
+LATENCY_STATS = ("p50", "p99")
 #: Logs Insights takes no parameters: the saved query is opened in the console and this text replaced.
 DELIVERY_ID_PLACEHOLDER = "REPLACE-WITH-DELIVERY-ID"
 #: Every function logs the delivery id as Powertools' ``correlation_id``; a Standard state machine's log
@@ -74,8 +77,14 @@ def widgets(
         for use_case, arn in state_machine_arns.items()
         for metric, what in (("ExecutionsFailed", "failed"), ("ExecutionsTimedOut", "timed out"))
     ]
+    latency = [
+        Metric(namespace, "DeliveryLatency", {"Stack": stack, "UseCase": u}, f"{u} {stat}", stat)
+        for u in USE_CASES
+        for stat in LATENCY_STATS
+    ]
     return [
         Widget(DELIVERIES, deliveries),
+        Widget(LATENCY, latency),
         Widget(
             STEP_ERRORS, [Metric("AWS/Lambda", "Errors", {"FunctionName": n}, k) for k, n in function_names.items()]
         ),

@@ -20,7 +20,7 @@ from components.asl import DefinitionTemplate
 from components.catalog import ADD_TEAM_MEMBER, LIST_ORG_MEMBERS, LOOKUP_DIRECTORY, PRICE_WORKFLOW_RUN, RECEIVER
 from components.config import STANDARD_MAX_SECONDS, StackConfig
 from components.naming import AwsIdentity, Naming
-from components.shared import SharedResources
+from components.shared import METRICS_NAMESPACE, SharedResources
 
 STANDARD, EXPRESS = "STANDARD", "EXPRESS"
 #: How the backfill starts an onboarding execution and waits for it, by onboarding's workflow type:
@@ -131,6 +131,22 @@ def include_execution_data(workflow_type: str) -> bool:
     return workflow_type == EXPRESS
 
 
+def latency_values() -> dict[str, str]:
+    """What a per-event machine's ``RecordLatency`` puts its ``DeliveryLatency`` under: the functions'
+    namespace and ``Stack`` dimension (components/shared.py), so both architectures' figures are one metric."""
+    return {"MetricsNamespace": METRICS_NAMESPACE, "Stack": pulumi.get_stack()}
+
+
+def put_latency_statement() -> iam.Statement:
+    """``RecordLatency``'s ``PutMetricData``, into the product's namespace only."""
+    return iam.allow(
+        ["cloudwatch:PutMetricData"],
+        ["*"],
+        sid="RecordLatency",
+        condition={"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+    )
+
+
 class StepFunctionsPipeline(pulumi.ComponentResource):
     state_machine_arns: dict[str, pulumi.Output[str]]
 
@@ -154,6 +170,7 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
                 "TimeoutSeconds": execution_timeout_seconds(config, config.workflow_type),
                 "RateLimitBudgetSeconds": rate_limit_budget_seconds(config, config.workflow_type),
                 "RateLimitMaxWaits": RATE_LIMIT_MAX_WAITS,
+                **latency_values(),
             },
             [
                 iam.allow(
@@ -162,6 +179,7 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
                     sid="InvokeSteps",
                 ),
                 *shared.table_write_statements(),
+                put_latency_statement(),
             ],
         )
         chargeback = self._state_machine(
@@ -174,10 +192,12 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
                 "TimeoutSeconds": execution_timeout_seconds(config, config.workflow_type),
                 "RateLimitBudgetSeconds": rate_limit_budget_seconds(config, config.workflow_type),
                 "RateLimitMaxWaits": RATE_LIMIT_MAX_WAITS,
+                **latency_values(),
             },
             [
                 iam.allow(["lambda:InvokeFunction"], [functions[PRICE_WORKFLOW_RUN.key].arn], sid="InvokeSteps"),
                 *shared.table_write_statements(),
+                put_latency_statement(),
             ],
         )
         backfill = self._state_machine(

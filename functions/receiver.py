@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,7 +25,7 @@ from githubkit.webhooks import verify
 
 from functions.common.dispatch import RedeliveryLimitExceeded, dispatch
 from functions.common.models import BackfillRequest, MemberRef, Message, WorkflowRunRef
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import USE_CASE_DIMENSION, logger, metrics, tracer
 from functions.common.secrets import webhook_secret
 from functions.common.settings import settings
 from functions.webhook_events import Ignored, MalformedWebhook, to_message
@@ -52,7 +53,6 @@ USE_CASE: dict[type[Message], str] = {
     WorkflowRunRef: "workflow_run",
     BackfillRequest: "installation",
 }
-USE_CASE_DIMENSION = "UseCase"
 
 
 class Rejected(Exception):
@@ -105,12 +105,23 @@ def _receive(request: APIGatewayProxyEventV2) -> dict[str, Any]:
         _count("WebhooksIgnored")
         logger.info("webhook ignored")
         return _response(202, {"status": "ignored"})
+    message = message.model_copy(update={"received_at": received_at(request)})
     dispatch(settings().architecture, settings().need(TARGET_SETTING[type(message)]), message)
     # One webhook per invoke: the dimension applies to this invoke's metrics only (they flush at its end).
     metrics.add_dimension(name=USE_CASE_DIMENSION, value=USE_CASE[type(message)])
     _count("WebhooksAccepted")
     logger.info("webhook accepted", extra={"message_type": type(message).__name__})
     return _response(202, {"status": "accepted", "deliveryId": delivery_id})
+
+
+def received_at(request: APIGatewayProxyEventV2) -> int:
+    """When the request arrived, epoch milliseconds: API Gateway's ``requestContext.timeEpoch`` (before a
+    cold start, unlike the clock now), or now when the event has none."""
+    context = request.get("requestContext")
+    epoch = context.get("timeEpoch") if isinstance(context, dict) else None
+    if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch > 0:
+        return epoch
+    return time.time_ns() // 1_000_000
 
 
 def _raw_body(request: APIGatewayProxyEventV2) -> bytes:

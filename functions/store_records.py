@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from functions.common.adapter import sns_client, step_handler
 from functions.common.errors import NotificationPending
 from functions.common.models import StoreRequest
-from functions.common.observability import logger
+from functions.common.observability import emit_delivery_latency, logger
 from functions.common.settings import settings
 
 ALREADY_STORED_REASONS = frozenset({"ConditionalCheckFailed", "None"})
@@ -57,7 +57,10 @@ def store_records(request: StoreRequest) -> None:
         logger.info("already stored, its notification is missing: publishing it", extra={"kind": request.kind})
     _notify(request)
     dynamodb_client().update_item(**request.marker.update_item_request())
-    logger.info("stored and notified", extra={"kind": request.kind})
+    extra: dict[str, object] = {"kind": request.kind}
+    if request.received_at is not None:  # stored and notified: the delivery's end-to-end latency
+        extra["latencyMs"] = emit_delivery_latency(request.use_case, request.received_at)
+    logger.info("stored and notified", extra=extra)
 
 
 def _write(request: StoreRequest) -> bool:

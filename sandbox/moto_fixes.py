@@ -88,12 +88,14 @@ def install(
             route_lambda_invokes(patches, runtime)
             serve_cost_allocation_tags(patches)
             order_metric_dimensions(patches)
+            list_each_metric_once(patches)
             serve_query_definitions(patches)
             serve_message_move_tasks(patches)
             keep_lambda_logging_config(patches)
             match_filter_patterns(patches)
             interleave_filtered_events(patches)
             log_state_machine_executions(patches)
+            evaluate_jsonata(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -694,6 +696,26 @@ def serve_cost_allocation_tags(patches: Patches) -> None:
     patches.replace(CostExplorerResponse, "list_cost_allocation_tags", list_cost_allocation_tags)
 
 
+def evaluate_jsonata(patches: Patches) -> None:
+    """moto's engine evaluates a JSONata state's ``{% ... %}`` (``QueryLanguage: JSONata``) through a JVM
+    bridge that its copy leaves out: ``eval_jsonata_expression`` calls ``None``. Evaluate with jsonata-python
+    instead (the expression arrives self-contained: ``($states := {...}; <expression>)``), its result made
+    plain JSON as the bridge does, an evaluation error raised as the bridge's ``JSONataException``."""
+    import jsonata as jsonata_python
+    from moto.stepfunctions.parser.asl.component.common.string import string_expression
+    from moto.stepfunctions.parser.asl.jsonata import jsonata, validations
+
+    def eval_jsonata_expression(expression: str) -> Any:
+        try:
+            result = jsonata_python.Jsonata(expression).evaluate(None)
+            return None if result is None else json.loads(json.dumps(result))
+        except Exception as error:  # noqa: BLE001 - the bridge reports every evaluation failure this way
+            raise jsonata.JSONataException("UNKNOWN", str(error)) from error
+
+    for module in (jsonata, string_expression, validations):
+        patches.replace(module, "eval_jsonata_expression", eval_jsonata_expression)
+
+
 # --- CloudWatch ---------------------------------------------------------------------------------------------
 
 
@@ -708,6 +730,21 @@ def order_metric_dimensions(patches: Patches) -> None:
         return (self.name or "", self.value or "") < (other.name or "", other.value or "")
 
     patches.replace(Dimension, "__lt__", less_than)
+
+
+def list_each_metric_once(patches: Patches) -> None:
+    """``ListMetrics`` lists a metric once (namespace, name, dimension set); moto's ``are_dimensions_same``
+    compares every dimension with every other, so a metric with two or more dimensions is listed once per
+    datapoint (the cost meter's custom-metric count on AWS reads ``ListMetrics``). Compare them as sets."""
+    from moto.cloudwatch import models
+
+    def are_dimensions_same(metric_dimensions: list[Any], dimensions: list[Any]) -> bool:
+        def pairs(of: list[Any]) -> set[tuple[Any, Any]]:
+            return {(dimension.name, dimension.value) for dimension in of}
+
+        return len(metric_dimensions) == len(dimensions) and pairs(metric_dimensions) == pairs(dimensions)
+
+    patches.replace(models, "are_dimensions_same", are_dimensions_same)
 
 
 def serve_query_definitions(patches: Patches) -> None:

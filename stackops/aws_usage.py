@@ -34,6 +34,9 @@ What CloudWatch gives and what it does not (each estimate is also written in the
   request units billed). API Gateway: ``Count`` per HTTP API. SNS: ``NumberOfMessagesPublished``, and
   ``NumberOfNotificationsDelivered`` as email deliveries when every subscription of the topic is email.
 - CloudWatch Logs: ``IncomingBytes`` per log group (GB = 2^30 bytes), at the level configured.
+- CloudWatch API requests: the per-event machines' ``RecordLatency`` makes one ``PutMetricData`` per
+  datapoint, so the ``SampleCount`` of ``DeliveryLatency`` (``Stack``, ``UseCase``) of a stepfunctions stack
+  counts them (sqs emits it as EMF log lines: no request).
 - Not read: X-Ray traces (not a CloudWatch metric), Secrets Manager and KMS requests.
 """
 
@@ -78,6 +81,9 @@ DEFAULT_METRICS_NAMESPACE = "GitHubAutomation"
 GIB = 1024**3
 MONTH = timedelta(days=30)
 EXPRESS_MIN_MEMORY_MB = 64
+#: The machines whose RecordLatency state puts ``DELIVERY_LATENCY`` (components/statemachines/*.asl.json).
+LATENCY_MACHINES = frozenset({"onboarding", "chargeback"})
+DELIVERY_LATENCY = "DeliveryLatency"
 #: Standard executions whose history is read per machine to count transitions per execution.
 TRANSITION_SAMPLE = 20
 
@@ -130,8 +136,8 @@ class _Totals:
         self.sums: dict[Metric, float] = {}
         self._cloudwatch = session.client("cloudwatch")
 
-    def want(self, namespace: str, name: str, **dimensions: str) -> Metric:
-        metric = Metric.of(namespace, name, dimensions)
+    def want(self, namespace: str, name: str, stat: str = "Sum", **dimensions: str) -> Metric:
+        metric = Metric.of(namespace, name, dimensions, stat)
         self.wanted.append(metric)
         return metric
 
@@ -164,6 +170,11 @@ def _stack_usage(
     builders += [_log_lines(totals, g.name, g.short, _log_attributes(g)) for g in resources.log_groups]
     sfn = session.client("stepfunctions")
     builders += [_machine_lines(totals, sfn, m, start, end, notes) for m in resources.machines]
+    builders += [
+        _latency_lines(totals, namespace, resources.stack, m.short)
+        for m in resources.machines
+        if m.short in LATENCY_MACHINES
+    ]
     totals.read(start, end)
 
     deliveries = {use_case: totals[metric] for use_case, metric in delivered.items()}
@@ -416,6 +427,24 @@ def _machine_lines(
             attributes={"sampledExecutions": float(sampled)},
         )
         return [(machine.short, [line])]
+
+    return build
+
+
+def _latency_lines(totals: _Totals, namespace: str, stack: str, machine: str) -> Builder:
+    """The machine's ``PutMetricData`` requests: one per ``DeliveryLatency`` datapoint of its use cases."""
+    points = [
+        totals.want(namespace, DELIVERY_LATENCY, "SampleCount", Stack=stack, UseCase=use_case)
+        for use_case in use_cases_of(machine)
+    ]
+
+    def build() -> Built:
+        requests = sum(totals[point] for point in points)
+        if requests == 0:
+            return []
+        attributes: dict[str, str | float] = {"operation": "PutMetricData"}
+        line = UsageLine(service="cloudwatch", unit="metric_api_requests", quantity=requests, attributes=attributes)
+        return [(machine, [line])]
 
     return build
 

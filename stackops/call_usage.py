@@ -32,6 +32,10 @@ REQUEST_UNITS = {
     "kms": "requests",
     "monitoring": "metric_api_requests",  # CloudWatch's SigV4 service name
 }
+#: The price table's service of a SigV4 service name, where they differ.
+PRICED_AS = {"monitoring": "cloudwatch"}
+#: The dimension naming the stack a product metric belongs to (functions/common/observability.py).
+STACK_DIMENSION = "Stack"
 #: Services whose calls are metered elsewhere (Lambda invokes from the runtime's records, Step Functions
 #: executions from their histories) or are free.
 NOT_REQUESTS = frozenset({"lambda", "states", "logs", "xray", "sts"})
@@ -99,7 +103,41 @@ def owner(call: ApiCall, stacks: Iterable[StackNames]) -> StackNames | None:
         for stack in candidates:
             if name and stack.short(name) is not None:
                 return stack
+    dimensioned = metric_stacks(call)  # a state machine's PutMetricData names no resource: its Stack dimension
+    for stack in candidates:
+        if stack.stack in dimensioned:
+            return stack
     return None
+
+
+def put_metric_data(call: ApiCall) -> list[Mapping[str, Any]]:
+    """The datapoints of a ``PutMetricData`` call (none for any other call)."""
+    if call.service != "monitoring" or call.operation != "PutMetricData":
+        return []
+    data = call.params.get("MetricData")
+    return [datum for datum in data if isinstance(datum, Mapping)] if isinstance(data, list) else []
+
+
+def _dimensions(datum: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    pairs = datum.get("Dimensions")
+    if not isinstance(pairs, list):
+        return ()
+    return tuple(sorted((str(d.get("Name", "")), str(d.get("Value", ""))) for d in pairs if isinstance(d, Mapping)))
+
+
+def metric_stacks(call: ApiCall) -> set[str]:
+    """The ``Stack`` dimension values of a ``PutMetricData`` call's datapoints."""
+    return {value for datum in put_metric_data(call) for name, value in _dimensions(datum) if name == STACK_DIMENSION}
+
+
+def custom_metrics(calls: Iterable[ApiCall]) -> set[tuple[str, str, tuple[tuple[str, str], ...]]]:
+    """The (namespace, metric, dimensions) combinations ``PutMetricData`` calls put: custom metrics, as the
+    embedded metric format lines' (``stackops.lambda_usage.custom_metrics``)."""
+    return {
+        (str(call.params.get("Namespace", "")), str(datum.get("MetricName", "")), _dimensions(datum))
+        for call in calls
+        for datum in put_metric_data(call)
+    }
 
 
 def _attribute_bytes(attributes: Any) -> int:
@@ -171,7 +209,7 @@ def meter_call(call: ApiCall, stack: StackNames, tally: Tally, email_subscriptio
     unit = REQUEST_UNITS.get(call.service)
     if unit is None:
         return f"{call.service}:{call.operation}"
-    tally.add(call.service, unit, 1, resource, operation=call.operation)
+    tally.add(PRICED_AS.get(call.service, call.service), unit, 1, resource, operation=call.operation)
     return None
 
 

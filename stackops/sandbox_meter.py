@@ -648,6 +648,9 @@ class SandboxMeter:
         )
         lines, missing = meter_phase(stack, record)
         self._metrics[design] |= lambda_usage.custom_metrics(line for _, _, line in record.lines)
+        # the state machines put DeliveryLatency with PutMetricData, not as an EMF log line
+        own_calls = [call for call in record.calls if call_usage.owner(call, [stack.names]) is not None]
+        self._metrics[design] |= call_usage.custom_metrics(own_calls)
         self.unknown_calls[design].update(missing)
         return UseCaseUsage(useCase=use_case, deliveries=len(deliveries), lines=lines, latencySeconds=latencies)
 

@@ -13,6 +13,8 @@ A step is ``step(message: In) -> Out | list[Out]`` and knows nothing of SQS or S
   notification is published to ``NOTIFICATION_TOPIC_ARN`` (``_record_failed``: the one failure hook).
   A record that GitHub rate-limits is re-sent with a delay instead of failed, within
   ``RATE_LIMIT_MAX_WAIT_SECONDS`` (functions/common/rate_limits.py).
+- Both: every output message carries the input's ``receivedAt`` (when the receiver got the delivery) unless
+  the step set it, so the last step can report the end-to-end latency (``_carry_received_at``).
 - Step Functions: the state's ``rateLimit`` (the execution's rate-limit waits so far) passes through a
   step to its output, so the waits of all steps of one execution count against one budget.
 """
@@ -84,6 +86,9 @@ def step_handler(
     """
     step_name = getattr(step, "__name__", "step")
 
+    def run_step(message: In) -> StepResult:
+        return _carry_received_at(message, step(message))
+
     def record_key(parsed: dict[str, In], record: SQSRecord) -> Hashable | None:
         """The record's serial key; the message it parsed is kept in ``parsed`` for its step."""
         if serial_key is None:
@@ -102,7 +107,7 @@ def step_handler(
         started = time.perf_counter()
         try:
             message = parsed.get(record.message_id)
-            return step(message if message is not None else input_model.model_validate_json(record.body))
+            return run_step(message if message is not None else input_model.model_validate_json(record.body))
         except GitHubRateLimited as error:
             if rate_limits.wait_out(record, correlation_id, error, settings().rate_limit_max_wait_seconds):
                 return RateLimitWait(wait_seconds=error.wait_seconds, reason=error.reason)
@@ -143,7 +148,7 @@ def step_handler(
     def run_state(state_input: dict[str, Any]) -> dict[str, Any]:
         logger.set_correlation_id(state_input.get("correlationId"))
         try:
-            output = _state_output(step(input_model.model_validate(state_input)))
+            output = _state_output(run_step(input_model.model_validate(state_input)))
         except Exception:
             _count_failure(step_name)
             raise
@@ -191,6 +196,20 @@ def _count_failure(step_name: str) -> None:
 def _is_sqs_event(event: dict[str, Any]) -> bool:
     records = event.get("Records")
     return isinstance(records, list) and bool(records) and records[0].get("eventSource") == "aws:sqs"
+
+
+def _carry_received_at(message: Message, result: StepResult) -> StepResult:
+    """``result`` with ``message``'s ``received_at`` on every output message that has none of its own."""
+    received_at = message.received_at
+    if received_at is None or result is None:
+        return result
+
+    def carried(output: Message) -> Message:
+        return output if output.received_at is not None else output.model_copy(update={"received_at": received_at})
+
+    if isinstance(result, Message):
+        return carried(result)
+    return [carried(output) for output in result]
 
 
 def _state_output(result: StepResult) -> dict[str, Any]:

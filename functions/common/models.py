@@ -12,7 +12,7 @@ import json
 import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, computed_field
 from pydantic.alias_generators import to_camel
 
 from functions.common.github_names import GitHubId, Login, RepositoryName
@@ -24,6 +24,10 @@ class Message(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
 
     correlation_id: str
+    #: When the receiver got the delivery (epoch milliseconds); every step passes it on to its output
+    #: (functions/common/adapter.py), so the last one can report the end-to-end latency. None on a message
+    #: dispatched before the field existed.
+    received_at: int | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready form sent to the next step."""
@@ -61,6 +65,10 @@ class WorkflowRunRef(Message):
     head_branch: str | None = None
     completed_at: str  # the run's updated_at, ISO 8601 UTC: which month the cost is booked to
     html_url: str | None = None
+
+
+#: The use cases of a delivery (functions/receiver.py ``USE_CASE``): a backfilled member is the installation's.
+LatencyUseCase = Literal["member_added", "workflow_run", "installation"]
 
 
 class BackfillRequest(Message):
@@ -174,3 +182,12 @@ class StoreRequest(Message):
     transact_items: list[dict[str, Any]]
     notification: Notification
     marker: NotificationMarker
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def use_case(self) -> LatencyUseCase:
+        """The delivery's use case (the receiver's ``UseCase``): the ``DeliveryLatency`` dimension, on the wire
+        as ``useCase`` so both architectures' last steps read it from the same place."""
+        if self.kind == "workflow_run":
+            return "workflow_run"
+        return "installation" if self.record.get("source") == "backfill" else "member_added"

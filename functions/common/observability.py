@@ -7,12 +7,18 @@ side) would otherwise add up into one metric.
 """
 
 import os
+import time
 from collections.abc import Mapping
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 STACK_ENV = "GITHUB_AUTOMATION_STACK"
 STACK_DIMENSION = "Stack"
+USE_CASE_DIMENSION = "UseCase"
+#: Delivery received (the receiver's ``receivedAt``) -> stored and notified, in milliseconds, per use case.
+#: sqs: store-records emits it; stepfunctions: the per-event machines' ``RecordLatency`` state (PutMetricData).
+DELIVERY_LATENCY = "DeliveryLatency"
 
 logger = Logger()
 tracer = Tracer()
@@ -32,3 +38,24 @@ def set_stack_dimension(environ: Mapping[str, str] = os.environ) -> None:
 
 
 set_stack_dimension()
+
+
+def emit_delivery_latency(
+    use_case: str, received_at: int, environ: Mapping[str, str] = os.environ, now_ms: int | None = None
+) -> float:
+    """Print the ``DeliveryLatency`` metric of one delivery (EMF) at once; return the latency in ms.
+
+    Its dimensions are ``Stack`` and ``UseCase`` only, without Powertools' ``service`` (``service=""``
+    turns the default dimension off), so it is the very metric the state machines put: one dashboard
+    query graphs both architectures.
+    """
+    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    latency = float(max(0, now - received_at))  # a clock step back is no negative latency
+    latency_metrics = EphemeralMetrics(service="")
+    stack = environ.get(STACK_ENV)
+    if stack:
+        latency_metrics.add_dimension(name=STACK_DIMENSION, value=stack)
+    latency_metrics.add_dimension(name=USE_CASE_DIMENSION, value=use_case)
+    latency_metrics.add_metric(name=DELIVERY_LATENCY, unit=MetricUnit.Milliseconds, value=latency)
+    latency_metrics.flush_metrics()
+    return latency

@@ -137,14 +137,16 @@ def test_member_added_through_stepfunctions(meter: SandboxMeter, design: str) ->
     expected[_k("lambda", "requests", "receiver", trigger="http")] = 1
     # onboarding.asl.json on the success path: AddTeamMember (lambda:invoke), LookupDirectory (lambda:invoke),
     # Store (aws-sdk:dynamodb:transactWriteItems), NotifySuccess (sns:publish), MarkNotified
-    # (dynamodb:updateItem): five states entered, two Lambda invokes, the writes and the publish made by
-    # the engine itself (no store-records function).
+    # (dynamodb:updateItem), LatencyKnown (Choice), RecordLatency (aws-sdk:cloudwatch:putMetricData): seven
+    # states entered, two Lambda invokes, the writes, the publish and the metric made by the engine itself
+    # (no store-records function).
     expected[_k("lambda", "requests", "add-team-member", trigger="states")] = 1
     expected[_k("lambda", "requests", "lookup-directory", trigger="states")] = 1
     expected[_k("dynamodb", "write_request_units", "members", operation="TransactWriteItems")] = put
     expected[_k("dynamodb", "write_request_units", "members", operation="UpdateItem")] = mark
+    expected[_k("cloudwatch", "metric_api_requests", "", operation="PutMetricData")] = 1
     if design == STANDARD_DESIGN:
-        expected[_k("states", "standard_transitions", "onboarding")] = 5
+        expected[_k("states", "standard_transitions", "onboarding")] = 7
     else:
         expected[_k("states", "express_requests", "onboarding")] = 1
         expected[_k("states", "express_gb_seconds", "onboarding")] = next(
@@ -182,11 +184,12 @@ def test_a_backfill_through_standard_counts_every_child_and_map_iteration(meter:
     usage = meter.phase(STANDARD_DESIGN, "installation", [installation_created(SANDBOX_ORG)])
     # backfill.asl.json: ListOrgMembers, OnboardMembers (the Map) and, per member, OnboardMember
     # (startExecution.sync:2 of onboarding), CheckOnboarding, MemberOnboarded; then CheckFailures,
-    # AnyFailed, NoneFailed, Summarize, NotifySummary. Each child onboarding execution enters its five
-    # states (as in test_member_added_through_stepfunctions).
+    # AnyFailed, NoneFailed, Summarize, NotifySummary. Each child onboarding execution enters its seven
+    # states and puts its latency (as in test_member_added_through_stepfunctions).
     exact = _exact(usage.lines)
     assert exact[_k("states", "standard_transitions", "backfill")] == 2 + 3 * MEMBERS_IN_ORG + 5
-    assert exact[_k("states", "standard_transitions", "onboarding")] == 5 * MEMBERS_IN_ORG
+    assert exact[_k("states", "standard_transitions", "onboarding")] == 7 * MEMBERS_IN_ORG
+    assert exact[_k("cloudwatch", "metric_api_requests", "", operation="PutMetricData")] == MEMBERS_IN_ORG
     assert exact[_k("lambda", "requests", "list-org-members", trigger="states")] == 1
     assert exact[_k("lambda", "requests", "add-team-member", trigger="states")] == MEMBERS_IN_ORG
     assert exact[_k("sns", "publishes", "notifications")] == MEMBERS_IN_ORG + 1  # one per member, the summary

@@ -174,7 +174,42 @@ def test_step_functions_input_that_is_not_the_model_fails_validation() -> None:
         square_handler({"correlationId": "d-5", "upTo": "many"}, CONTEXT)
 
 
+def stamped(value: int) -> Number:
+    """A step that sets its own ``received_at``: the adapter keeps it."""
+    return Number(correlation_id="d-9", value=value, received_at=1)
+
+
+stamped_handler = adapter.step_handler(lambda message: stamped(message.up_to), Count)
+
+
+def test_step_functions_every_output_carries_the_inputs_received_at() -> None:
+    assert square_handler({"correlationId": "d-7", "upTo": 2, "receivedAt": 1700}, CONTEXT) == {
+        "correlationId": "d-7",
+        "value": 4,
+        "receivedAt": 1700,
+    }
+    assert count_handler({"correlationId": "d-8", "upTo": 2, "receivedAt": 1700}, CONTEXT) == {
+        "items": [{"correlationId": "d-8", "value": value, "receivedAt": 1700} for value in (1, 2)],
+        "count": 2,
+    }
+    assert discard_handler({"correlationId": "d-6", "upTo": 1, "receivedAt": 1700}, CONTEXT) == {}
+
+
+def test_step_functions_an_outputs_own_received_at_is_kept() -> None:
+    assert stamped_handler({"correlationId": "d-9", "upTo": 3, "receivedAt": 1700}, CONTEXT)["receivedAt"] == 1
+
+
 # SQS: each record processed alone, results forwarded, failures reported per record.
+
+
+def test_sqs_forwarded_messages_carry_the_records_received_at(sqs_env: Aws) -> None:
+    body = json.dumps({"correlationId": "d-12", "upTo": 2, "receivedAt": 1700})
+    event = {"Records": [sqs_record(body, correlation_id="d-12")]}
+
+    assert count_handler(event, CONTEXT) == {"batchItemFailures": []}
+    assert sorted(sqs_env.forwarded(), key=lambda sent: sent[1]["value"]) == [
+        ("d-12", {"correlationId": "d-12", "value": value, "receivedAt": 1700}) for value in (1, 2)
+    ]
 
 
 def test_sqs_results_go_to_the_next_queue_with_their_correlation_id(sqs_env: Aws) -> None:

@@ -23,6 +23,7 @@ from functions.common.observability import logger, set_stack_dimension
 from functions.receiver import MAX_JSON_DEPTH
 from tests.functions.webhooks import (
     FIXTURES,
+    TIME_EPOCH,
     FakeLambdaContext,
     delivery_headers,
     fixture_id,
@@ -204,7 +205,7 @@ def accepted(delivery_id: str) -> tuple[int, dict[str, Any]]:
 
 def onboarded(delivery_id: str) -> dict[str, list[dict[str, Any]]]:
     """What the member_added example dispatches."""
-    return {"onboarding": [{"correlationId": delivery_id, **MEMBER}]}
+    return {"onboarding": [{"correlationId": delivery_id, "receivedAt": TIME_EPOCH, **MEMBER}]}
 
 
 def sha1_signature(secret: str, body: bytes) -> str:
@@ -242,7 +243,9 @@ def test_every_example_is_accepted_or_ignored(path: Path, receiver: Receiver) ->
     if fixture_id(path) in HANDLED:
         target, message = HANDLED[fixture_id(path)]
         assert answer == accepted(delivery_id)
-        assert receiver.dispatched(delivery_id) == {target: [{"correlationId": delivery_id, **message}]}
+        assert receiver.dispatched(delivery_id) == {
+            target: [{"correlationId": delivery_id, "receivedAt": TIME_EPOCH, **message}]
+        }
     else:
         assert answer == (202, {"status": "ignored"})
         assert receiver.dispatched(delivery_id) == {}
@@ -476,7 +479,9 @@ def test_a_delivery_id_that_is_not_a_valid_execution_name_still_starts_one(
     assert receiver.deliver(delivery_id=delivery_id) == accepted(delivery_id)
     assert re.fullmatch(r"[0-9A-Za-z_-]{1,80}", name)
     assert name == dispatch.execution_name(delivery_id)
-    assert receiver.dispatched(name) == {"onboarding": [{"correlationId": delivery_id, **MEMBER}]}
+    assert receiver.dispatched(name) == {
+        "onboarding": [{"correlationId": delivery_id, "receivedAt": TIME_EPOCH, **MEMBER}]
+    }
 
 
 def test_different_delivery_ids_never_share_an_execution_name() -> None:
@@ -843,3 +848,29 @@ def test_a_rejected_delivery_is_counted_under_its_stack_without_a_use_case(
         set_stack_dimension({})
     assert sorted(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["Stack", "service"]
     assert (document["Stack"], document["WebhooksRejected"]) == ("dev", [1.0])
+
+
+def test_received_at_is_api_gateways_request_time() -> None:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    from functions.receiver import received_at
+
+    event = http_api_event(MEMBER_ADDED, {})
+    assert received_at(APIGatewayProxyEventV2(event)) == TIME_EPOCH
+
+
+@pytest.mark.parametrize("epoch", [None, "1764633600000", True, 0])
+def test_received_at_is_now_when_the_request_time_is_missing_or_not_a_time(epoch: object) -> None:
+    import time
+
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    from functions.receiver import received_at
+
+    event = http_api_event(MEMBER_ADDED, {})
+    if epoch is None:
+        del event["requestContext"]["timeEpoch"]
+    else:
+        event["requestContext"]["timeEpoch"] = epoch
+    before = time.time_ns() // 1_000_000
+    assert before <= received_at(APIGatewayProxyEventV2(event)) <= time.time_ns() // 1_000_000

@@ -431,3 +431,69 @@ def test_duplicates_in_one_batch_are_stored_and_notified_once(
     subjects = sorted(n["Subject"] for n in store_env.notifications())
     assert subjects == sorted([member.notification.subject, run.notification.subject])
     assert marker_of(store_env, member) is True and marker_of(store_env, run) is True
+
+
+def latency_documents(stdout: str) -> list[dict[str, Any]]:
+    """The EMF documents of ``DeliveryLatency`` printed to stdout."""
+    documents = [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]
+    return [doc for doc in documents if "DeliveryLatency" in doc]
+
+
+@pytest.mark.parametrize(
+    ("request_of", "use_case"),
+    [
+        (lambda: member_request(), "member_added"),
+        (lambda: run_request(289782452, completed_at="2026-03-05T16:33:49Z", minutes=[1]), "workflow_run"),
+    ],
+)
+def test_the_delivery_latency_is_emitted_once_stored_and_notified_and_not_for_a_duplicate(
+    request_of: Any,
+    use_case: str,
+    store_env: StoreEnv,
+    function_env: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    function_env.setenv("GITHUB_AUTOMATION_STACK", "dev")
+    received_at = time.time_ns() // 1_000_000 - 1500
+    request = over_the_wire(request_of().model_copy(update={"received_at": received_at}))
+    capsys.readouterr()
+
+    store_records.store_records(request)
+    (document,) = latency_documents(capsys.readouterr().out)
+    store_records.store_records(request)  # a duplicate: nothing published, no latency
+    assert latency_documents(capsys.readouterr().out) == []
+
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "GitHubAutomationTests"
+    assert directive["Metrics"] == [{"Name": "DeliveryLatency", "Unit": "Milliseconds"}]
+    assert directive["Dimensions"] == [["Stack", "UseCase"]]  # no service: the state machines' dimension set
+    assert (document["Stack"], document["UseCase"]) == ("dev", use_case)
+    (latency,) = document["DeliveryLatency"]
+    assert 1500 <= latency < 60_000
+    assert len(store_env.notifications()) == 1
+
+
+def test_a_backfilled_members_latency_is_the_installations(store_env: StoreEnv) -> None:
+    request = member_request()
+    backfilled = request.model_copy(update={"record": {**request.record, "source": "backfill"}})
+    assert over_the_wire(backfilled).use_case == "installation"
+    assert over_the_wire(request).to_wire()["useCase"] == "member_added"
+
+
+def test_a_message_without_received_at_is_stored_and_notified_without_a_latency(
+    store_env: StoreEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    store_records.store_records(over_the_wire(member_request("old-message")))
+    assert latency_documents(capsys.readouterr().out) == []
+    assert len(store_env.notifications()) == 1
+
+
+def test_a_publish_that_fails_emits_no_latency(store_env: StoreEnv, capsys: pytest.CaptureFixture[str]) -> None:
+    request = member_request("unlucky").model_copy(update={"received_at": 1})
+    capsys.readouterr()
+    with Stubber(adapter.sns_client()) as sns:
+        sns.add_client_error("publish", "InternalError", http_status_code=500)
+        with pytest.raises(NotificationPending):
+            store_records.store_records(over_the_wire(request))
+    assert latency_documents(capsys.readouterr().out) == []

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "github-webhooks"
+#: ``requestContext.timeEpoch`` of every event built here (epoch ms): the ``receivedAt`` the receiver stamps.
+TIME_EPOCH = 1_764_633_600_000
 
 
 def fixture_paths() -> list[Path]:
@@ -71,6 +73,7 @@ def http_api_event(body: bytes, headers: Mapping[str, str], *, base64_encoded: b
             "requestId": str(uuid.uuid4()),
             "routeKey": "POST /webhook",
             "stage": "$default",
+            "timeEpoch": TIME_EPOCH,
         },
         "body": base64.b64encode(body).decode() if base64_encoded else body.decode(),
         "isBase64Encoded": base64_encoded,

@@ -444,6 +444,21 @@ def test_a_metric_with_several_dimensions_is_found_whatever_their_values(aws: Em
     assert {r["Id"]: r["Values"] for r in results} == {"q0": [3.0], "q1": [5.0]}
 
 
+def test_a_metric_with_several_dimensions_is_listed_once(aws: EmbeddedAws) -> None:
+    cloudwatch = aws.client("cloudwatch")
+    namespace = f"Test{uuid.uuid4().hex[:8]}"
+    for use_case in ("member_added", "member_added", "member_added", "workflow_run"):
+        dimensions = [{"Name": "Stack", "Value": "dev"}, {"Name": "UseCase", "Value": use_case}]
+        cloudwatch.put_metric_data(
+            Namespace=namespace, MetricData=[{"MetricName": "DeliveryLatency", "Dimensions": dimensions, "Value": 1.0}]
+        )
+    listed = cloudwatch.list_metrics(Namespace=namespace)["Metrics"]
+    assert sorted(next(d["Value"] for d in m["Dimensions"] if d["Name"] == "UseCase") for m in listed) == [
+        "member_added",
+        "workflow_run",
+    ]
+
+
 def test_query_definitions_are_kept_and_updated_by_id(aws: EmbeddedAws) -> None:
     logs = aws.client("logs")
     name = f"test-{uuid.uuid4().hex[:8]}/one-delivery"
@@ -658,3 +673,65 @@ def test_a_sync_express_execution_logs_and_levels_filter_what_is_logged(aws: Emb
     quiet, quiet_group = _logged_state_machine(aws, "STANDARD", level="ERROR")
     _run(aws, quiet, {})
     assert aws.client("logs").filter_log_events(logGroupName=quiet_group)["events"] == []
+
+
+def test_a_jsonata_state_evaluates_its_expressions_and_puts_a_metric(aws: EmbeddedAws) -> None:
+    """The per-event machines' RecordLatency, reduced: a JSONata Task in a JSONPath machine."""
+    namespace = f"Test{uuid.uuid4().hex[:8]}"
+    record = {
+        "Type": "Task",
+        "QueryLanguage": "JSONata",
+        "Resource": "arn:aws:states:::aws-sdk:cloudwatch:putMetricData",
+        "Arguments": {
+            "Namespace": namespace,
+            "MetricData": [
+                {
+                    "MetricName": "DeliveryLatency",
+                    "Unit": "Milliseconds",
+                    "Value": "{% $max([0, $millis() - $states.input.receivedAt]) %}",
+                    "Dimensions": [{"Name": "UseCase", "Value": "{% $states.input.useCase %}"}],
+                }
+            ],
+        },
+        "Output": "{% $merge([$states.input, {'recorded': true}]) %}",
+        "End": True,
+    }
+    machine = _state_machine(aws, {"StartAt": "Record", "States": {"Record": record}})
+    received_at = int(time.time() * 1000) - 2000
+
+    execution = _run(aws, machine, {"receivedAt": received_at, "useCase": "member_added"})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["output"]) == {"receivedAt": received_at, "useCase": "member_added", "recorded": True}
+    now = datetime.datetime.now(datetime.UTC)
+    (datapoint,) = aws.client("cloudwatch").get_metric_statistics(
+        Namespace=namespace,
+        MetricName="DeliveryLatency",
+        Dimensions=[{"Name": "UseCase", "Value": "member_added"}],
+        StartTime=now - datetime.timedelta(minutes=5),
+        EndTime=now + datetime.timedelta(minutes=5),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
+    assert 2000 <= datapoint["Maximum"] < 60_000
+    assert datapoint["Unit"] == "Milliseconds"
+    (put,) = [
+        c for c in aws.api_calls.calls() if c.operation == "PutMetricData" and c.params.get("Namespace") == namespace
+    ]
+    # what the cost meter counts as the state machine's request (stackops/call_usage.py)
+    assert (put.caller, put.service, put.params["MetricData"][0]["MetricName"]) == (
+        "ak",
+        "monitoring",
+        "DeliveryLatency",
+    )
+
+
+def test_a_jsonata_evaluation_error_fails_the_state(aws: EmbeddedAws) -> None:
+    """An expression that cannot be evaluated fails the state instead of crashing the engine (AWS names the
+    error States.QueryEvaluationError; moto's engine, States.Runtime)."""
+    divide = {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% 1 / $states.input.zero %}", "End": True}
+    machine = _state_machine(aws, {"StartAt": "Divide", "States": {"Divide": divide}})
+    execution = _run(aws, machine, {"zero": 0})
+    assert execution["status"] == "FAILED"
+    assert execution["error"] in ("States.Runtime", "States.QueryEvaluationError")
+    assert "division by zero" in execution["cause"]

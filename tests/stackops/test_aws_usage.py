@@ -28,6 +28,7 @@ SEEN_AT = NOW - timedelta(minutes=10)
 ROLE = "arn:aws:iam::123456789012:role/functions"
 GIB = 1024**3
 NAMESPACE = "GitHubAutomation"
+ALL_USE_CASES = ("member_added", "workflow_run", "installation")
 
 
 def tags(stack: str, architecture: str) -> dict[str, str]:
@@ -230,6 +231,20 @@ def sfn_stack(seed: Seeder) -> None:
     seed.metric("AWS/States", "ExecutionsStarted", 2, StateMachineArn=backfill)
     # the backfill's children; no ExecutionTime point (all of them under CloudWatch's resolution, say)
     seed.metric("AWS/States", "ExecutionsStarted", 4, StateMachineArn=onboarding)
+    # RecordLatency: one PutMetricData per run priced and per member onboarded by the backfills
+    for use_case, count in (("workflow_run", 10), ("installation", 4)):
+        seed.cloudwatch.put_metric_data(
+            Namespace=NAMESPACE,
+            MetricData=[
+                {
+                    "MetricName": "DeliveryLatency",
+                    "Dimensions": [{"Name": "Stack", "Value": stack}, {"Name": "UseCase", "Value": use_case}],
+                    "Timestamp": SEEN_AT,
+                    "StatisticValues": {"SampleCount": count, "Sum": count * 1234.0, "Minimum": 1e3, "Maximum": 2e3},
+                    "Unit": "Milliseconds",
+                }
+            ],
+        )
 
 
 @pytest.fixture
@@ -372,7 +387,15 @@ def test_the_express_machine_is_billed_per_request_and_100_ms_at_64_mb(report: U
             billedMemoryMb=64.0,
         ),
     ]
-    assert_lines(lines_of(report, "dev-sfn", "workflow_run"), receiver + chargeback)
+    latency = [line("cloudwatch", "metric_api_requests", 1.0, operation="PutMetricData")]
+    assert_lines(lines_of(report, "dev-sfn", "workflow_run"), receiver + chargeback + latency)
+
+
+def test_the_latency_requests_are_counted_from_the_metrics_datapoints(report: UsageReport) -> None:
+    """4 datapoints of the backfills' children over the 2 installation deliveries; none in the sqs stack."""
+    requests = [x for x in lines_of(report, "dev-sfn", "installation") if x.unit == "metric_api_requests"]
+    assert requests == [line("cloudwatch", "metric_api_requests", 2.0, operation="PutMetricData")]
+    assert not [x for u in ALL_USE_CASES for x in lines_of(report, "dev", u) if x.unit == "metric_api_requests"]
 
 
 def test_standard_transitions_are_counted_from_the_histories_and_scaled_to_executions(report: UsageReport) -> None:
@@ -408,7 +431,8 @@ def test_idle_usage_is_per_month(report: UsageReport) -> None:
             line("kms", "keys", 1.0),
         ],
     )
-    assert_lines(sfn.idle.lines, [line("cloudwatch", "custom_metrics", 2.0)])
+    # WebhooksAccepted and DeliveryLatency, each for workflow_run and installation, under Stack=dev-sfn
+    assert_lines(sfn.idle.lines, [line("cloudwatch", "custom_metrics", 4.0)])
 
 
 def test_a_stack_without_tagged_resources_is_one_clear_line(session: boto3.session.Session) -> None:

@@ -129,3 +129,46 @@ def test_a_secret_named_from_a_prefix_is_known_by_its_resource_name() -> None:
 def test_a_call_with_no_unit_is_reported_not_dropped() -> None:
     call = _call("ses", "SendEmail", {}, caller=function_access_key(f"{SQS.prefix}receiver"))
     assert call_usage.meter_call(call, SQS, Tally(), {}) == "ses:SendEmail"
+
+
+def _put_latency(stack: str, use_case: str = "member_added") -> ApiCall:
+    """A state machine's RecordLatency, as the engine sends it (signed ``ak``, CloudWatch's JSON protocol)."""
+    datum = {
+        "MetricName": "DeliveryLatency",
+        "Unit": "Milliseconds",
+        "Value": 1234,
+        "Dimensions": [{"Name": "Stack", "Value": stack}, {"Name": "UseCase", "Value": use_case}],
+    }
+    return _call(
+        "monitoring",
+        "PutMetricData",
+        {"Namespace": "GitHubAutomation", "MetricData": [datum]},
+        caller=ENGINE_ACCESS_KEY,
+    )
+
+
+def test_a_state_machines_put_metric_data_is_its_stacks_by_the_stack_dimension() -> None:
+    """It names no resource and no function signs it: the Stack dimension says whose it is."""
+    assert call_usage.owner(_put_latency(SFN.stack), [SQS, SFN, SFN_LONGER]) is SFN
+    assert call_usage.owner(_put_latency(SFN_LONGER.stack), [SQS, SFN, SFN_LONGER]) is SFN_LONGER
+    assert call_usage.owner(_put_latency("someone-else"), [SQS, SFN]) is None
+
+
+def test_put_metric_data_is_a_priced_cloudwatch_api_request() -> None:
+    from stackops.prices import load_prices
+
+    tally = Tally()
+    assert call_usage.meter_call(_put_latency(SFN.stack), SFN, tally, {}) is None
+    assert tally.quantity("cloudwatch", "metric_api_requests", "", operation="PutMetricData") == 1
+    prices = load_prices()
+    price = prices.entry("cloudwatch", "metric_api_requests")
+    assert prices.monthly_usd("cloudwatch", "metric_api_requests", 1_000_000 + price.per) == float(price.tiers[0].usd)
+
+
+def test_put_metric_data_puts_one_custom_metric_per_dimension_combination() -> None:
+    calls = [_put_latency(SFN.stack), _put_latency(SFN.stack), _put_latency(SFN.stack, "workflow_run")]
+    calls.append(_call("sqs", "SendMessage", {"QueueUrl": QUEUE}))
+    assert call_usage.custom_metrics(calls) == {
+        ("GitHubAutomation", "DeliveryLatency", (("Stack", SFN.stack), ("UseCase", use_case)))
+        for use_case in ("member_added", "workflow_run")
+    }

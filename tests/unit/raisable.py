@@ -68,7 +68,11 @@ OPTIMIZED = {
     "dynamodb": ("dynamodb", "DynamoDB"),
 }
 #: AWS SDK integrations: the ASL service name -> (botocore service, error name prefix).
-SDK = {"dynamodb": ("dynamodb", "DynamoDb"), "sfn": ("stepfunctions", "Sfn")}
+SDK = {
+    "dynamodb": ("dynamodb", "DynamoDb"),
+    "sfn": ("stepfunctions", "Sfn"),
+    "cloudwatch": ("cloudwatch", "CloudWatch"),
+}
 _RESOURCE = re.compile(r"^arn:aws:states:::(?:(aws-sdk):)?([a-z0-9]+):([A-Za-z]+)(?:\.[a-z0-9:]+)?$")
 
 

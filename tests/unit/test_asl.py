@@ -17,7 +17,7 @@ import re
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,12 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.parser.asl.static_analyser.express_static_analyser import ExpressStaticAnalyser
 from moto.stepfunctions.parser.asl.static_analyser.static_analyser import StaticAnalyser
 
-from components.asl import STATEMACHINES_DIR, DefinitionError, DefinitionTemplate
+from components.asl import STATEMACHINES_DIR, DefinitionError, DefinitionTemplate, key_values
 from components.stepfunctions_pipeline import START_CHILD_RESOURCE, START_CHILD_RETRY_ERRORS
 from functions import records
 from functions.common.errors import RATE_LIMITED_ERROR_NAME, RETRYABLE_ERROR_NAMES, GitHubRateLimited
 from functions.common.models import TeamMembership, WorkflowRunRef
+from functions.common.observability import DELIVERY_LATENCY, STACK_DIMENSION, USE_CASE_DIMENSION
 from functions.directory import CompanyRecord, DirectoryResult
 from functions.pricing import JobUsage, price_run
 from sandbox import moto_fixes
@@ -57,6 +58,12 @@ SNS_SUBJECT_LIMIT = 100  # SNS: fewer than 100 characters
 EXECUTION_NAME_MAX = 80
 
 RATE_LIMIT_PLACEHOLDERS = ("RateLimitBudgetSeconds", "RateLimitMaxWaits")
+LATENCY_PLACEHOLDERS = ("MetricsNamespace", "Stack")
+PUT_METRIC_DATA = "arn:aws:states:::aws-sdk:cloudwatch:putMetricData"
+#: The only JSONata states (a per-state QueryLanguage in a JSONPath machine): JSONPath has no clock.
+JSONATA_STATES = {"onboarding.asl.json": {"RecordLatency"}, "chargeback.asl.json": {"RecordLatency"}}
+#: Tasks whose failure loses nothing but a datapoint: caught, not retried (no retry storm on a throttle).
+BEST_EFFORT = {"RecordLatency"}
 PER_EVENT = {"onboarding.asl.json": "ONBOARDING", "chargeback.asl.json": "CHARGEBACK"}
 DEFINITIONS = (*PER_EVENT, "backfill.asl.json")
 PLACEHOLDERS = {
@@ -66,12 +73,14 @@ PLACEHOLDERS = {
         "NotificationTopicArn",
         "TimeoutSeconds",
         *RATE_LIMIT_PLACEHOLDERS,
+        *LATENCY_PLACEHOLDERS,
     },
     "chargeback.asl.json": {
         "PriceWorkflowRunFunctionArn",
         "NotificationTopicArn",
         "TimeoutSeconds",
         *RATE_LIMIT_PLACEHOLDERS,
+        *LATENCY_PLACEHOLDERS,
     },
     "backfill.asl.json": {
         "ListOrgMembersFunctionArn",
@@ -95,6 +104,8 @@ def sample_values(file_name: str, child_type: str = "STANDARD") -> dict[str, Any
         "StartOnboardingResource": START_CHILD_RESOURCE[child_type],
         "StartOnboardingRetryErrors": START_CHILD_RETRY_ERRORS[child_type],
         "OnboardingStateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:onboarding",
+        "MetricsNamespace": "GitHubAutomation",
+        "Stack": "dev-sfn",
     }
     for name in PLACEHOLDERS[file_name]:
         if name.endswith("FunctionArn"):
@@ -160,6 +171,17 @@ def test_a_whole_string_placeholder_keeps_the_value_type_and_an_embedded_one_bec
     assert document["TimeoutSeconds"] == 60
     assert document["States"]["A"]["Resource"] == "arn:x"
     assert document["States"]["A"]["Comment"] == "calls f for 7"
+
+
+def test_a_jsonata_expression_is_no_placeholder_and_renders_unchanged(tmp_path: Path) -> None:
+    expression = "{% $max([0, $millis() - $states.input.receivedAt]) & ' in ${Stack}' %}"
+    state = {"Type": "Pass", "QueryLanguage": "JSONata", "Output": expression, "End": True}
+    template = write_template(tmp_path, {"StartAt": "A", "States": {"A": state}})
+    assert template.placeholders == {"Stack"}
+    output = json.loads(template.render({"Stack": "dev"}))["States"]["A"]["Output"]
+    assert output == "{% $max([0, $millis() - $states.input.receivedAt]) & ' in dev' %}"
+    with pytest.raises(DefinitionError, match="no value for placeholder"):
+        template.render({})
 
 
 def test_a_placeholder_without_value_fails_naming_the_file_and_the_placeholder(tmp_path: Path) -> None:
@@ -250,13 +272,54 @@ def test_the_backfill_cannot_run_as_express() -> None:
         ExpressStaticAnalyser().analyse(json.dumps(rendered("backfill.asl.json", "STANDARD")))
 
 
+JSONPATH_FIELDS = {"InputPath", "Parameters", "ResultSelector", "ResultPath", "OutputPath"}
+JSONATA_FIELDS = {"Arguments", "Output", "QueryLanguage", "Assign"}
+
+
 @pytest.mark.parametrize("file_name", DEFINITIONS)
-def test_jsonpath_only(file_name: str) -> None:
-    text = (STATEMACHINES_DIR / file_name).read_text()
-    assert "JSONata" not in text and "{%" not in text
-    for scope in scopes(rendered(file_name)):
-        for state in scope["States"].values():
-            assert not {"Arguments", "Output", "QueryLanguage", "Assign"} & state.keys()
+def test_jsonpath_but_for_the_jsonata_states(file_name: str) -> None:
+    definition = rendered(file_name)
+    assert definition.get("QueryLanguage", "JSONPath") == "JSONPath"
+    jsonata = JSONATA_STATES.get(file_name, set())
+    for scope in scopes(definition):
+        for name, state in scope["States"].items():
+            catchers = state.get("Catch", [])
+            if name in jsonata:
+                assert state["QueryLanguage"] == "JSONata", name
+                assert not JSONPATH_FIELDS & state.keys(), f"{name}: a JSONata state has Arguments and Output"
+                assert all(not JSONPATH_FIELDS & catcher.keys() for catcher in catchers), name
+                assert all(not key.endswith(".$") for key, _ in key_values(state)), name
+            else:
+                assert not JSONATA_FIELDS & state.keys(), name
+                assert all(not JSONATA_FIELDS & catcher.keys() for catcher in catchers), name
+                assert "{%" not in json.dumps(state), f"{name}: a JSONata expression in a JSONPath state"
+
+
+@pytest.mark.parametrize("file_name", PER_EVENT)
+def test_stored_and_notified_records_the_delivery_latency_best_effort(file_name: str) -> None:
+    """The metric store-records emits in the sqs architecture (functions/common/observability.py): same
+    namespace, name, unit and dimensions; skipped without ``receivedAt``; a failure loses the datapoint only."""
+    states = rendered(file_name)["States"]
+    assert states["MarkNotified"]["Next"] == "LatencyKnown"
+    known = states["LatencyKnown"]
+    assert known["Choices"] == [{"Variable": "$.receivedAt", "IsPresent": True, "Next": "RecordLatency"}]
+    assert states[known["Default"]] == {"Type": "Succeed"}
+    record = states["RecordLatency"]
+    assert record["Resource"] == PUT_METRIC_DATA and record.get("End") is True
+    assert "Retry" not in record
+    assert record["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "Output": "{% $states.input %}", "Next": "LatencyNotRecorded"}
+    ]
+    assert states["LatencyNotRecorded"]["Type"] == "Succeed"
+    assert record["Output"] == "{% $states.input %}", "the execution's output stays the stored request"
+    (datum,) = record["Arguments"]["MetricData"]
+    assert record["Arguments"]["Namespace"] == "GitHubAutomation"
+    assert (datum["MetricName"], datum["Unit"]) == (DELIVERY_LATENCY, "Milliseconds")
+    assert datum["Dimensions"] == [
+        {"Name": STACK_DIMENSION, "Value": "dev-sfn"},
+        {"Name": USE_CASE_DIMENSION, "Value": "{% $states.input.useCase %}"},
+    ]
+    assert datum["Value"] == "{% $max([0, $millis() - $states.input.receivedAt]) %}"
 
 
 @pytest.mark.parametrize("file_name", DEFINITIONS)
@@ -318,6 +381,8 @@ def test_rate_limited_lambda_tasks_wait_as_github_asks_instead_of_backing_off(fi
 @pytest.mark.parametrize("file_name", DEFINITIONS)
 def test_every_retry_backs_off_exponentially_with_jitter_and_gives_up(file_name: str) -> None:
     for name, state, _ in tasks(rendered(file_name)):
+        if name in BEST_EFFORT:
+            continue
         assert state.get("Retry"), f"{name} never retries"
         for retrier in state["Retry"]:
             assert "States.ALL" not in retrier["ErrorEquals"] and "States.TaskFailed" not in retrier["ErrorEquals"]
@@ -340,7 +405,7 @@ def test_every_failure_is_notified_then_fails_the_execution(file_name: str) -> N
     definition = rendered(file_name)
     top = definition["States"]
     for name, state in top.items():
-        if state["Type"] not in ("Task", "Map") or "Failure" in name or name in AFTER_STORED:
+        if state["Type"] not in ("Task", "Map") or "Failure" in name or name in AFTER_STORED or name in BEST_EFFORT:
             continue
         catch_all = [c for c in state["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
         assert len(catch_all) == 1 and state["Catch"][-1] is catch_all[0], f"{name}: States.ALL caught last, once"
@@ -453,7 +518,7 @@ def test_per_event_machines_store_natively_once_then_notify(file_name: str) -> N
     assert notify["Parameters"]["Subject.$"] == "$.notification.subject"
     assert notify["Parameters"]["Message.$"] == "$.notification.message"
     mark = states["MarkNotified"]
-    assert mark["Resource"] == "arn:aws:states:::dynamodb:updateItem" and mark.get("End") is True
+    assert mark["Resource"] == "arn:aws:states:::dynamodb:updateItem" and mark["Next"] == "LatencyKnown"
     planned = records.notification_marker("t", {"login": "x"}).update_item_request()
     assert {key.removesuffix(".$") for key in mark["Parameters"]} == set(planned), "the whole planned UpdateItem"
     assert all(path.startswith("$.marker.") for path in mark["Parameters"].values())
@@ -501,6 +566,7 @@ def test_child_execution_names_are_deterministic_and_fit() -> None:
 
 Fake = Callable[[dict[str, Any]], dict[str, Any]]
 STACK = "github-automation-test"
+NAMESPACE = "GitHubAutomationTests"
 
 
 class Engine:
@@ -641,7 +707,8 @@ def lookup_directory(event: dict[str, Any]) -> dict[str, Any]:
         onboarded_at=datetime(2026, 11, 2, tzinfo=UTC),
         table=f"{STACK}-members",
     )
-    return request.to_wire()
+    # the adapter passes the input's receivedAt on to the output (functions/common/adapter.py)
+    return request.model_copy(update={"received_at": event.get("receivedAt")}).to_wire()
 
 
 def onboarding(engine: Engine, add: Fake = add_team_member, lookup: Fake = lookup_directory) -> str:
@@ -653,6 +720,8 @@ def onboarding(engine: Engine, add: Fake = add_team_member, lookup: Fake = looku
             "TimeoutSeconds": 60,
             "RateLimitBudgetSeconds": 3600,
             "RateLimitMaxWaits": 100,
+            "MetricsNamespace": NAMESPACE,
+            "Stack": STACK,
         },
     )
 
@@ -680,6 +749,71 @@ def test_onboarding_stores_and_notifies_once_even_when_delivered_twice(engine: E
         if r["ErrorEquals"] == ["DynamoDb.TransactionCanceledException"]
     ]
     assert len(engine.sleeps) == brief["MaxAttempts"], "the cancellation was retried before counting as stored"
+
+
+@pytest.fixture
+def jsonata(engine: Engine) -> Iterator[None]:
+    """The sandbox's JSONata evaluator (sandbox/moto_fixes.py), on this engine's moto."""
+    patches = moto_fixes.Patches()
+    moto_fixes.evaluate_jsonata(patches)
+    yield
+    patches.uninstall()
+
+
+def latency_datapoints(use_case: str, stack: str = STACK) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    return boto3.client("cloudwatch").get_metric_statistics(
+        Namespace=NAMESPACE,
+        MetricName=DELIVERY_LATENCY,
+        Dimensions=[{"Name": STACK_DIMENSION, "Value": stack}, {"Name": USE_CASE_DIMENSION, "Value": use_case}],
+        StartTime=now - timedelta(minutes=5),
+        EndTime=now + timedelta(minutes=5),
+        Period=60,
+        Statistics=["SampleCount", "Maximum"],
+    )["Datapoints"]
+
+
+def test_onboarding_records_the_delivery_latency_once_stored_and_notified(engine: Engine, jsonata: None) -> None:
+    machine = onboarding(engine)
+    received_at = int(time.time() * 1000) - 1500
+    delivered = {**MEMBER, "receivedAt": received_at}
+
+    done = engine.run(machine, "delivery-11", delivered)
+    assert done["status"] == "SUCCEEDED", done.get("cause")
+    assert json.loads(done["output"])["useCase"] == "member_added", "the output is still the stored request"
+    (datapoint,) = latency_datapoints("member_added")
+    assert datapoint["SampleCount"] == 1 and 1500 <= datapoint["Maximum"] < 60_000
+    assert datapoint["Unit"] == "Milliseconds"
+
+    again = engine.run(machine, "delivery-11-again", delivered)
+    assert again["status"] == "SUCCEEDED"
+    (datapoint,) = latency_datapoints("member_added")
+    assert datapoint["SampleCount"] == 1, "a duplicate publishes nothing and records no latency"
+
+
+def test_a_delivery_without_received_at_skips_the_latency(engine: Engine) -> None:
+    """No JSONata evaluator installed: the state is not even entered."""
+    done = engine.run(onboarding(engine), "delivery-12", MEMBER)
+    assert done["status"] == "SUCCEEDED", done.get("cause")
+    entered = [e["stateEnteredEventDetails"]["name"] for e in engine.history(done) if "stateEnteredEventDetails" in e]
+    assert entered[-3:] == ["MarkNotified", "LatencyKnown", "StoredAndNotified"]
+    assert latency_datapoints("member_added") == []
+
+
+def test_a_latency_that_cannot_be_put_still_succeeds(
+    engine: Engine, jsonata: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.cloudwatch.models import CloudWatchBackend
+
+    def throttled(*_: Any, **__: Any) -> None:
+        raise RuntimeError("Rate exceeded")
+
+    monkeypatch.setattr(CloudWatchBackend, "put_metric_data", throttled)
+    done = engine.run(onboarding(engine), "delivery-13", {**MEMBER, "receivedAt": 1})
+    assert done["status"] == "SUCCEEDED", done.get("cause")
+    entered = [e["stateEnteredEventDetails"]["name"] for e in engine.history(done) if "stateEnteredEventDetails" in e]
+    assert entered[-2:] == ["RecordLatency", "LatencyNotRecorded"]
+    assert len(engine.notifications()) == 1
 
 
 @pytest.fixture
@@ -830,6 +964,8 @@ def test_chargeback_stores_the_run_and_its_totals_once(engine: Engine) -> None:
             "TimeoutSeconds": 60,
             "RateLimitBudgetSeconds": 3600,
             "RateLimitMaxWaits": 100,
+            "MetricsNamespace": NAMESPACE,
+            "Stack": STACK,
         },
     )
 

@@ -112,6 +112,7 @@ def test_both_dashboards_have_the_same_widgets(runs: dict[str, ProgramRun]) -> N
     assert titles["sqs"] == titles["stepfunctions"]
     assert set(titles["sqs"]) == {
         observability.DELIVERIES,
+        observability.LATENCY,
         observability.STEP_ERRORS,
         observability.PARKED,
         observability.THROTTLES,
@@ -134,6 +135,29 @@ def test_product_metrics_carry_the_stack_dimension(runs: dict[str, ProgramRun]) 
         assert all(row[row.index("Stack") + 1] == stack for row in product)
 
 
+def test_both_dashboards_graph_the_same_latency_percentiles_per_use_case(runs: dict[str, ProgramRun]) -> None:
+    """One metric for both architectures: store-records' EMF (sqs) and RecordLatency's PutMetricData
+    (stepfunctions) both have exactly the dimensions Stack and UseCase."""
+    graphed = {}
+    for stack, run in (("dev", runs["sqs"]), ("dev-sfn", runs["stepfunctions"])):
+        (widget,) = [w for w in dashboard(run)["widgets"] if w["properties"]["title"] == observability.LATENCY]
+        rows = widget["properties"]["metrics"]
+        assert all(row[:2] == ["GitHubAutomation", "DeliveryLatency"] for row in rows)
+        assert all(row[2:6:2] == ["Stack", "UseCase"] and row[3] == stack for row in rows), "no service dimension"
+        graphed[stack] = [(row[5], row[-1]["stat"]) for row in rows]
+    assert graphed["dev"] == graphed["dev-sfn"]
+    assert graphed["dev"] == [
+        (u, stat) for u in ("member_added", "workflow_run", "installation") for stat in ("p50", "p99")
+    ]
+
+
+def test_the_latency_metric_the_dashboard_checks_is_the_one_emitted() -> None:
+    from components.dashboard import PRODUCT_METRICS
+    from functions.common.observability import DELIVERY_LATENCY, STACK_DIMENSION, USE_CASE_DIMENSION
+
+    assert PRODUCT_METRICS[DELIVERY_LATENCY] == {STACK_DIMENSION, USE_CASE_DIMENSION}
+
+
 def test_a_dashboard_metric_the_stack_lacks_fails_the_build() -> None:
     inventory = StackInventory("dev", "GitHubAutomation", {"FunctionName": frozenset({"fn-a"})})
     ok = Widget("w", [Metric("AWS/Lambda", "Errors", {"FunctionName": "fn-a"}, "a")])
@@ -143,6 +167,8 @@ def test_a_dashboard_metric_the_stack_lacks_fails_the_build() -> None:
         Metric("GitHubAutomation", "WebhooksLost", {"service": "receiver", "Stack": "dev"}, "lost"),
         Metric("GitHubAutomation", "WebhooksIgnored", {"service": "receiver"}, "no stack"),
         Metric("GitHubAutomation", "WebhooksIgnored", {"service": "receiver", "Stack": "prod"}, "other stack"),
+        Metric("GitHubAutomation", "DeliveryLatency", {"service": "store-records", "Stack": "dev"}, "with service"),
+        Metric("GitHubAutomation", "DeliveryLatency", {"Stack": "dev", "UseCase": "push"}, "no such use case"),
     ):
         with pytest.raises(DashboardError):
             dashboard_body([Widget("w", [metric])], inventory, "us-east-1")

@@ -16,6 +16,7 @@ from components.asl import PLACEHOLDER, DefinitionTemplate, key_values
 from components.catalog import BUSINESS_FUNCTIONS, RECEIVER
 from components.config import StackConfig, parse_config
 from components.naming import Naming
+from components.shared import METRICS_NAMESPACE
 from components.stepfunctions_pipeline import WorkflowTypeError, check_workflow_type
 from tests.unit.program import (
     ACCOUNT,
@@ -227,6 +228,32 @@ def test_only_the_storing_machines_write_the_tables(sfn: Stack, use_case: str) -
         ]
     else:
         assert writes == []
+
+
+@pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
+def test_the_machines_that_store_put_their_latency_into_the_product_namespace_only(sfn: Stack, use_case: str) -> None:
+    definition = sfn.definition(use_case)
+    records = [v for k, v in key_values(definition) if k == "Resource" and v.endswith("cloudwatch:putMetricData")]
+    granted = [s for s in sfn.statements(use_case) if any(a.startswith("cloudwatch:") for a in s["Action"])]
+    if not records:
+        assert granted == [], "only a machine that records a latency may put metrics"
+        return
+    assert granted == [
+        {
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": ["*"],
+            "Sid": "RecordLatency",
+            "Condition": {"StringEquals": {"cloudwatch:namespace": METRICS_NAMESPACE}},
+        }
+    ]
+    arguments = definition["States"]["RecordLatency"]["Arguments"]
+    assert arguments["Namespace"] == METRICS_NAMESPACE
+    stack = {d["Name"]: d["Value"] for d in arguments["MetricData"][0]["Dimensions"]}["Stack"]
+    functions_stack = {
+        f.inputs["environment"]["variables"]["GITHUB_AUTOMATION_STACK"] for f in sfn.run.of_type(FUNCTION)
+    }
+    assert functions_stack == {stack}, "the functions' Stack dimension: one metric for both architectures"
 
 
 @pytest.mark.parametrize("use_case", wiring.STATE_MACHINES)
