@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from pydantic import ValidationError
 
-from functions.common import rate_limits
+from functions.common import rate_limits, tracing
 from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
@@ -132,10 +132,14 @@ def step_handler(
             complete=complete_record,
             fail=record_failed,
             serial_key=partial(record_key, parsed),
+            trace_name=step_name,
         )
 
     def run_state(state_input: dict[str, Any]) -> dict[str, Any]:
-        logger.set_correlation_id(state_input.get("correlationId"))
+        correlation_id = state_input.get("correlationId")
+        logger.set_correlation_id(correlation_id)
+        if isinstance(correlation_id, str):
+            tracing.annotate_delivery(correlation_id)
         try:
             output = _state_output(step(input_model.model_validate(state_input)))
         except Exception:
@@ -203,6 +207,7 @@ def _forward(result: StepResult) -> None:
             QueueUrl=queue_url,
             MessageBody=json.dumps(result.to_wire()),
             MessageAttributes=correlation_attributes(result.correlation_id),
+            **tracing.message_system_attributes(),
         )
         return
     for start in range(0, len(result), SEND_MESSAGE_BATCH_LIMIT):
@@ -210,11 +215,13 @@ def _forward(result: StepResult) -> None:
 
 
 def _send_batch(queue_url: str, items: Sequence[Message]) -> None:
+    system_attributes = tracing.message_system_attributes()
     entries = [
         {
             "Id": str(index),
             "MessageBody": json.dumps(item.to_wire()),
             "MessageAttributes": correlation_attributes(item.correlation_id),
+            **system_attributes,
         }
         for index, item in enumerate(items)
     ]
