@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from pydantic import ValidationError
 
-from functions.common import rate_limits, tracing
+from functions.common import github_quota, rate_limits, tracing
 from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
@@ -154,11 +154,22 @@ def step_handler(
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        if _is_sqs_event(event):
-            return process_records(event, context)
-        return run_state(event)
+        try:
+            if _is_sqs_event(event):
+                return process_records(event, context)
+            return run_state(event)
+        finally:
+            _publish_github_headroom()
 
     return handler
+
+
+def _publish_github_headroom() -> None:
+    """The invocation's GitHub rate-limit headroom; a metric that cannot be emitted fails nothing."""
+    try:
+        github_quota.publish()
+    except Exception:
+        logger.exception("could not publish the GitHub rate-limit headroom")
 
 
 def _record_failed(step_name: str, record: SQSRecord, error: Exception) -> None:
