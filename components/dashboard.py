@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-#: The product metrics the functions emit (functions/receiver.py, functions/common/adapter.py), each with
+#: The product metrics the functions emit (functions/receiver.py, functions/common/adapter.py, ...), each with
 #: the dimensions Powertools gives it: ``service`` (the function key), ``Stack``, and ``UseCase`` on
 #: accepted deliveries.
 PRODUCT_METRICS: Mapping[str, frozenset[str]] = {
@@ -21,6 +21,8 @@ PRODUCT_METRICS: Mapping[str, frozenset[str]] = {
     "StepSucceeded": frozenset({"service", "Stack"}),
     "StepFailed": frozenset({"service", "Stack"}),
     "StepParked": frozenset({"service", "Stack"}),
+    # functions/common/github_quota.py: the least quota left per GitHub rate-limit resource
+    "GitHubRateLimitRemaining": frozenset({"service", "Stack", "Resource"}),
 }
 #: The receiver's ``UseCase`` dimension values (functions/receiver.py ``USE_CASE``).
 USE_CASES = ("member_added", "workflow_run", "installation")
