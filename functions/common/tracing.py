@@ -86,9 +86,10 @@ def record_subsegment(name: str, delivery_id: str, producer_header: str | None) 
         yield
         return
     with tracer.provider.in_subsegment(name=name) as subsegment:
-        subsegment.put_annotation(DELIVERY_ID_ANNOTATION, delivery_id)
-        if producer_header:
-            subsegment.put_metadata(AWS_TRACE_HEADER, producer_header, PRODUCER_METADATA_NAMESPACE)
+        if subsegment is not None:  # None: the SDK found no segment to attach it to
+            subsegment.put_annotation(DELIVERY_ID_ANNOTATION, delivery_id)
+            if producer_header:
+                subsegment.put_metadata(AWS_TRACE_HEADER, producer_header, PRODUCER_METADATA_NAMESPACE)
         yield
 
 
