@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-#: The product metrics the functions emit (functions/receiver.py, functions/common/adapter.py), each with
+#: The product metrics the functions emit (functions/receiver.py, functions/common/adapter.py, ...), each with
 #: the dimensions Powertools gives it: ``service`` (the function key), ``Stack``, and ``UseCase`` on
 #: accepted deliveries. ``DeliveryLatency`` has no ``service``: store-records (sqs) and the state machines'
 #: ``RecordLatency`` (stepfunctions) put the same metric (functions/common/observability.py).
@@ -23,6 +23,8 @@ PRODUCT_METRICS: Mapping[str, frozenset[str]] = {
     "StepFailed": frozenset({"service", "Stack"}),
     "StepParked": frozenset({"service", "Stack"}),
     "DeliveryLatency": frozenset({"Stack", "UseCase"}),
+    # functions/common/github_quota.py: the least quota left per GitHub rate-limit resource
+    "GitHubRateLimitRemaining": frozenset({"service", "Stack", "Resource"}),
 }
 #: The receiver's ``UseCase`` dimension values (functions/receiver.py ``USE_CASE``).
 USE_CASES = ("member_added", "workflow_run", "installation")

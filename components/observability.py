@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Alarms
-from components.catalog import RECEIVER
+from components.catalog import BUSINESS_FUNCTIONS, LOOKUP_DIRECTORY, RECEIVER, Needs
 from components.dashboard import USE_CASES, Metric, StackInventory, Widget, dashboard_body
 from components.lambda_function import LambdaFunction
 from components.naming import Naming
@@ -22,6 +22,10 @@ THROTTLES = "Throttles"
 LATENCY = "End-to-end latency (received -> stored and notified, ms)"
 #: The latency percentiles graphed per use case.
 LATENCY_STATS = ("p50", "p99")
+GITHUB_HEADROOM = "GitHub rate-limit headroom"
+#: The GitHub rate-limit resources each function's calls count against (``x-ratelimit-resource``): the
+#: directory lookup asks GraphQL for the SAML identity, the others call REST.
+GITHUB_RESOURCES: Mapping[str, tuple[str, ...]] = {LOOKUP_DIRECTORY.key: ("graphql",)}
 #: Logs Insights takes no parameters: the saved query is opened in the console and this text replaced.
 DELIVERY_ID_PLACEHOLDER = "REPLACE-WITH-DELIVERY-ID"
 #: Every function logs the delivery id as Powertools' ``correlation_id``; a Standard state machine's log
@@ -92,6 +96,24 @@ def widgets(
         Widget(
             THROTTLES, [Metric("AWS/Lambda", "Throttles", {"FunctionName": n}, k) for k, n in function_names.items()]
         ),
+        Widget(GITHUB_HEADROOM, github_headroom(stack, namespace, function_names)),
+    ]
+
+
+def github_headroom(stack: str, namespace: str, function_names: Mapping[str, str]) -> list[Metric]:
+    """The least GitHub quota left (``GitHubRateLimitRemaining``, Minimum) of every function that calls GitHub."""
+    callers = [spec.key for spec in BUSINESS_FUNCTIONS if Needs.GITHUB_APP_SECRET in spec.needs]
+    return [
+        Metric(
+            namespace,
+            "GitHubRateLimitRemaining",
+            {"service": key, "Stack": stack, "Resource": resource},
+            f"{key} ({resource})",
+            "Minimum",
+        )
+        for key in callers
+        if key in function_names
+        for resource in GITHUB_RESOURCES.get(key, ("core",))
     ]
 
 

@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from githubkit.webhooks import verify
 
+from functions.common import tracing
 from functions.common.dispatch import RedeliveryLimitExceeded, dispatch
 from functions.common.models import BackfillRequest, MemberRef, Message, WorkflowRunRef
 from functions.common.observability import USE_CASE_DIMENSION, logger, metrics, tracer
@@ -91,6 +92,7 @@ def _receive(request: APIGatewayProxyEventV2) -> dict[str, Any]:
     _verify_signature(body, request.headers.get("x-hub-signature-256"))
     event_name = _required_header(request, "x-github-event")
     delivery_id = _required_header(request, "x-github-delivery")
+    tracing.annotate_delivery(delivery_id)
     payload = _json_object(_json_bytes(body, request.headers.get("content-type")))
     logger.append_keys(action=payload.get("action"))
     try:

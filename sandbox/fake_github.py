@@ -61,6 +61,9 @@ PRIMARY_RESET_SECONDS = 60
 #: What an installation's quota covers: the API, not the App's token exchange nor the company directory.
 QUOTA_PATHS = rf"^/(?!app/|{DIRECTORY_PREFIX.strip('/')}/)"
 PER_PAGE_DEFAULT, PER_PAGE_MAX = 30, 100
+#: An installation's primary quota per hour and resource (GitHub: 5,000 at least, REST ``core`` and ``graphql``).
+QUOTA_LIMIT = 5000
+QUOTA_WINDOW_SECONDS = 3600
 
 Fault = Literal[
     "server_error",  # 502 Bad Gateway
@@ -442,6 +445,8 @@ class FakeGitHub:
     _faults: list[_PendingFault] = field(default_factory=list, repr=False)
     _exhaustion: _Exhaustion | None = field(default=None, repr=False)
     _latencies: list[_PendingLatency] = field(default_factory=list, repr=False)
+    _quota_used: dict[str, int] = field(default_factory=dict, repr=False)  # resource -> requests this window
+    _quota_window_ends: int = field(default=0, repr=False)  # epoch seconds: x-ratelimit-reset
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
@@ -553,7 +558,28 @@ class FakeGitHub:
                 self.requests.append(RecordedRequest(method.upper(), path, parts.query, None, version, parts.path))
                 raise
             self.requests.append(RecordedRequest(method.upper(), path, parts.query, reply.status, version, parts.path))
+            return self._count_quota(path, reply)
+
+    def _count_quota(self, path: str, reply: Reply) -> Reply:
+        """Count the request against its resource's quota and say so in the ``x-ratelimit-*`` headers, as
+        GitHub does on every API response (the App's token exchange and the directory are not the API's
+        quota). A fault or an exhausted quota keeps the values it set."""
+        if not re.search(QUOTA_PATHS, path):
             return reply
+        now = int(time.time())
+        if now >= self._quota_window_ends:
+            self._quota_used.clear()
+            self._quota_window_ends = now + QUOTA_WINDOW_SECONDS
+        resource = "graphql" if path == "/graphql" else "core"
+        used = self._quota_used[resource] = self._quota_used.get(resource, 0) + 1
+        headers = {
+            "x-ratelimit-limit": str(QUOTA_LIMIT),
+            "x-ratelimit-remaining": str(max(0, QUOTA_LIMIT - used)),
+            "x-ratelimit-used": str(min(used, QUOTA_LIMIT)),
+            "x-ratelimit-reset": str(self._quota_window_ends),
+            "x-ratelimit-resource": resource,
+        }
+        return reply._replace(headers={**headers, **reply.headers})
 
     def _answer(self, method: str, url: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
         """Routes match the raw path, one segment per ``/`` as sent, and each segment is then unescaped,

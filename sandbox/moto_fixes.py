@@ -82,6 +82,7 @@ def install(
             scale_wait_states(patches, time_scale)
             scale_message_delays(patches, time_scale)
             stop_synchronous_sqs_event_sources(patches)
+            keep_batch_trace_headers(patches)
             isolate_dynamodb_writes(patches)
             enforce_sns_subject_rules(patches)
             fail_sns_publishes(patches, sns_faults if sns_faults is not None else SnsPublishFaults())
@@ -529,6 +530,40 @@ def stop_synchronous_sqs_event_sources(patches: Patches) -> None:
     patches.replace(
         Queue, "lambda_event_source_mappings", property(lambda queue: _NoMappings(), lambda queue, value: None)
     )
+
+
+def keep_batch_trace_headers(patches: Patches) -> None:
+    """Keep each ``SendMessageBatch`` entry's ``MessageSystemAttributes`` (the ``AWSTraceHeader``), as SQS does.
+
+    moto 5.2.5 keeps a SendMessage's system attributes and returns ``AWSTraceHeader`` from ReceiveMessage,
+    but its batch sends each entry without them: the trace header of a fanned-out message was lost. The
+    batch hands each entry's attributes to the ``send_message`` it calls for that entry (one call per
+    entry, in order, in the same thread: a thread-local queue).
+    """
+    from moto.sqs.models import SQSBackend
+
+    pending = threading.local()
+    send_message, send_message_batch = SQSBackend.send_message, SQSBackend.send_message_batch
+
+    @functools.wraps(send_message)
+    def send_one(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
+        queued = getattr(pending, "entries", None)
+        if queued:
+            attributes = queued.pop(0)
+            if attributes and not kwargs.get("system_attributes"):
+                kwargs["system_attributes"] = attributes
+        return send_message(self, *args, **kwargs)
+
+    @functools.wraps(send_message_batch)
+    def send_batch(self: SQSBackend, queue_name: str, entries: dict[str, dict[str, Any]]) -> Any:
+        pending.entries = [entry.get("MessageSystemAttributes") for entry in entries.values()]
+        try:
+            return send_message_batch(self, queue_name, entries)
+        finally:
+            pending.entries = None
+
+    patches.replace(SQSBackend, "send_message", send_one)
+    patches.replace(SQSBackend, "send_message_batch", send_batch)
 
 
 def isolate_dynamodb_writes(patches: Patches) -> None:

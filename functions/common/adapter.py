@@ -35,7 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from pydantic import ValidationError
 
-from functions.common import rate_limits, tracking
+from functions.common import github_quota, rate_limits, tracing, tracking
 from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
@@ -143,10 +143,14 @@ def step_handler(
             complete=partial(complete_record, durations),
             fail=partial(record_failed, durations),
             serial_key=partial(record_key, parsed),
+            trace_name=step_name,
         )
 
     def run_state(state_input: dict[str, Any]) -> dict[str, Any]:
-        logger.set_correlation_id(state_input.get("correlationId"))
+        correlation_id = state_input.get("correlationId")
+        logger.set_correlation_id(correlation_id)
+        if isinstance(correlation_id, str):
+            tracing.annotate_delivery(correlation_id)
         try:
             output = _state_output(run_step(input_model.model_validate(state_input)))
         except Exception:
@@ -161,11 +165,22 @@ def step_handler(
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        if _is_sqs_event(event):
-            return process_records(event, context)
-        return run_state(event)
+        try:
+            if _is_sqs_event(event):
+                return process_records(event, context)
+            return run_state(event)
+        finally:
+            _publish_github_headroom()
 
     return handler
+
+
+def _publish_github_headroom() -> None:
+    """The invocation's GitHub rate-limit headroom; a metric that cannot be emitted fails nothing."""
+    try:
+        github_quota.publish()
+    except Exception:
+        logger.exception("could not publish the GitHub rate-limit headroom")
 
 
 def _record_failed(step_name: str, record: SQSRecord, error: Exception, duration_ms: float | None) -> None:
@@ -230,6 +245,7 @@ def _forward(result: StepResult) -> None:
             QueueUrl=queue_url,
             MessageBody=json.dumps(result.to_wire()),
             MessageAttributes=correlation_attributes(result.correlation_id),
+            **tracing.message_system_attributes(),
         )
         return
     for start in range(0, len(result), SEND_MESSAGE_BATCH_LIMIT):
@@ -237,11 +253,13 @@ def _forward(result: StepResult) -> None:
 
 
 def _send_batch(queue_url: str, items: Sequence[Message]) -> None:
+    system_attributes = tracing.message_system_attributes()
     entries = [
         {
             "Id": str(index),
             "MessageBody": json.dumps(item.to_wire()),
             "MessageAttributes": correlation_attributes(item.correlation_id),
+            **system_attributes,
         }
         for index, item in enumerate(items)
     ]

@@ -25,6 +25,10 @@ calls and the failure path stay single-threaded. A step still running at the dea
 (Python cannot stop one) but its result is dropped, never forwarded: its retry does the work again, and
 every side effect of a step is idempotent (a team membership PUT, conditional writes).
 
+Tracing: each record runs in an X-Ray subsegment named ``trace_name``, annotated with its correlation id
+(``functions.common.tracing``); the X-Ray SDK's current entity is per thread, so the record threads are
+handed the handler's entity first and their subsegments nest under the invocation.
+
 Logging: Powertools' ``append_keys`` (``set_correlation_id``) is process-wide, so each record's
 correlation id is set with ``thread_safe_append_keys`` (a context variable: each thread has its own)
 in the thread that runs or finishes it, and cleared after. boto3 clients are thread-safe but creating
@@ -41,6 +45,7 @@ from typing import Any, Protocol, TypeVar
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from functions.common import tracing
 from functions.common.observability import logger
 
 #: Time kept, of the invocation's remaining time, to forward the finished records' results, publish
@@ -69,6 +74,7 @@ def process_batch(
     complete: Callable[[SQSRecord, R], None],
     fail: Callable[[SQSRecord, Exception], None],
     serial_key: Callable[[SQSRecord], Hashable | None] | None = None,
+    trace_name: str = "record",
 ) -> dict[str, Any]:
     """Run ``run`` on every record at once; the partial batch response (``batchItemFailures``).
 
@@ -82,16 +88,18 @@ def process_batch(
     budget_ms = context.get_remaining_time_in_millis() - REPLY_MARGIN_MS
     futures: list[Future[R]] = [Future() for _ in records]
     deadline_passed = threading.Event()
+    parent_entity = tracing.current_entity()
 
     def run_in_turn(chain: list[int]) -> None:
-        for index in chain:
-            if deadline_passed.is_set() or not futures[index].set_running_or_notify_cancel():
-                return  # the handler has answered: the rest of the chain is reported for a retry
-            record = records[index]
-            try:
-                futures[index].set_result(_run_with_correlation_id(run, record, correlation_id(record)))
-            except BaseException as error:
-                futures[index].set_exception(error)
+        with tracing.continued_in_thread(parent_entity):
+            for index in chain:
+                if deadline_passed.is_set() or not futures[index].set_running_or_notify_cancel():
+                    return  # the handler has answered: the rest of the chain is reported for a retry
+                record = records[index]
+                try:
+                    futures[index].set_result(_run_record(run, record, correlation_id(record), trace_name))
+                except BaseException as error:
+                    futures[index].set_exception(error)
 
     chains = _chains(records, serial_key)
     pool = ThreadPoolExecutor(max_workers=len(chains), thread_name_prefix="record")
@@ -135,8 +143,11 @@ def _chains(records: Sequence[SQSRecord], serial_key: Callable[[SQSRecord], Hash
     return chains
 
 
-def _run_with_correlation_id(run: Callable[[SQSRecord], R], record: SQSRecord, correlation_id: str) -> R:
-    with _correlation_id(correlation_id):
+def _run_record(run: Callable[[SQSRecord], R], record: SQSRecord, correlation_id: str, trace_name: str) -> R:
+    with (
+        _correlation_id(correlation_id),
+        tracing.record_subsegment(trace_name, correlation_id, record.attributes.aws_trace_header),
+    ):
         return run(record)
 
 

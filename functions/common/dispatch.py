@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 from botocore.client import BaseClient
 
+from functions.common import tracing
 from functions.common.models import Message
 from functions.common.observability import logger
 from functions.common.settings import Architecture
@@ -97,7 +98,10 @@ def dispatch(architecture: Architecture, target: str, message: Message) -> None:
     body = json.dumps(message.to_wire())
     if architecture == "sqs":
         sqs_client().send_message(
-            QueueUrl=target, MessageBody=body, MessageAttributes=correlation_attributes(message.correlation_id)
+            QueueUrl=target,
+            MessageBody=body,
+            MessageAttributes=correlation_attributes(message.correlation_id),
+            **tracing.message_system_attributes(),
         )
         return
     start_execution(target, message.correlation_id, body)

@@ -4,6 +4,8 @@ Retries are the architecture's job (Step Functions ``Retry``, SQS redelivery), s
 retrying is off: a rate-limited call fails fast with ``GitHubRateLimited`` instead of sleeping
 inside a Lambda invocation, and a 5xx fails with ``GitHubUnavailable``.
 
+Every response's rate-limit headers feed the ``GitHubRateLimitRemaining`` metric (``functions.common.github_quota``).
+
 Every request names the REST API version of the target (``GITHUB_API_VERSION``, stack config
 ``githubApiVersion``), not githubkit's own newest schema version, which GitHub Enterprise Server
 releases do not know.
@@ -30,6 +32,7 @@ from githubkit.exception import (
     RequestTimeout,
 )
 
+from functions.common import github_quota
 from functions.common.errors import GitHubRateLimited, GitHubRequestRejected, GitHubUnavailable
 from functions.common.secrets import GitHubAppCredentials, github_app_credentials
 from functions.common.settings import settings
@@ -66,7 +69,7 @@ def _client_for(credentials: GitHubAppCredentials, base_url: str, api_version: s
         user_agent=USER_AGENT,
         timeout=HTTP_TIMEOUT,
         auto_retry=False,
-        event_hooks={"request": [api_version_hook(api_version)]},
+        event_hooks={"request": [api_version_hook(api_version)], "response": [github_quota.observe]},
         # No HTTP response cache: every call must see GitHub's current state. The strategy also
         # holds the installation token (about an hour), kept per client rather than process-wide.
         http_cache=False,

@@ -4,6 +4,11 @@ Service name and metrics namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOL
 which the Pulumi program sets per function. Every metric also carries a ``Stack`` dimension, the Pulumi
 stack name from GITHUB_AUTOMATION_STACK: two stacks in one account (say dev and dev-sfn, compared side by
 side) would otherwise add up into one metric.
+
+The Tracer patches only the libraries whose calls are subsegments: botocore (every AWS call) and httpx
+(every GitHub call: githubkit builds its client with ``httpx.Client``, which the patch replaces, so the
+client must be created after this import). Left to itself it would patch every library aws_xray_sdk
+supports that is installed, each import costing cold-start time.
 """
 
 import os
@@ -19,9 +24,11 @@ USE_CASE_DIMENSION = "UseCase"
 #: Delivery received (the receiver's ``receivedAt``) -> stored and notified, in milliseconds, per use case.
 #: sqs: store-records emits it; stepfunctions: the per-event machines' ``RecordLatency`` state (PutMetricData).
 DELIVERY_LATENCY = "DeliveryLatency"
+#: What the Tracer patches for X-Ray subsegments (aws_xray_sdk's module names).
+PATCHED_MODULES = ("botocore", "httpx")
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=PATCHED_MODULES)
 metrics = Metrics()
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from functions.common import tracing
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
 
@@ -72,4 +73,5 @@ def _send(record: SQSRecord, correlation_id: str, *, waited: int, left: int) -> 
             WAITED: {"DataType": "Number", "StringValue": str(waited)},
             WAIT_LEFT: {"DataType": "Number", "StringValue": str(left - delay)},
         },
+        **tracing.message_system_attributes(),
     )

@@ -33,6 +33,8 @@ from tests.functions.webhooks import (
     signature,
     signed_delivery,
 )
+from tests.functions.xray import ROOT, Emitted
+from tests.functions.xray import xray as xray  # noqa: F401  (the fixture)
 
 SECRET = "It's a Secret to Everybody"
 MEMBER_ADDED = (FIXTURES / "organization" / "member_added.payload.json").read_bytes()
@@ -249,6 +251,26 @@ def test_every_example_is_accepted_or_ignored(path: Path, receiver: Receiver) ->
     else:
         assert answer == (202, {"status": "ignored"})
         assert receiver.dispatched(delivery_id) == {}
+
+
+def test_the_receivers_trace_carries_the_delivery_id_to_the_pipeline(receiver: Receiver, xray: Emitted) -> None:
+    delivery_id = new_delivery_id()
+    sent: list[dict[str, Any]] = []
+    events = dispatch.sqs_client().meta.events
+    record = lambda params, **_: sent.append(params)  # noqa: E731
+    events.register("provide-client-params.sqs.SendMessage", record)
+    try:
+        assert receiver.deliver(delivery_id=delivery_id)[0] == 202
+    finally:
+        events.unregister("provide-client-params.sqs.SendMessage", record)
+    receiver.dispatched(delivery_id)
+
+    (handler,) = xray.named("## handler")
+    assert handler["annotations"]["DeliveryId"] == delivery_id
+    if receiver.architecture == "sqs":  # stepfunctions: botocore's X-Amzn-Trace-Id (patched in Lambda) carries it
+        (params,) = sent
+        header = params["MessageSystemAttributes"]["AWSTraceHeader"]["StringValue"]
+        assert header == f"Root={ROOT};Parent={handler['id']};Sampled=1"
 
 
 @pytest.mark.parametrize(

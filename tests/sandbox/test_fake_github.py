@@ -6,7 +6,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 
 import httpx
@@ -42,7 +42,12 @@ def server() -> Iterator[FakeGitHubServer]:
     assert running.errors == []
 
 
-def client(server: FakeGitHubServer, key: AppKey | None = None, installation_id: int = SEED.installation_id) -> GitHub:
+def client(
+    server: FakeGitHubServer,
+    key: AppKey | None = None,
+    installation_id: int = SEED.installation_id,
+    on_response: Callable[[httpx.Response], None] | None = None,
+) -> GitHub:
     """A githubkit client as functions/common/github.py builds it (no retries, no cache)."""
     strategy = AppInstallationAuthStrategy(SEED.app_id, (key or app_key()).private_key_pem, installation_id)
     return GitHub(
@@ -52,6 +57,7 @@ def client(server: FakeGitHubServer, key: AppKey | None = None, installation_id:
         http_cache=False,
         timeout=5,
         cache_strategy=MemCacheStrategy(),  # the token of another test's fake would be refused here
+        event_hooks={"response": [on_response]} if on_response else None,
     )
 
 
@@ -65,6 +71,36 @@ def test_the_app_gets_an_installation_token_once_and_uses_it(server: FakeGitHubS
         ("GET", "/users/alice", 200),
         ("GET", "/users/bob", 200),
     ]
+
+
+def test_api_responses_carry_the_quota_they_count_against(server: FakeGitHubServer) -> None:
+    """As GitHub: ``x-ratelimit-*`` on every API response, counted down per resource; the token exchange
+    and the directory are not the installation's quota; a rate-limit fault keeps its own values."""
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    def quota(response: httpx.Response) -> None:
+        headers = {k: v for k, v in response.headers.items() if k.startswith("x-ratelimit-")}
+        seen.append((response.request.url.path, headers))
+
+    github = client(server, on_response=quota)
+    github.rest.users.get_by_username("alice")
+    github.rest.users.get_by_username("bob")
+    from functions.directory import SAML_IDENTITY_QUERY
+
+    github.graphql.request(SAML_IDENTITY_QUERY, {"org": SEED.org, "login": "alice"})
+    server.github.fail("primary_rate_limit", path="^/users/")
+    with pytest.raises(Exception, match="403"):
+        github.rest.users.get_by_username("carol")
+
+    token, alice, bob, graphql, limited = seen
+    assert token[1] == {}
+    assert [alice[1]["x-ratelimit-remaining"], bob[1]["x-ratelimit-remaining"]] == ["4999", "4998"]
+    assert alice[1]["x-ratelimit-limit"] == "5000" and alice[1]["x-ratelimit-resource"] == "core"
+    assert int(alice[1]["x-ratelimit-reset"]) > time.time()
+    assert (graphql[1]["x-ratelimit-resource"], graphql[1]["x-ratelimit-remaining"]) == ("graphql", "4999")
+    assert (limited[1]["x-ratelimit-remaining"], limited[1]["x-ratelimit-resource"]) == ("0", "core")
+    directory = httpx.get(f"{server.directory_url}/alice")
+    assert directory.status_code == 200 and "x-ratelimit-remaining" not in directory.headers
 
 
 def test_a_jwt_signed_with_another_key_is_refused(server: FakeGitHubServer) -> None:

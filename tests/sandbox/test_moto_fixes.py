@@ -226,6 +226,42 @@ def test_message_delays_are_scaled(aws: EmbeddedAws) -> None:
     assert [message["Body"] for message in received] == ["later"]
 
 
+def test_batch_entries_keep_their_trace_header(aws: EmbeddedAws) -> None:
+    """moto alone drops a batch entry's MessageSystemAttributes; with the fix each entry keeps its own."""
+    sqs = aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"traced-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+
+    def header(n: int) -> dict[str, Any]:
+        return {"AWSTraceHeader": {"DataType": "String", "StringValue": f"Root=1-5759e988-{n:024x}"}}
+
+    def sent_and_received() -> dict[str, str | None]:
+        sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": "a", "MessageBody": "a", "MessageSystemAttributes": header(1)},
+                {"Id": "b", "MessageBody": "b"},
+                {"Id": "c", "MessageBody": "c", "MessageSystemAttributes": header(3)},
+            ],
+        )
+        received = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["AWSTraceHeader"]
+        )["Messages"]
+        for message in received:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return {m["Body"]: m.get("Attributes", {}).get("AWSTraceHeader") for m in received}
+
+    unfixed = moto_fixes.Patches()
+    from moto.sqs.models import SQSBackend
+
+    unfixed.replace(SQSBackend, "send_message", SQSBackend.__dict__["send_message"].__wrapped__)
+    unfixed.replace(SQSBackend, "send_message_batch", SQSBackend.__dict__["send_message_batch"].__wrapped__)
+    try:
+        assert sent_and_received() == {"a": None, "b": None, "c": None}
+    finally:
+        unfixed.uninstall()
+    assert sent_and_received() == {"a": f"Root=1-5759e988-{1:024x}", "b": None, "c": f"Root=1-5759e988-{3:024x}"}
+
+
 def test_send_message_no_longer_invokes_the_mapped_function(aws: EmbeddedAws) -> None:
     function = create_function(aws, "queue-consumer")
     sqs = aws.client("sqs")

@@ -224,6 +224,26 @@ def test_batch_size_is_honoured_and_successes_are_deleted(aws: EmbeddedAws, cons
     assert pipe.dead_letters() == []
 
 
+def test_a_records_trace_header_reaches_the_function_as_lambda_passes_it(aws: EmbeddedAws, consumer: str) -> None:
+    """``attributes.AWSTraceHeader`` of the record, from a SendMessage and a SendMessageBatch entry alike."""
+    pipe = Pipe(aws, consumer, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
+    header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    trace = {"AWSTraceHeader": {"DataType": "String", "StringValue": header}}
+    pipe.sqs.send_message(QueueUrl=pipe.url, MessageBody="ok-one", MessageSystemAttributes=trace)
+    pipe.sqs.send_message_batch(
+        QueueUrl=pipe.url,
+        Entries=[
+            {"Id": "traced", "MessageBody": "ok-batch", "MessageSystemAttributes": trace},
+            {"Id": "untraced", "MessageBody": "ok-none"},
+        ],
+    )
+    with pipe.poller() as poller:
+        _wait_for(lambda: len([r for b in pipe.batches() for r in b]) == 3)
+        _wait_for(poller.idle)
+    headers = {r["body"]: r["attributes"].get("AWSTraceHeader") for b in pipe.batches() for r in b}
+    assert headers == {"ok-one": header, "ok-batch": header, "ok-none": None}
+
+
 def test_the_batching_window_gathers_records_that_arrive_after_the_first(aws: EmbeddedAws, consumer: str) -> None:
     pipe = Pipe(aws, consumer, BatchSize=10, MaximumBatchingWindowInSeconds=2)
     with pipe.poller(max_concurrency=1) as poller:  # one poller: a second one would take the second record

@@ -116,6 +116,7 @@ def test_both_dashboards_have_the_same_widgets(runs: dict[str, ProgramRun]) -> N
         observability.STEP_ERRORS,
         observability.PARKED,
         observability.THROTTLES,
+        observability.GITHUB_HEADROOM,
     }
 
 
@@ -125,6 +126,23 @@ def test_the_dashboard_graphs_every_function_of_the_stack(runs: dict[str, Progra
     names = {f.inputs["name"] for f in run.of_type(FUNCTION)}
     (errors,) = [w for w in dashboard(run)["widgets"] if w["properties"]["title"] == observability.STEP_ERRORS]
     assert {row[3] for row in errors["properties"]["metrics"]} == names
+
+
+@pytest.mark.parametrize("architecture", STACK_FILES)
+def test_the_dashboard_shows_the_github_headroom_of_every_function_that_calls_github(
+    runs: dict[str, ProgramRun], architecture: str
+) -> None:
+    from components.catalog import BUSINESS_FUNCTIONS, Needs
+
+    (widget,) = [
+        w for w in dashboard(runs[architecture])["widgets"] if w["properties"]["title"] == observability.GITHUB_HEADROOM
+    ]
+    rows = widget["properties"]["metrics"]
+    assert {tuple(row[:2]) for row in rows} == {("GitHubAutomation", "GitHubRateLimitRemaining")}
+    assert {row[-1]["stat"] for row in rows} == {"Minimum"}
+    callers = {spec.key for spec in BUSINESS_FUNCTIONS if Needs.GITHUB_APP_SECRET in spec.needs}
+    assert {row[row.index("service") + 1] for row in rows} == callers
+    assert {row[row.index("Resource") + 1] for row in rows} == {"core", "graphql"}
 
 
 def test_product_metrics_carry_the_stack_dimension(runs: dict[str, ProgramRun]) -> None:
