@@ -137,7 +137,7 @@ def test_member_added_through_stepfunctions(meter: SandboxMeter, design: str) ->
     expected[_k("lambda", "requests", "receiver", trigger="http")] = 1
     # onboarding.asl.json on the success path: AddTeamMember (lambda:invoke), LookupDirectory (lambda:invoke),
     # Store (aws-sdk:dynamodb:transactWriteItems), NotifySuccess (sns:publish), MarkNotified
-    # (dynamodb:updateItem), LatencyKnown (Choice), RecordLatency (aws-sdk:cloudwatch:putMetricData): seven
+    # (dynamodb:updateItem), RecordLatency (aws-sdk:cloudwatch:putMetricData): six
     # states entered, two Lambda invokes, the writes, the publish and the metric made by the engine itself
     # (no store-records function).
     expected[_k("lambda", "requests", "add-team-member", trigger="states")] = 1
@@ -146,7 +146,7 @@ def test_member_added_through_stepfunctions(meter: SandboxMeter, design: str) ->
     expected[_k("dynamodb", "write_request_units", "members", operation="UpdateItem")] = mark
     expected[_k("cloudwatch", "metric_api_requests", "", operation="PutMetricData")] = 1
     if design == STANDARD_DESIGN:
-        expected[_k("states", "standard_transitions", "onboarding")] = 7
+        expected[_k("states", "standard_transitions", "onboarding")] = 6
     else:
         expected[_k("states", "express_requests", "onboarding")] = 1
         expected[_k("states", "express_gb_seconds", "onboarding")] = next(
@@ -188,7 +188,7 @@ def test_a_backfill_through_standard_counts_every_child_and_map_iteration(meter:
     # states and puts its latency (as in test_member_added_through_stepfunctions).
     exact = _exact(usage.lines)
     assert exact[_k("states", "standard_transitions", "backfill")] == 2 + 3 * MEMBERS_IN_ORG + 5
-    assert exact[_k("states", "standard_transitions", "onboarding")] == 7 * MEMBERS_IN_ORG
+    assert exact[_k("states", "standard_transitions", "onboarding")] == 6 * MEMBERS_IN_ORG
     assert exact[_k("cloudwatch", "metric_api_requests", "", operation="PutMetricData")] == MEMBERS_IN_ORG
     assert exact[_k("lambda", "requests", "list-org-members", trigger="states")] == 1
     assert exact[_k("lambda", "requests", "add-team-member", trigger="states")] == MEMBERS_IN_ORG

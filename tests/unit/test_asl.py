@@ -298,12 +298,9 @@ def test_jsonpath_but_for_the_jsonata_states(file_name: str) -> None:
 @pytest.mark.parametrize("file_name", PER_EVENT)
 def test_stored_and_notified_records_the_delivery_latency_best_effort(file_name: str) -> None:
     """The metric store-records emits in the sqs architecture (functions/common/observability.py): same
-    namespace, name, unit and dimensions; skipped without ``receivedAt``; a failure loses the datapoint only."""
+    namespace, name, unit and dimensions; without ``receivedAt`` it fails, caught: only the datapoint is lost."""
     states = rendered(file_name)["States"]
-    assert states["MarkNotified"]["Next"] == "LatencyKnown"
-    known = states["LatencyKnown"]
-    assert known["Choices"] == [{"Variable": "$.receivedAt", "IsPresent": True, "Next": "RecordLatency"}]
-    assert states[known["Default"]] == {"Type": "Succeed"}
+    assert states["MarkNotified"]["Next"] == "RecordLatency", "one state: Standard bills each transition"
     record = states["RecordLatency"]
     assert record["Resource"] == PUT_METRIC_DATA and record.get("End") is True
     assert "Retry" not in record
@@ -319,7 +316,10 @@ def test_stored_and_notified_records_the_delivery_latency_best_effort(file_name:
         {"Name": STACK_DIMENSION, "Value": "dev-sfn"},
         {"Name": USE_CASE_DIMENSION, "Value": "{% $states.input.useCase %}"},
     ]
-    assert datum["Value"] == "{% $max([0, $millis() - $states.input.receivedAt]) %}"
+    assert datum["Value"] == (
+        "{% $exists($states.input.receivedAt) ? $max([0, $millis() - $states.input.receivedAt])"
+        " : $error('no receivedAt: received before this version') %}"
+    )
 
 
 @pytest.mark.parametrize("file_name", DEFINITIONS)
@@ -518,7 +518,7 @@ def test_per_event_machines_store_natively_once_then_notify(file_name: str) -> N
     assert notify["Parameters"]["Subject.$"] == "$.notification.subject"
     assert notify["Parameters"]["Message.$"] == "$.notification.message"
     mark = states["MarkNotified"]
-    assert mark["Resource"] == "arn:aws:states:::dynamodb:updateItem" and mark["Next"] == "LatencyKnown"
+    assert mark["Resource"] == "arn:aws:states:::dynamodb:updateItem" and mark["Next"] == "RecordLatency"
     planned = records.notification_marker("t", {"login": "x"}).update_item_request()
     assert {key.removesuffix(".$") for key in mark["Parameters"]} == set(planned), "the whole planned UpdateItem"
     assert all(path.startswith("$.marker.") for path in mark["Parameters"].values())
@@ -671,7 +671,13 @@ def engine(monkeypatch: pytest.MonkeyPatch, function_env: pytest.MonkeyPatch) ->
         monkeypatch.setattr(
             WaitFunction, "_wait_interval", lambda function, env, wait_seconds: engine.waits.append(wait_seconds)
         )
-        yield engine
+        # AWS always evaluates JSONata states (RecordLatency); moto's engine needs the sandbox's evaluator.
+        jsonata = moto_fixes.Patches()
+        moto_fixes.evaluate_jsonata(jsonata)
+        try:
+            yield engine
+        finally:
+            jsonata.uninstall()
 
 
 class GitHubUnavailable(Exception):
@@ -751,15 +757,6 @@ def test_onboarding_stores_and_notifies_once_even_when_delivered_twice(engine: E
     assert len(engine.sleeps) == brief["MaxAttempts"], "the cancellation was retried before counting as stored"
 
 
-@pytest.fixture
-def jsonata(engine: Engine) -> Iterator[None]:
-    """The sandbox's JSONata evaluator (sandbox/moto_fixes.py), on this engine's moto."""
-    patches = moto_fixes.Patches()
-    moto_fixes.evaluate_jsonata(patches)
-    yield
-    patches.uninstall()
-
-
 def latency_datapoints(use_case: str, stack: str = STACK) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
     return boto3.client("cloudwatch").get_metric_statistics(
@@ -773,7 +770,7 @@ def latency_datapoints(use_case: str, stack: str = STACK) -> list[dict[str, Any]
     )["Datapoints"]
 
 
-def test_onboarding_records_the_delivery_latency_once_stored_and_notified(engine: Engine, jsonata: None) -> None:
+def test_onboarding_records_the_delivery_latency_once_stored_and_notified(engine: Engine) -> None:
     machine = onboarding(engine)
     received_at = int(time.time() * 1000) - 1500
     delivered = {**MEMBER, "receivedAt": received_at}
@@ -791,18 +788,16 @@ def test_onboarding_records_the_delivery_latency_once_stored_and_notified(engine
     assert datapoint["SampleCount"] == 1, "a duplicate publishes nothing and records no latency"
 
 
-def test_a_delivery_without_received_at_skips_the_latency(engine: Engine) -> None:
-    """No JSONata evaluator installed: the state is not even entered."""
+def test_a_delivery_without_received_at_succeeds_without_a_latency(engine: Engine) -> None:
+    """A delivery received before receivedAt existed: the expression raises, the state's Catch ends it well."""
     done = engine.run(onboarding(engine), "delivery-12", MEMBER)
     assert done["status"] == "SUCCEEDED", done.get("cause")
     entered = [e["stateEnteredEventDetails"]["name"] for e in engine.history(done) if "stateEnteredEventDetails" in e]
-    assert entered[-3:] == ["MarkNotified", "LatencyKnown", "StoredAndNotified"]
+    assert entered[-3:] == ["MarkNotified", "RecordLatency", "LatencyNotRecorded"]
     assert latency_datapoints("member_added") == []
 
 
-def test_a_latency_that_cannot_be_put_still_succeeds(
-    engine: Engine, jsonata: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_latency_that_cannot_be_put_still_succeeds(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.cloudwatch.models import CloudWatchBackend
 
     def throttled(*_: Any, **__: Any) -> None:
