@@ -8,6 +8,7 @@ checked against figures worked out here by hand.
 from __future__ import annotations
 
 from stackops.cost import CostLine, CostReport, Crossover, Estimate, LeverEffect
+from stackops.observability import SCENARIOS, CodeShare, ObservabilityReport, TraceMeasure
 from stackops.prices import PriceTable
 from stackops.usage import IdleUsage, StackUsage, UsageLine, UsageReport, UseCaseUsage
 
@@ -153,4 +154,40 @@ def price_table(as_of: str = "2026-11-30") -> PriceTable:
                 entry("sns", "publishes", "0.50"),
             ],
         }
+    )
+
+
+def observability_report() -> ObservabilityReport:
+    """Two designs, the four scenarios each, as `stackops.observability_meter` measures them."""
+    measures = []
+    for design, calls, places in (("sqs", 7, 7), ("stepfunctions-standard", 9, 8)):
+        for scenario in SCENARIOS:
+            failed = scenario in ("permanent failure", "backfill with a failing member")
+            measures.append(
+                TraceMeasure(
+                    design=design,
+                    stack=f"sandbox-{design}",
+                    scenario=scenario,
+                    delivery_id=f"d-{design}-{scenario}",
+                    outcome="failed" if failed else "succeeded",
+                    stopped_at="add-team-member: dlq" if failed else "",
+                    steps=4,
+                    api_calls=calls,
+                    api_calls_by_operation={"logs.FilterLogEvents": calls},
+                    seconds=0.04,
+                    places_looked_in=places,
+                    places_with_data=4,
+                    shows_inputs=True,
+                    shows_outputs=True,
+                    shows_retries=True if scenario == "retried" else None,
+                    shows_failing_step=True if failed else None,
+                    rendered=f"delivery d-{design}-{scenario}: {'failed' if failed else 'succeeded'} <table>",
+                )
+            )
+    code = [
+        CodeShare(architecture="both", path="components/alarms.py", what="alarms", lines=100),
+        CodeShare(architecture="sqs", path="functions/common/tracking.py", what="tracking", lines=40),
+    ]
+    return ObservabilityReport(
+        command="python -m stackops compare", made_at="2026-12-02T04:00:00+00:00", measures=measures, code=code
     )

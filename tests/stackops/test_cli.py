@@ -22,12 +22,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from stackops import aws_usage, bill, cli, cost_model, sandbox_meter
+from stackops import aws_usage, bill, cli, cost_model, observability_meter, sandbox_meter
 from stackops.cost import CostReport
 from stackops.prices import load_prices
 from stackops.report import END_MARKER, START_MARKER
 from stackops.usage import UsageReport
-from tests.stackops.report_inputs import cost_report, usage_report
+from tests.stackops.report_inputs import cost_report, observability_report, usage_report
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,9 +122,11 @@ def parts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, _Recorde
         ),
         "read_bill": _Recorder({"dev": {"AWS Lambda": 1.25}}),
         "price": _Recorder(cost_report()),
+        "measure_observability": _Recorder(observability_report()),
     }
     monkeypatch.setattr(sandbox_meter, "meter_sandbox", recorders["meter_sandbox"])
     monkeypatch.setattr(cost_model, "price", recorders["price"])
+    monkeypatch.setattr(observability_meter, "measure_observability", recorders["measure_observability"])
     monkeypatch.setattr(aws_usage, "read_usage", recorders["read_usage"])
     monkeypatch.setattr(bill, "read_bill", recorders["read_bill"])
     doc = tmp_path / "comparison.md"
@@ -152,6 +154,10 @@ def test_compare_on_the_sandbox_meters_prices_and_writes_the_report(
     assert CostReport.model_validate_json((out / "cost.json").read_text()) == cost_report()
     assert (out / "report.html").stat().st_size > 0 and (out / "report.md").read_text().startswith("## Results")
     assert "old" in cli.COMPARISON_DOC.read_text()  # no --update-docs: the doc is left alone
+    ((measured, _),) = parts["measure_observability"].calls
+    assert measured == ("python -m stackops " + " ".join(argv),)
+    assert json.loads((out / "observability.json").read_text())["measures"][0]["design"] == "sqs"
+    assert "### Observability" in (out / "report.md").read_text()
 
 
 def test_an_aws_duration_prices_every_lambda_invoke_at_it(parts: dict[str, _Recorder], tmp_path: Path) -> None:
@@ -175,7 +181,7 @@ def test_compare_against_an_account_reads_usage_and_bill_and_updates_the_doc(
     assert parts["read_bill"].calls == [
         ((["dev", "dev-sfn"],), {"start": date(2026, 11, 1), "end": date(2026, 11, 15)})
     ]
-    assert not parts["meter_sandbox"].calls
+    assert not parts["meter_sandbox"].calls and not parts["measure_observability"].calls
     assert "mix" not in parts["price"].calls[0][1]  # the cost model's own default mix
     written = json.loads((out / "cost.json").read_text())
     assert written["bill"] == {"dev": {"AWS Lambda": 1.25}}

@@ -15,7 +15,7 @@ from stackops.cost import CostReport
 from stackops.report import CSP, END_MARKER, START_MARKER, embed, price_table, render_html, write_report
 from stackops.usage import UsageReport
 from tests.stackops import report_inputs, usage_samples
-from tests.stackops.report_inputs import cost_report, usage_report
+from tests.stackops.report_inputs import cost_report, observability_report, usage_report
 
 
 def test_the_summary_tables_show_the_cost_reports_figures() -> None:
@@ -286,3 +286,24 @@ def test_usd(amount: float, text: str) -> None:
 )
 def test_volume_label(volume: float, text: str) -> None:
     assert cost_queries.volume_label(volume) == text
+
+
+def test_the_observability_comparison_is_in_the_summary_and_on_the_page() -> None:
+    measured = observability_report()
+
+    markdown = summary.render_markdown(usage_report(), cost_report(), observability=measured)
+    page = render_html(usage_report(), cost_report(), observability=measured)
+
+    section = markdown[markdown.index("### Observability") :]
+    assert 'what answering "what happened to delivery X and why" takes' in section
+    assert "| retried | sqs | succeeded | 7 |" in section
+    assert "| **sqs in all** |  | shared code included | **140** |" in section
+    assert section.count("<details>") == len(measured.measures)
+    assert "**sqs**: `trace` answered with a median of 7 API calls and 7 places" in section
+    assert '<section id="observability">' in page and "&lt;table&gt;" in page  # the traces escaped
+    assert "Not measured in this run" not in page
+
+
+def test_without_an_observability_measurement_the_page_says_so() -> None:
+    assert "Not measured in this run" in render_html(usage_report(), cost_report())
+    assert "### Observability" not in summary.render_markdown(usage_report(), cost_report())
