@@ -26,7 +26,7 @@ from githubkit.webhooks import verify
 from functions.common import tracing
 from functions.common.dispatch import RedeliveryLimitExceeded, dispatch
 from functions.common.models import BackfillRequest, MemberRef, Message, WorkflowRunRef
-from functions.common.observability import USE_CASE_DIMENSION, logger, metrics, tracer
+from functions.common.observability import USE_CASE_DIMENSION, logger, metrics, name_deliveries, tracer
 from functions.common.secrets import webhook_secret
 from functions.common.settings import settings
 from functions.webhook_events import Ignored, MalformedWebhook, to_message
@@ -71,6 +71,9 @@ class Rejected(Exception):
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = APIGatewayProxyEventV2(event)
     logger.append_keys(github_event=request.headers.get("x-github-event"))
+    delivery_id = request.headers.get("x-github-delivery")
+    if delivery_id:  # the invocation's metric document names it, as every log line does
+        name_deliveries([delivery_id])
     try:
         return _receive(request)
     except Rejected as rejection:

@@ -59,7 +59,7 @@ def store_records(request: StoreRequest) -> None:
     dynamodb_client().update_item(**request.marker.update_item_request())
     extra: dict[str, object] = {"kind": request.kind}
     if request.received_at is not None:  # stored and notified: the delivery's end-to-end latency
-        extra["latencyMs"] = emit_delivery_latency(request.use_case, request.received_at)
+        extra["latencyMs"] = emit_delivery_latency(request.use_case, request.received_at, request.correlation_id)
     logger.info("stored and notified", extra=extra)
 
 

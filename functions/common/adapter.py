@@ -40,7 +40,7 @@ from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
 from functions.common.models import Message, Notification
-from functions.common.observability import logger, metrics, tracer
+from functions.common.observability import delivery_keys, logger, metrics, name_deliveries, tracer
 from functions.common.settings import settings
 
 In = TypeVar("In", bound=Message)
@@ -165,20 +165,30 @@ def step_handler(
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        deliveries = _deliveries(event)
+        name_deliveries(deliveries)  # the invocation's metric document names them, as every log line does
         try:
             if _is_sqs_event(event):
                 return process_records(event, context)
             return run_state(event)
         finally:
-            _publish_github_headroom()
+            _publish_github_headroom(deliveries)
 
     return handler
 
 
-def _publish_github_headroom() -> None:
+def _deliveries(event: dict[str, Any]) -> list[str]:
+    """The delivery ids an invocation works for: its records' (sqs) or its state input's (stepfunctions)."""
+    if _is_sqs_event(event):
+        return [_correlation_id(SQSRecord(raw)) for raw in event["Records"]]
+    correlation_id = event.get("correlationId")
+    return [correlation_id] if isinstance(correlation_id, str) else []
+
+
+def _publish_github_headroom(deliveries: list[str]) -> None:
     """The invocation's GitHub rate-limit headroom; a metric that cannot be emitted fails nothing."""
     try:
-        github_quota.publish()
+        github_quota.publish(delivery_keys(deliveries))
     except Exception:
         logger.exception("could not publish the GitHub rate-limit headroom")
 

@@ -71,8 +71,9 @@ def observe(response: httpx.Response) -> None:
     headroom.record(response.headers)
 
 
-def publish() -> None:
-    """Emit the least headroom per resource seen since the last publish (nothing if no GitHub call)."""
+def publish(metadata: Mapping[str, object] | None = None) -> None:
+    """Emit the least headroom per resource seen since the last publish (nothing if no GitHub call);
+    ``metadata``: what else each document says (the deliveries of the invocation)."""
     for resource, (remaining, limit) in sorted(headroom.take().items()):
         with (
             _print_lock,
@@ -85,3 +86,5 @@ def publish() -> None:
         ):
             metric.add_dimension(name=RESOURCE_DIMENSION, value=resource)
             metric.add_metadata(key="rateLimit", value=limit)
+            for key, value in (metadata or {}).items():
+                metric.add_metadata(key=key, value=value)

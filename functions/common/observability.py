@@ -13,7 +13,7 @@ supports that is installed, each import costing cold-start time.
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -47,8 +47,27 @@ def set_stack_dimension(environ: Mapping[str, str] = os.environ) -> None:
 set_stack_dimension()
 
 
+def delivery_keys(correlation_ids: Iterable[str]) -> dict[str, str | list[str]]:
+    """What a metric document says of the deliveries it counts, so that every line a function writes names
+    them: ``correlation_id`` (one delivery, as on every log line), ``correlation_ids`` (a batch's)."""
+    unique = list(dict.fromkeys(correlation_ids))
+    if not unique:
+        return {}
+    return {"correlation_id": unique[0]} if len(unique) == 1 else {"correlation_ids": unique}
+
+
+def name_deliveries(correlation_ids: Iterable[str]) -> None:
+    """The invocation's metric document (flushed by ``log_metrics``) names its deliveries."""
+    for key, value in delivery_keys(correlation_ids).items():
+        metrics.add_metadata(key=key, value=value)
+
+
 def emit_delivery_latency(
-    use_case: str, received_at: int, environ: Mapping[str, str] = os.environ, now_ms: int | None = None
+    use_case: str,
+    received_at: int,
+    correlation_id: str,
+    environ: Mapping[str, str] = os.environ,
+    now_ms: int | None = None,
 ) -> float:
     """Print the ``DeliveryLatency`` metric of one delivery (EMF) at once; return the latency in ms.
 
@@ -64,5 +83,6 @@ def emit_delivery_latency(
         latency_metrics.add_dimension(name=STACK_DIMENSION, value=stack)
     latency_metrics.add_dimension(name=USE_CASE_DIMENSION, value=use_case)
     latency_metrics.add_metric(name=DELIVERY_LATENCY, unit=MetricUnit.Milliseconds, value=latency)
+    latency_metrics.add_metadata(key="correlation_id", value=correlation_id)
     latency_metrics.flush_metrics()
     return latency

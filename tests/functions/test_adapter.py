@@ -404,3 +404,27 @@ def test_sqs_a_record_failing_its_last_receive_is_counted_as_parked(
 
     parked = _parked_counts(capsys.readouterr().out)
     assert parked == ([1.0] if receive_count == MAX_RECEIVE_COUNT else [])
+
+
+def _metric_documents(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{") and '"_aws"' in line]
+
+
+def test_sqs_a_batch_s_metric_document_names_every_delivery_it_counts(
+    sqs_env: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every line a function writes names its deliveries: the log lines one each, the metric document all."""
+    capsys.readouterr()
+    square_handler({"Records": [count_record(2, "d-70"), count_record(3, "d-71"), count_record(4, "d-70")]}, CONTEXT)
+
+    (document,) = _metric_documents(capsys.readouterr().out)
+    assert document["correlation_ids"] == ["d-70", "d-71"]
+    assert "correlation_id" not in document
+
+
+def test_step_functions_a_state_s_metric_document_names_its_delivery(capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    square_handler({"correlationId": "d-72", "upTo": 2}, CONTEXT)
+
+    (document,) = _metric_documents(capsys.readouterr().out)
+    assert document["correlation_id"] == "d-72"

@@ -844,9 +844,10 @@ def test_an_accepted_delivery_is_counted_per_use_case_under_its_stack(
     body = (FIXTURES / f"{fixture}.payload.json").read_bytes()
     receiver.env.setenv("GITHUB_ORG", org_of(json.loads(body)))
     set_stack_dimension({"GITHUB_AUTOMATION_STACK": "dev-sfn"})
+    delivery_id = new_delivery_id()
     try:
         capsys.readouterr()
-        assert receiver.deliver(body, event_name=fixture.split("/")[0], delivery_id=new_delivery_id())[0] == 202
+        assert receiver.deliver(body, event_name=fixture.split("/")[0], delivery_id=delivery_id)[0] == 202
         (document,) = emitted_metrics(capsys.readouterr().out)
     finally:
         set_stack_dimension({})
@@ -855,6 +856,7 @@ def test_an_accepted_delivery_is_counted_per_use_case_under_its_stack(
     assert [m["Name"] for m in directive["Metrics"]] == ["WebhooksAccepted"]
     assert sorted(directive["Dimensions"][0]) == ["Stack", "UseCase", "service"]
     assert (document["Stack"], document["UseCase"], document["WebhooksAccepted"]) == ("dev-sfn", use_case, [1.0])
+    assert document["correlation_id"] == delivery_id, "the metric line names its delivery, as every log line"
 
 
 def test_a_rejected_delivery_is_counted_under_its_stack_without_a_use_case(

@@ -468,6 +468,7 @@ def test_the_delivery_latency_is_emitted_once_stored_and_notified_and_not_for_a_
     assert directive["Metrics"] == [{"Name": "DeliveryLatency", "Unit": "Milliseconds"}]
     assert directive["Dimensions"] == [["Stack", "UseCase"]]  # no service: the state machines' dimension set
     assert (document["Stack"], document["UseCase"]) == ("dev", use_case)
+    assert document["correlation_id"] == request.correlation_id
     (latency,) = document["DeliveryLatency"]
     assert 1500 <= latency < 60_000
     assert len(store_env.notifications()) == 1
