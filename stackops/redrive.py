@@ -156,13 +156,8 @@ class Redriver:
         sfn = self.client("stepfunctions")
         latest: dict[str, dict[str, Any]] = {}
         if delivery_id is not None:
-            for attempt in range(1, MAX_ATTEMPTS_LOOKED_UP + 1):
-                try:
-                    described = sfn.describe_execution(
-                        executionArn=execution_arn(machine_arn, execution_name(delivery_id, attempt))
-                    )
-                except sfn.exceptions.ExecutionDoesNotExist:
-                    break
+            described = self._latest_attempt(machine_arn, delivery_id)
+            if described:
                 latest[delivery_id] = described
         else:
             for status in UNSUCCESSFUL:
@@ -173,9 +168,8 @@ class Redriver:
                         if since is not None and execution.get("stopDate") and execution["stopDate"] < since:
                             continue
                         base = base_name(execution["name"])
-                        # a later attempt may have succeeded: only the delivery's latest counts
-                        newest = self._latest_attempt(machine_arn, base)
-                        latest[base] = newest
+                        if base not in latest:  # a later attempt may have succeeded: only the latest counts
+                            latest[base] = self._latest_attempt(machine_arn, base)
         return [
             (base, described["executionArn"], described.get("input", "{}"))
             for base, described in latest.items()
@@ -183,6 +177,7 @@ class Redriver:
         ]
 
     def _latest_attempt(self, machine_arn: str, base: str) -> dict[str, Any]:
+        """DescribeExecution of the newest of ``<base>``, ``<base>-2``, ...; empty if there is none."""
         sfn = self.client("stepfunctions")
         described: dict[str, Any] = {}
         for attempt in range(1, MAX_ATTEMPTS_LOOKED_UP + 1):
