@@ -97,6 +97,7 @@ def install(
             interleave_filtered_events(patches)
             log_state_machine_executions(patches)
             evaluate_jsonata(patches)
+            scope_query_languages_per_parse(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -749,6 +750,24 @@ def evaluate_jsonata(patches: Patches) -> None:
 
     for module in (jsonata, string_expression, validations):
         patches.replace(module, "eval_jsonata_expression", eval_jsonata_expression)
+
+
+def scope_query_languages_per_parse(patches: Patches) -> None:
+    """moto's ASL ``Preprocessor`` keeps its stack of query-language scopes in a *class* attribute
+    (``_query_language_per_scope: list = []``), one list shared by every parse in the process. Executions
+    parse their definition when they start, so two starting at once (a backfill's Map starting onboarding
+    children) push and pop each other's scopes: a JSONPath state is refused as "Unsupported declaration in
+    QueryLanguage=JSONPath block" while the other parse is inside a JSONata state (``RecordLatency``), or
+    the stack runs empty. AWS parses each definition on its own: give each parse its own stack."""
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    original_init = Preprocessor.__init__
+
+    def init(self: Preprocessor, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._query_language_per_scope = []
+
+    patches.replace(Preprocessor, "__init__", init)
 
 
 # --- CloudWatch ---------------------------------------------------------------------------------------------

@@ -771,3 +771,24 @@ def test_a_jsonata_evaluation_error_fails_the_state(aws: EmbeddedAws) -> None:
     assert execution["status"] == "FAILED"
     assert execution["error"] in ("States.Runtime", "States.QueryEvaluationError")
     assert "division by zero" in execution["cause"]
+
+
+def test_each_asl_parse_has_its_own_query_language_scopes(aws: EmbeddedAws) -> None:
+    """Two definitions parsed at once (a JSONata state in one) must not see each other's scopes."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    first, second = Preprocessor(), Preprocessor()
+    first._query_language_per_scope.append("a scope of the first parse")
+    assert second._query_language_per_scope == []
+
+    mixed = {
+        "StartAt": "Latency",
+        "States": {
+            "Latency": {"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% 1 %}", "Next": "Plain"},
+            "Plain": {"Type": "Pass", "Parameters": {"n.$": "$.n"}, "End": True},
+        },
+    }
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        parsed = list(pool.map(lambda _: AmazonStateLanguageParser.parse(json.dumps(mixed)), range(64)))
+    assert len(parsed) == 64
