@@ -81,14 +81,13 @@ class Redriver:
                 done += self._move_task(dlq_url, source_url)
                 continue
             since_ms = int(since.timestamp() * 1000) if since is not None else None
+            kept: list[dict[str, Any]] = []  # handed back once the whole queue is read, not before
             for message in self._received(dlq_url):
                 wanted = (delivery_id is None or _correlation_id(message) == delivery_id) and (
                     since_ms is None or int(message["Attributes"].get("SentTimestamp", 0)) >= since_ms
                 )
                 if not wanted or self.dry_run:
-                    sqs.change_message_visibility(
-                        QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
-                    )
+                    kept.append(message)
                     if wanted:
                         done.append(Redriven("moved", _queue_name(dlq_url), "", _correlation_id(message), "dry run"))
                     continue
@@ -99,6 +98,7 @@ class Redriver:
                 )
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
                 done.append(Redriven("moved", _queue_name(dlq_url), _queue_name(source_url), _correlation_id(message)))
+            self._hand_back(dlq_url, kept)
         return done
 
     def _move_task(self, dlq_url: str, source_url: str) -> list[Redriven]:
@@ -118,9 +118,20 @@ class Redriver:
         handle = sqs.start_message_move_task(SourceArn=attributes["QueueArn"], DestinationArn=source_arn)["TaskHandle"]
         return [Redriven("move task", _queue_name(dlq_url), _queue_name(source_url), None, f"{detail}; task {handle}")]
 
-    def _received(self, dlq_url: str) -> Iterator[dict[str, Any]]:
-        """Every message of the DLQ once (each stays invisible until moved or handed back)."""
+    def _hand_back(self, dlq_url: str, messages: list[dict[str, Any]]) -> None:
+        """Make the messages left in the DLQ visible again at once (they were hidden while it was read)."""
         sqs = self.client("sqs")
+        for start in range(0, len(messages), 10):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for n, m in enumerate(messages[start : start + 10])
+            ]
+            sqs.change_message_visibility_batch(QueueUrl=dlq_url, Entries=entries)
+
+    def _received(self, dlq_url: str) -> Iterator[dict[str, Any]]:
+        """Every message of the DLQ once: each stays invisible (for the scan) until moved or handed back."""
+        sqs = self.client("sqs")
+        seen: set[str] = set()
         while True:
             messages = sqs.receive_message(
                 QueueUrl=dlq_url,
@@ -130,9 +141,11 @@ class Redriver:
                 MessageAttributeNames=["All"],
                 AttributeNames=["SentTimestamp"],
             ).get("Messages", [])
-            if not messages:
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            if not fresh:  # empty, or the scan outlasted the visibility timeout and came round again
                 return
-            yield from messages
+            seen.update(m["MessageId"] for m in fresh)
+            yield from fresh
 
     # stepfunctions
 
