@@ -73,7 +73,14 @@ def test_a_delivery_that_succeeded_shows_every_step_with_its_input_and_output(sc
     if stack == "sqs":
         assert names[1:] == ["add_team_member", "lookup_directory", "store_records"]
     else:
-        assert names[1:] == ["AddTeamMember", "LookupDirectory", "Store", "NotifySuccess", "MarkNotified"]
+        assert names[1:] == [
+            "AddTeamMember",
+            "LookupDirectory",
+            "Store",
+            "NotifySuccess",
+            "MarkNotified",
+            "RecordLatency",
+        ]
     work = trace.steps[1:]
     assert all(step.status == "succeeded" and step.retries == 0 for step in work)
     assert all(step.input["correlationId"] == trace.delivery_id for step in work)
