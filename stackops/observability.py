@@ -30,8 +30,8 @@ class TraceMeasure(BaseModel):
     places_looked_in: int
     places_with_data: int
     shows_inputs: bool
-    shows_outputs: bool
-    #: None where the scenario has no retry (or no failure) to show
+    #: None where the scenario has no retry, no failure, or no succeeded step to show
+    shows_outputs: bool | None
     shows_retries: bool | None
     shows_failing_step: bool | None
     #: the `trace` output a person reads, as text
@@ -55,4 +55,5 @@ class ObservabilityReport(BaseModel):
     code: list[CodeShare] = Field(default_factory=list)
 
     def code_lines(self, architecture: str) -> int:
-        return sum(share.lines for share in self.code if share.architecture in (architecture, "both"))
+        """Lines of ``architecture`` only ("sqs", "stepfunctions"), or of both ("both")."""
+        return sum(share.lines for share in self.code if share.architecture == architecture)

@@ -33,6 +33,8 @@ SHARES = (
     Share("both", "components/alarms.py", "alarms with the same meanings in both architectures"),
     Share("both", "components/dashboard.py", "the dashboard's widgets, checked against the stack"),
     Share("both", "components/observability.py", "dashboard, saved Logs Insights queries"),
+    Share("both", "functions/common/tracing.py", "X-Ray: the delivery id on every trace, AWSTraceHeader on SQS sends"),
+    Share("both", "functions/common/github_quota.py", "GitHub rate-limit headroom metric"),
     Share("sqs", "functions/common/tracking.py", "application-level tracking: a line per record a step finishes"),
     Share(
         "stepfunctions",

@@ -98,6 +98,7 @@ def measure(design: str, scenario: Scenario, trace: Trace) -> TraceMeasure:
     work = [step for step in trace.steps if step.name != "receiver"]
     tasks = [step for step in work if step.kind in ("Lambda", "Task")]
     retried = [step for step in tasks if step.retries > 0 and step.error]
+    succeeded = [step for step in tasks if step.status == "succeeded"]
     failing = [step for step in trace.steps if step.status in ("failed", "caught") and step.error]
     console = Console(record=True, width=RENDER_WIDTH, file=io.StringIO(), color_system=None)
     render(trace, console)
@@ -115,7 +116,8 @@ def measure(design: str, scenario: Scenario, trace: Trace) -> TraceMeasure:
         places_looked_in=len(trace.places),
         places_with_data=sum(place.found for place in trace.places),
         shows_inputs=bool(tasks) and all(step.input is not None for step in tasks),
-        shows_outputs=any(step.output is not None for step in tasks if step.status == "succeeded"),
+        # None: no work step succeeded, so there is no output to show
+        shows_outputs=any(step.output is not None for step in succeeded) if succeeded else None,
         shows_retries=bool(retried) if scenario == "retried" else None,
         shows_failing_step=bool(failing)
         if scenario in ("permanent failure", "backfill with a failing member")

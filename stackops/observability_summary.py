@@ -66,7 +66,8 @@ def answer_table(report: ObservabilityReport) -> Table:
 
 def code_table(report: ObservabilityReport) -> Table:
     rows = [[share.architecture, f"`{share.path}`", share.what, str(share.lines)] for share in report.code]
-    rows += [[f"**{a} in all**", "", "shared code included", f"**{report.code_lines(a)}**"] for a in ARCHITECTURES]
+    rows += [[f"**{a} only**", "", "", f"**{report.code_lines(a)}**"] for a in ARCHITECTURES]
+    rows.append(["**both**", "", "the same in both architectures", f"**{report.code_lines('both')}**"])
     return Table(
         title="Observability: product code that exists only to observe",
         headers=["architecture", "file", "what", "source lines"],
@@ -84,7 +85,10 @@ def conclusion(report: ObservabilityReport) -> list[str]:
         by_design.setdefault(measure.design, []).append(measure)
     for design, measures in by_design.items():
         complete = all(
-            m.shows_inputs and m.shows_outputs and m.shows_retries is not False and m.shows_failing_step is not False
+            m.shows_inputs
+            and m.shows_outputs is not False
+            and m.shows_retries is not False
+            and m.shows_failing_step is not False
             for m in measures
         )
         sentences.append(
@@ -92,15 +96,17 @@ def conclusion(report: ObservabilityReport) -> list[str]:
             f"{median(m.api_calls for m in measures):g} API calls and {median(m.places_looked_in for m in measures):g} "
             f"places looked in (the backfill: {_backfill(measures)}); its answers "
             + (
-                "showed inputs, outputs, retries and the failing step in every scenario."
+                "showed inputs, outputs, retries and the failing step wherever the scenario had them."
                 if complete
-                else "missed some."
+                else "missed some (see the table)."
             )
         )
     sentences.append(
-        f"Code written only to observe: sqs {report.code_lines('sqs')} source lines, stepfunctions "
-        f"{report.code_lines('stepfunctions')} (shared code included): sqs needs its own tracking "
-        "(functions/common/tracking.py) to show what Step Functions' history shows for free."
+        f"Code written only to observe: {report.code_lines('both')} source lines the same in both architectures "
+        f"(alarms, dashboard, queries, tracing, metrics); beyond them sqs {report.code_lines('sqs')} (its "
+        "application-level tracking, functions/common/tracking.py: what an execution's history holds for free) and "
+        f"stepfunctions {report.code_lines('stepfunctions')} (the latency metric's state: no Lambda runs last to "
+        "emit it)."
     )
     return sentences
 

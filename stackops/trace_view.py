@@ -20,22 +20,23 @@ VALUE_WIDTH = 48
 def render(trace: Trace, console: Console, *, full: bool = False) -> None:
     """``full``: every input and output whole; otherwise cut to one line each."""
     style = OUTCOME_STYLE.get(trace.outcome, "bold")
+    origin = next((s.started_at for s in trace.steps if s.started_at is not None), None)
     headline = Text.assemble(
         (f"delivery {trace.delivery_id}", "bold"),
         f" on {trace.stack} ({trace.architecture}): ",
         (trace.outcome, style),
         f" — {trace.stopped_at}" if trace.stopped_at else "",
+        f" (received {_clock(origin)} UTC; 'at' counts from then)" if origin is not None else "",
     )
     console.print(headline)
-    table = Table(show_lines=False, expand=False)
-    for column in ("time (UTC)", "where", "step", "status", "tries", "ms"):
-        table.add_column(column, no_wrap=True)
+    table = Table(show_lines=False, expand=True)
+    for column, width in (("at", 7), ("where", 14), ("step", 16), ("status", 9), ("tries", 5), ("ms", 5)):
+        table.add_column(column, no_wrap=True, min_width=width)
     for column in ("input", "output / error"):
         table.add_column(column, overflow="fold" if full else "ellipsis", no_wrap=not full, ratio=1)
-    origin = next((s.started_at for s in trace.steps if s.started_at is not None), None)
     for step in trace.steps:
         table.add_row(
-            _clock(step.started_at, origin),
+            "" if step.started_at is None or origin is None else f"+{step.started_at - origin:.2f}s",
             _where(step),
             step.name,
             Text(step.status, style=STATUS_STYLE.get(step.status, "")),
@@ -57,11 +58,8 @@ def render(trace: Trace, console: Console, *, full: bool = False) -> None:
         console.print(f"note: {note}", style="dim")
 
 
-def _clock(started_at: float | None, origin: float | None) -> str:
-    if started_at is None:
-        return ""
-    clock = datetime.fromtimestamp(started_at, UTC).strftime("%H:%M:%S.%f")[:-3]
-    return clock if origin is None else f"{clock} +{started_at - origin:.2f}s"
+def _clock(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
 def _where(step: TraceStep) -> str:
