@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
 import time
@@ -105,6 +106,7 @@ def up(console: Console, sandbox: Sandbox) -> int:
     console.print("\nTry: AWS_ENDPOINT_URL=... aws dynamodb scan --table-name <membersTable>;  Ctrl-C stops.")
     console.print(f"     python -m stackops trace <delivery-id> --stack {names}")
     stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a `kill` stops it as Ctrl-C does
     try:
         stop.wait()
     except KeyboardInterrupt:

@@ -29,6 +29,15 @@ def render(trace: Trace, console: Console, *, full: bool = False) -> None:
         f" (received {_clock(origin)} UTC; 'at' counts from then)" if origin is not None else "",
     )
     console.print(headline)
+    if not trace.steps:
+        looked = ", ".join(place.name for place in trace.places)
+        console.print(f"Nothing of this delivery in {looked or 'the stack'} over the period searched (--since).")
+    else:
+        console.print(_steps_table(trace, origin, full))
+    _footer(trace, console)
+
+
+def _steps_table(trace: Trace, origin: float | None, full: bool) -> Table:
     table = Table(show_lines=False, expand=True)
     for column, width in (("at", 7), ("where", 14), ("step", 16), ("status", 9), ("tries", 5), ("ms", 5)):
         table.add_column(column, no_wrap=True, min_width=width)
@@ -45,7 +54,10 @@ def render(trace: Trace, console: Console, *, full: bool = False) -> None:
             _value(step.input, full),
             _result(step, full),
         )
-    console.print(table)
+    return table
+
+
+def _footer(trace: Trace, console: Console) -> None:
     looked = len(trace.places)
     with_data = sum(place.found for place in trace.places)
     console.print(
