@@ -81,3 +81,95 @@ def test_a_restart_is_named_after_the_first_attempt() -> None:
     assert base_name(f"{guid}-3") == guid
     assert base_name(guid) == guid  # a GUID's last group is 12 hex digits, never an attempt number
     assert base_name("bob-0123456789abcdef0123456789abcdef-2") == "bob-0123456789abcdef0123456789abcdef"
+
+
+def _standard_outputs() -> StackOutputs:
+    return StackOutputs(
+        stack="dev-sfn",
+        architecture="stepfunctions",
+        state_machine_arns={"ONBOARDING": MACHINE},
+        function_log_groups={"receiver": "/aws/lambda/receiver"},
+        region=REGION,
+    )
+
+
+MACHINE = "arn:aws:states:us-east-1:123456789012:stateMachine:github-automation-dev-sfn-onboarding"
+DELIVERY = "72d3162e-cc78-11e3-81ab-4c9367dc0958"
+EXECUTION = MACHINE.replace(":stateMachine:", ":execution:") + f":{DELIVERY}"
+
+
+def _stubbed_standard(last_events: list[str]) -> tuple[Any, Any]:
+    """A Standard machine whose delivery's only attempt ended unsuccessfully after ``last_events``."""
+    from datetime import UTC, datetime
+
+    from botocore.stub import Stubber
+
+    sfn = boto3.client("stepfunctions", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(sfn)
+    stub.add_response("describe_state_machine", _machine("STANDARD"), {"stateMachineArn": MACHINE})
+    stub.add_response("describe_execution", _execution("TIMED_OUT"), {"executionArn": EXECUTION})
+    stub.add_client_error("describe_execution", "ExecutionDoesNotExist", http_status_code=400)
+    events = [
+        {"id": n + 1, "previousEventId": n, "type": kind, "timestamp": datetime(2026, 12, 2, tzinfo=UTC)}
+        for n, kind in enumerate(reversed(last_events))
+    ]
+    stub.add_response(
+        "get_execution_history",
+        {"events": events},
+        {"executionArn": EXECUTION, "reverseOrder": True, "maxResults": 5},
+    )
+    return sfn, stub
+
+
+def _machine(kind: str) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    return {
+        "stateMachineArn": MACHINE,
+        "name": "onboarding",
+        "definition": "{}",
+        "roleArn": "arn:aws:iam::123456789012:role/r",
+        "type": kind,
+        "creationDate": datetime(2026, 12, 1, tzinfo=UTC),
+    }
+
+
+def _execution(status: str) -> dict[str, Any]:
+    from datetime import UTC, datetime
+
+    return {
+        "executionArn": EXECUTION,
+        "stateMachineArn": MACHINE,
+        "name": DELIVERY,
+        "status": status,
+        "startDate": datetime(2026, 12, 2, tzinfo=UTC),
+        "input": json.dumps({"correlationId": DELIVERY}),
+    }
+
+
+def test_a_standard_execution_that_stopped_in_a_task_is_redriven_in_place() -> None:
+    """Timed out in AddTeamMember: RedriveExecution continues from there, the same ARN."""
+    sfn, stub = _stubbed_standard(["ExecutionTimedOut", "TaskScheduled", "TaskStateEntered"])
+    stub.add_response(
+        "redrive_execution", {"redriveDate": _execution("RUNNING")["startDate"]}, {"executionArn": EXECUTION}
+    )
+    with stub:
+        (done,) = Redriver(_standard_outputs(), clients=lambda service: sfn).redrive(delivery_id=DELIVERY)
+    assert (done.method, done.delivery_id, done.detail) == ("redriven", DELIVERY, "RedriveExecution")
+
+
+def test_a_standard_execution_that_ended_in_its_fail_state_is_restarted_as_the_next_attempt() -> None:
+    """Caught and notified, then the Fail state: a redrive would enter the Fail state again."""
+    sfn, stub = _stubbed_standard(["ExecutionFailed", "FailStateEntered", "TaskStateExited"])
+    body = json.dumps({"correlationId": DELIVERY})
+    # functions.common.dispatch.start_execution: the first name is taken by the failed attempt, so -2
+    stub.add_client_error("start_execution", "ExecutionAlreadyExists", http_status_code=400)
+    stub.add_response("describe_execution", _execution("FAILED"), {"executionArn": EXECUTION})
+    stub.add_response(
+        "start_execution",
+        {"executionArn": EXECUTION + "-2", "startDate": _execution("RUNNING")["startDate"]},
+        {"stateMachineArn": MACHINE, "name": f"{DELIVERY}-2", "input": body},
+    )
+    with stub:
+        (done,) = Redriver(_standard_outputs(), clients=lambda service: sfn).redrive(delivery_id=DELIVERY)
+    assert (done.method, done.target) == ("restarted", f"{DELIVERY}-2")
