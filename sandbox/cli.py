@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -24,6 +26,8 @@ from sandbox.report import print_report
 from sandbox.workload import sandbox_workload
 from stackops.stack_outputs import write_sandbox_outputs
 
+#: Where `python -m sandbox` writes the emulator's and the runtime's own logs.
+LOG_FILE = Path("build") / "sandbox" / "sandbox.log"
 #: Step Functions Retry waits and SQS retry visibility run this much faster than configured.
 DEFAULT_TIME_SCALE = 0.01
 
@@ -47,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     options = parser.parse_args(argv)
     console = Console()
+    log_file = log_to_file(LOG_FILE)
     architectures = tuple(options.architecture or ARCHITECTURES)
     if options.command == "bench":
         from sandbox.bench import bench
@@ -54,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench(console, architectures, options.time_scale)
     sandbox = _start(console, architectures, options.time_scale)
     try:
-        return run(console, sandbox) if options.command == "run" else up(console, sandbox)
+        return run(console, sandbox, log_file) if options.command == "run" else up(console, sandbox)
     finally:
         with console.status("Stopping the sandbox"):
             sandbox.stop()
@@ -76,13 +81,27 @@ def _start(console: Console, architectures: tuple[str, ...], time_scale: float) 
     return sandbox
 
 
-def run(console: Console, sandbox: Sandbox) -> int:
+def log_to_file(path: Path) -> Path:
+    """The emulator's and the runtime's own logging (moto's engine logs every failed state with a traceback's
+    worth of reprs) goes to ``path``, not into the report on the terminal."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    return path
+
+
+def run(console: Console, sandbox: Sandbox, log_file: Path | None = None) -> int:
     deliveries = sandbox_workload(sandbox.seed)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console) as progress:
         sending = progress.add_task("Sending deliveries", total=len(deliveries) * len(sandbox.stacks))
         reports = replay(sandbox, deliveries, on_sent=lambda: progress.advance(sending))
     print_report(console, reports)
+    if log_file is not None:
+        console.print(f"The emulator's and the runtime's logs: {log_file}")
     failed_as_planned = all(r.failed == sum(d.expected == "failed" for d in deliveries) for r in reports.values())
     consistent = all(not r.oracle_differences for r in reports.values())
     return 0 if failed_as_planned and consistent else 1
