@@ -19,17 +19,18 @@ start the same work twice.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from functions.common import dispatch
-from functions.common.dispatch import execution_arn, execution_name
+from functions.common.dispatch import execution_name
 from stackops.execution_history import from_history, from_log_lines
 from stackops.log_search import FilterLogEventsSearch
 from stackops.stack_outputs import StackOutputs
-from stackops.trace import MAX_ATTEMPTS_LOOKED_UP, base_name
+from stackops.trace import attempts, base_name, message_correlation_id
 
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
 RECEIVE_WAIT_SECONDS = 1
@@ -83,13 +84,15 @@ class Redriver:
             since_ms = int(since.timestamp() * 1000) if since is not None else None
             kept: list[dict[str, Any]] = []  # handed back once the whole queue is read, not before
             for message in self._received(dlq_url):
-                wanted = (delivery_id is None or _correlation_id(message) == delivery_id) and (
+                wanted = (delivery_id is None or message_correlation_id(message) == delivery_id) and (
                     since_ms is None or int(message["Attributes"].get("SentTimestamp", 0)) >= since_ms
                 )
                 if not wanted or self.dry_run:
                     kept.append(message)
                     if wanted:
-                        done.append(Redriven("moved", _queue_name(dlq_url), "", _correlation_id(message), "dry run"))
+                        done.append(
+                            Redriven("moved", _queue_name(dlq_url), "", message_correlation_id(message), "dry run")
+                        )
                     continue
                 sqs.send_message(
                     QueueUrl=source_url,
@@ -97,7 +100,9 @@ class Redriver:
                     MessageAttributes=message.get("MessageAttributes", {}),
                 )
                 sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-                done.append(Redriven("moved", _queue_name(dlq_url), _queue_name(source_url), _correlation_id(message)))
+                done.append(
+                    Redriven("moved", _queue_name(dlq_url), _queue_name(source_url), message_correlation_id(message))
+                )
             self._hand_back(dlq_url, kept)
         return done
 
@@ -191,16 +196,8 @@ class Redriver:
 
     def _latest_attempt(self, machine_arn: str, base: str) -> dict[str, Any]:
         """DescribeExecution of the newest of ``<base>``, ``<base>-2``, ...; empty if there is none."""
-        sfn = self.client("stepfunctions")
-        described: dict[str, Any] = {}
-        for attempt in range(1, MAX_ATTEMPTS_LOOKED_UP + 1):
-            try:
-                described = sfn.describe_execution(
-                    executionArn=execution_arn(machine_arn, execution_name(base, attempt))
-                )
-            except sfn.exceptions.ExecutionDoesNotExist:
-                break
-        return described
+        newest = deque(attempts(self.client("stepfunctions"), machine_arn, base), maxlen=1)
+        return newest[0] if newest else {}
 
     def _failed_express(
         self, use_case: str, delivery_id: str | None, since: datetime | None
@@ -251,11 +248,6 @@ class Redriver:
     def _failed_in_fail_state(self, arn: str) -> bool:
         history = self.client("stepfunctions").get_execution_history(executionArn=arn, reverseOrder=True, maxResults=5)
         return any(event.type == "FailStateEntered" for event in from_history(history["events"]))
-
-
-def _correlation_id(message: dict[str, Any]) -> str | None:
-    value = message.get("MessageAttributes", {}).get("correlationId", {}).get("StringValue")
-    return str(value) if value else None
 
 
 def _delivery(input_text: str) -> str | None:

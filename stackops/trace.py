@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from functions.common.dispatch import execution_arn, execution_name
@@ -64,19 +64,17 @@ class Tracer:
         places: list[Place] = []
         search = log_search(self.client("logs"), self._logs_mode, on_aws=self.outputs.endpoint_url is None)
         receiver_group = self.outputs.function_log_groups[RECEIVER]
-        if self.outputs.architecture == "sqs":
-            groups = list(self.outputs.function_log_groups.values())
-            found = search.find(groups, delivery_id, *self._window)
-            _note_groups(places, found, groups)
-            steps = _receiver_steps(found.lines.get(receiver_group, []), receiver_group)
+        sqs = self.outputs.architecture == "sqs"
+        # sqs: every function's lines (the steps' tracking); stepfunctions: the receiver's, then the executions
+        groups = list(self.outputs.function_log_groups.values()) if sqs else [receiver_group]
+        found = search.find(groups, delivery_id, *self._window)
+        _note_groups(places, found, groups)
+        steps = _receiver_steps(found.lines.get(receiver_group, []))
+        if sqs:
             outcome, stopped_at, more = self._sqs_path(found, delivery_id, places)
-            steps += more
         else:
-            found = search.find([receiver_group], delivery_id, *self._window)
-            _note_groups(places, found, [receiver_group])
-            steps = _receiver_steps(found.lines.get(receiver_group, []), receiver_group)
             outcome, stopped_at, more = self._stepfunctions_path(delivery_id, search, places)
-            steps += more
+        steps += more
         if outcome == "not found" and steps:  # only the receiver's lines
             outcome, stopped_at = _receiver_outcome(steps)
         steps.sort(key=lambda step: step.started_at or float("inf"))
@@ -105,7 +103,7 @@ class Tracer:
                 executions += self._express_executions(use_case, execution_name(delivery_id), search, places)
             else:
                 executions += self._standard_executions(machine_arn, delivery_id, places)
-        seen = {execution.name for execution in executions}
+        seen: set[str] = set()  # child execution ARNs already read
         pending = [child for execution in executions for child in execution.child_executions]
         while pending:
             child = pending.pop(0)
@@ -130,19 +128,11 @@ class Tracer:
 
     def _standard_executions(self, machine_arn: str, delivery_id: str, places: list[Place]) -> list[ExecutionSteps]:
         sfn = self.client("stepfunctions")
-        found = []
-        for attempt in range(1, MAX_ATTEMPTS_LOOKED_UP + 1):
-            arn = execution_arn(machine_arn, execution_name(delivery_id, attempt))
-            try:
-                sfn.describe_execution(executionArn=arn)
-            except sfn.exceptions.ExecutionDoesNotExist:
-                if attempt == 1:
-                    places.append(
-                        Place(kind="execution", name=arn.rsplit(":", 2)[-2] + ":" + arn.rsplit(":", 1)[1], found=False)
-                    )
-                break
-            found.append(self._standard_execution(arn, places))
-        return found
+        described = list(attempts(sfn, machine_arn, delivery_id))
+        if not described:
+            first = execution_arn(machine_arn, execution_name(delivery_id))
+            places.append(Place(kind="execution", name=_execution_label(first), found=False))
+        return [self._standard_execution(execution["executionArn"], places) for execution in described]
 
     def _standard_execution(self, arn: str, places: list[Place]) -> ExecutionSteps:
         sfn = self.client("stepfunctions")
@@ -222,11 +212,21 @@ class Tracer:
             if not fresh:
                 break
             seen.update(m["MessageId"] for m in fresh)
-            if any(_message_correlation_id(m) == delivery_id for m in fresh):
+            if any(message_correlation_id(m) == delivery_id for m in fresh):
                 hit = True
                 break
         places.append(Place(kind="dead-letter queue", name=queue_url.rsplit("/", 1)[1], found=hit))
         return hit
+
+
+def attempts(sfn: Any, machine_arn: str, base: str) -> Iterator[dict[str, Any]]:
+    """DescribeExecution of ``<base>``, ``<base>-2``, ... of a Standard machine, oldest first, up to the first
+    name no execution has."""
+    for attempt in range(1, MAX_ATTEMPTS_LOOKED_UP + 1):
+        try:
+            yield sfn.describe_execution(executionArn=execution_arn(machine_arn, execution_name(base, attempt)))
+        except sfn.exceptions.ExecutionDoesNotExist:
+            return
 
 
 def _latest_attempts(executions: list[ExecutionSteps]) -> list[ExecutionSteps]:
@@ -259,7 +259,7 @@ def _note_groups(places: list[Place], found: Found, groups: Sequence[str]) -> No
         places.append(Place(kind="log group", name=group, found=bool(found.lines.get(group))))
 
 
-def _receiver_steps(lines: list[LogLine], group: str) -> list[TraceStep]:
+def _receiver_steps(lines: list[LogLine]) -> list[TraceStep]:
     steps = []
     for line in lines:
         message = str(line.get("message", ""))
@@ -341,7 +341,8 @@ def _awaited_inputs(steps: list[TraceStep]) -> list[str]:
     return sorted(set(waiting))
 
 
-def _message_correlation_id(message: Mapping[str, Any]) -> str | None:
+def message_correlation_id(message: Mapping[str, Any]) -> str | None:
+    """The delivery id an SQS message carries (its ``correlationId`` attribute, as ReceiveMessage returns it)."""
     attribute = message.get("MessageAttributes", {}).get("correlationId", {})
     value = attribute.get("StringValue")
     return str(value) if value else None

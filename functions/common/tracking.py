@@ -5,7 +5,7 @@ timing; a chain of queues keeps none of it. The original article's "requires you
 application-level tracking" is this module: on each receive of a record, the step logs what it was given,
 what it produced or why it failed, how long it ran, how long the message had waited in its queue, and which
 receive it was, all on a line that carries the delivery id (``correlation_id``). ``python -m stackops
-trace`` rebuilds a delivery's path from these lines (stackops/trace_sqs.py).
+trace`` rebuilds a delivery's path from these lines (stackops/trace.py).
 
 This module exists only for observability: ``stackops`` counts its lines in the comparison.
 """
