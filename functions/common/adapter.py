@@ -39,7 +39,7 @@ from functions.common import github_quota, rate_limits, tracing, tracking
 from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
-from functions.common.models import Message, Notification
+from functions.common.models import Message, Notification, result_wire
 from functions.common.observability import delivery_keys, logger, metrics, name_deliveries, tracer
 from functions.common.settings import settings
 
@@ -238,11 +238,7 @@ def _carry_received_at(message: Message, result: StepResult) -> StepResult:
 
 
 def _state_output(result: StepResult) -> dict[str, Any]:
-    if result is None:
-        return {}
-    if isinstance(result, Message):
-        return result.to_wire()
-    return {"items": [item.to_wire() for item in result], "count": len(result)}
+    return {} if result is None else result_wire(result)
 
 
 def _forward(result: StepResult) -> None:

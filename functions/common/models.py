@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, computed_field
@@ -32,6 +33,14 @@ class Message(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready form sent to the next step."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def result_wire(result: Message | Sequence[Message]) -> dict[str, Any]:
+    """A step's result as the next step receives it: a message, or a list as ``{"items": [...], "count": n}``
+    (the shape the state machines' Map states read)."""
+    if isinstance(result, Message):
+        return result.to_wire()
+    return {"items": [item.to_wire() for item in result], "count": len(result)}
 
 
 class MemberRef(Message):

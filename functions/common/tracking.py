@@ -18,7 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from functions.common.models import Message
+from functions.common.models import Message, result_wire
 from functions.common.observability import logger
 
 #: The ``message`` of the tracking lines: what ``stackops trace`` looks for.
@@ -74,10 +74,8 @@ def wire(output: Any) -> Any:
     """A step's result as the next step receives it (a list of messages as the items it fans out to)."""
     if output is None:
         return None
-    if isinstance(output, Message):
-        return output.to_wire()
-    if isinstance(output, list | tuple):
-        return {"items": [wire(item) for item in output], "count": len(output)}
+    if isinstance(output, Message | list | tuple):
+        return result_wire(output)
     return str(output)
 
 
