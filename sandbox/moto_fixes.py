@@ -98,6 +98,9 @@ def install(
             log_state_machine_executions(patches)
             evaluate_jsonata(patches)
             scope_query_languages_per_parse(patches)
+            parse_each_definition_once(patches)
+            reuse_task_clients(patches)
+            parse_each_json_path_once(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -976,3 +979,87 @@ def log_state_machine_executions(patches: Patches) -> None:
             self._cloud_watch_logging_session = ExecutionLogSession(self.exec_arn, configuration, self.start_date)
 
     patches.replace(Execution, "__init__", init)
+
+
+# --- Step Functions: the engine's per-execution and per-task costs -------------------------------------
+#
+# (Not gaps but waste: on a burst of executions these three were half of the sandbox process's CPU, which
+# one GIL bounds; docs/performance.md, "Sandbox throughput".)
+
+
+def parse_each_definition_once(patches: Patches) -> None:
+    """Every execution's worker parses its machine's definition with the ANTLR parser (pure Python, about
+    0.1 s of CPU for the backfill's definition) before running it: the same text, every time. Parse each
+    definition once and give each execution its own deep copy of the program: a component may keep
+    evaluation state (a Parallel's ``BranchesDecl`` keeps the error that ended its branches), so two
+    executions must not share one. A definition that fails to parse is not kept and fails every time."""
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    programs: dict[str, EvalComponent] = {}
+    lock = threading.Lock()
+
+    def entrypoint(self: ExecutionWorker) -> EvalComponent:
+        definition = self._evaluation_details.state_machine_details.definition
+        with lock:
+            program = programs.get(definition)
+        if program is None:
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            with lock:
+                program = programs.setdefault(definition, program)
+        return copy.deepcopy(program)
+
+    patches.replace(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint)
+
+
+#: The engine's modules that create a boto client per task (``from ...boto_client import boto_client_for``).
+_TASK_CLIENT_MODULES = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.lambda_eval_utils",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_dynamodb",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_events",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sns",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sqs",
+)
+
+
+def reuse_task_clients(patches: Patches) -> None:
+    """The engine creates a new boto3 client for every task it runs (``boto_client_for``: a session, the
+    service model, the event emitter's copy; about 15 ms of CPU each), and most of a per-event execution's
+    states are tasks. Keep one client per (module, region, service, endpoint port): boto3 clients are
+    thread-safe, the engine's ones sign with fixed fake keys (``state_credentials`` is not used), and the
+    port is read per call so a later emulator on another port gets clients of its own."""
+    import importlib
+
+    from moto.settings import moto_server_port
+
+    lock = threading.Lock()
+    for name in _TASK_CLIENT_MODULES:
+        module = importlib.import_module(name)
+        create = module.boto_client_for
+        clients: dict[tuple[str, str, int], Any] = {}
+
+        def boto_client_for(
+            region: str,
+            service: str,
+            state_credentials: Any = None,
+            create: Callable[..., Any] = create,
+            clients: dict[tuple[str, str, int], Any] = clients,
+        ) -> Any:
+            key = (region, service, moto_server_port())
+            with lock:
+                if key not in clients:
+                    clients[key] = create(region=region, service=service, state_credentials=state_credentials)
+                return clients[key]
+
+        patches.replace(module, "boto_client_for", boto_client_for)
+
+
+def parse_each_json_path_once(patches: Patches) -> None:
+    """The engine parses a state's JSONPath (``$.member.login``) with jsonpath-ng's PLY parser every time
+    it evaluates it. A parsed path is an immutable expression: parse each path once."""
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    patches.replace(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse))

@@ -6,6 +6,7 @@ import contextlib
 import datetime
 import json
 import time
+import types
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -792,3 +793,72 @@ def test_each_asl_parse_has_its_own_query_language_scopes(aws: EmbeddedAws) -> N
     with ThreadPoolExecutor(max_workers=8) as pool:
         parsed = list(pool.map(lambda _: AmazonStateLanguageParser.parse(json.dumps(mixed)), range(64)))
     assert len(parsed) == 64
+
+
+def test_each_definition_is_parsed_once_and_each_execution_gets_its_own_program(
+    aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Executions of one machine parse its definition once; each runs its own copy of the program (one
+    execution's evaluation state never leaks into the next), and every one still computes its own output."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parse = AmazonStateLanguageParser.parse
+    parsed: list[str] = []
+
+    def counting(definition: str) -> Any:
+        parsed.append(definition)
+        return parse(definition)
+
+    definition = {
+        "StartAt": "Branches",
+        "States": {
+            "Branches": {
+                "Type": "Parallel",
+                "Branches": [{"StartAt": "Twice", "States": {"Twice": {"Type": "Pass", "End": True}}}],
+                "End": True,
+            }
+        },
+    }
+    machine = _state_machine(aws, definition)
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(counting))
+
+    outputs = [json.loads(_run(aws, machine, {"n": n})["output"]) for n in range(3)]
+
+    assert outputs == [[{"n": 0}], [{"n": 1}], [{"n": 2}]]
+    assert parsed == [json.dumps(definition)]
+
+
+def test_a_definition_that_fails_to_parse_fails_every_execution(aws: EmbeddedAws) -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    worker = ExecutionWorker.__new__(ExecutionWorker)
+    worker._evaluation_details = types.SimpleNamespace(  # type: ignore[assignment]
+        state_machine_details=types.SimpleNamespace(definition='{"StartAt": "Nowhere", "States": {')
+    )
+    for _ in range(2):
+        with pytest.raises(Exception):  # noqa: B017, PT011 - the parser's own error, whichever it is
+            worker._get_evaluation_entrypoint()
+    assert AmazonStateLanguageParser.parse is not None
+
+
+def test_the_engine_keeps_one_client_per_service_and_port(aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    first = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda")
+    assert lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda") is first
+    assert lambda_eval_utils.boto_client_for(region="us-east-1", service="sqs") is not first
+    assert lambda_eval_utils.boto_client_for(region="eu-west-1", service="lambda") is not first
+    assert first.meta.endpoint_url.endswith(f":{aws.port}")
+    monkeypatch.setenv("MOTO_PORT", str(aws.port + 1))
+    other = lambda_eval_utils.boto_client_for(region="us-east-1", service="lambda")
+    assert other is not first
+    assert other.meta.endpoint_url.endswith(f":{aws.port + 1}")
+
+
+def test_a_json_path_is_parsed_once_and_still_found(aws: EmbeddedAws) -> None:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    assert json_path.parse("$.member.login") is json_path.parse("$.member.login")
+    assert json_path.extract_json("$.member.login", {"member": {"login": "alice"}}) == "alice"
+    assert json_path.extract_json("$.member.login", {"member": {"login": "bob"}}) == "bob"
