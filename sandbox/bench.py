@@ -29,6 +29,7 @@ import json
 import os
 import platform
 import re
+import resource
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ from rich.table import Table
 
 from components.config import StackConfig
 from sandbox.environment import STACK_NAMES, Response, Sandbox
+from sandbox.fake_github import OrgSeed
 from sandbox.lambda_runtime import InvokeRecord
 from sandbox.replay import StackReport, median, percentile, replay
 from sandbox.workload import Delivery, ignored, installation_created, member_added, workflow_run_completed
@@ -62,6 +64,11 @@ IGNORED_RATE_SHARE = 0.8
 #: Accepted round trips per second: a rate both architectures keep up with on two cores, so the figure is
 #: the receiver's latency while processing runs alongside, not the latency of a growing backlog.
 ACCEPTED_RATE = 5.0
+#: Deliveries of the throughput burst per architecture (issue 9: >= 15 deliveries/s for 300 of them).
+THROUGHPUT_DELIVERIES = 300
+#: The throughput burst is sent at this share of apiThrottlingRateLimit: faster, the stage's token bucket
+#: (apiThrottlingBurstLimit) runs dry within 300 requests and answers 429 instead of the receiver.
+THROUGHPUT_RATE_SHARE = 0.8
 E2E_EVENTS = (("organization", "member added"), ("workflow_run", "workflow run completed"))
 OUTPUT = Path(__file__).resolve().parent.parent / "build" / "bench.json"
 IDLE_TIMEOUT = 180.0
@@ -80,6 +87,11 @@ DEFINITIONS = {
     "fresh ids, empty tables) sent back to back; latency = sent -> last notification naming "
     "the delivery",
     "events_per_second": "burst deliveries / (first send -> stack idle)",
+    "throughput": f"{THROUGHPUT_DELIVERIES} distinct deliveries (seeded members added and seeded runs "
+    f"completed in turn, fresh ids, empty tables) sent at {THROUGHPUT_RATE_SHARE:.0%} of "
+    "apiThrottlingRateLimit; deliveries per second = deliveries / (first send -> stack idle); "
+    "cpu_per_delivery_s = this process's CPU seconds (emulator, pollers, HTTP API, fake GitHub, client) "
+    "and the function processes' CPU seconds over the burst, per delivery",
 }
 
 
@@ -146,6 +158,18 @@ def events_per_second(deliveries: int, seconds: float) -> float | None:
     return deliveries / seconds if seconds > 0 else None
 
 
+def throughput_burst(seed: OrgSeed, count: int = THROUGHPUT_DELIVERIES) -> list[Delivery]:
+    """``count`` distinct deliveries (fresh ids): the seeded members added and the seeded runs completed in
+    turn, round and round, so both use cases run throughout the burst."""
+    makers: list[Callable[[], Delivery]] = []
+    for index in range(max(len(seed.members), len(seed.runs))):
+        if index < len(seed.members):
+            makers.append(lambda person=seed.members[index]: member_added(seed, person))
+        if index < len(seed.runs):
+            makers.append(lambda run=seed.runs[index]: workflow_run_completed(seed, run))
+    return [makers[index % len(makers)]() for index in range(count)]
+
+
 def cpu_model(cpuinfo: str) -> str:
     """The first ``model name`` of /proc/cpuinfo (or ``Hardware`` / ``Processor`` on ARM)."""
     for label in ("model name", "Hardware", "Processor"):
@@ -184,6 +208,10 @@ class ArchitectureFigures:
     burst_deliveries: int = 0
     burst_seconds: float = 0.0
     events_per_second: float | None = None
+    throughput_deliveries: int = 0
+    throughput_seconds: float = 0.0
+    throughput_per_second: float | None = None
+    cpu_per_delivery_s: dict[str, float] = field(default_factory=dict)  # "sandbox" / "functions"
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0  # the whole measurement of this architecture
     phase_seconds: dict[str, float] = field(default_factory=dict)
@@ -271,6 +299,30 @@ def _round_trips(
             problems.append(f"expected 202 {expect}, got {response.status} {response.body}")
         seconds.append(response.seconds)
     return seconds
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process's descendants: the live ones from /proc (the function
+    processes stay warm), plus the ones already waited for. 0 where there is no /proc."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])  # after "pid (comm)": state, ppid, ..., utime (14th), stime (15th)
+        times[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    descendants, frontier = set(), {os.getpid()}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier} - descendants
+        descendants |= frontier
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return sum(times[pid] for pid in descendants) + usage.ru_utime + usage.ru_stime
 
 
 def _receiver_invokes(records: Sequence[InvokeRecord]) -> list[float]:
@@ -367,6 +419,29 @@ def measure(
             f"burst: {report.accepted}/{len(burst)} accepted, {report.failed} failed, parked {report.parked}"
         )
     figures.problems += [f"burst: {difference}" for difference in report.oracle_differences]
+
+    phase(f"throughput: {THROUGHPUT_DELIVERIES} deliveries")
+    sandbox.clear_tables()
+    throughput = throughput_burst(seed)
+    cpu_before, function_cpu_before = time.process_time(), children_cpu_seconds()
+    report = replay(
+        cast(Sandbox, _OneStack(sandbox, architecture)),
+        throughput,
+        timeout=IDLE_TIMEOUT,
+        rate=THROUGHPUT_RATE_SHARE * float(figures.settings["apiThrottlingRateLimit"]),
+    )[architecture]
+    figures.cpu_per_delivery_s = {
+        "sandbox": round((time.process_time() - cpu_before) / len(throughput), 4),
+        "functions": round((children_cpu_seconds() - function_cpu_before) / len(throughput), 4),
+    }
+    figures.throughput_deliveries = len(throughput)
+    figures.throughput_seconds = report.seconds
+    figures.throughput_per_second = events_per_second(len(throughput), report.seconds)
+    if report.accepted != len(throughput) or report.failed or report.parked:
+        figures.problems.append(
+            f"throughput: {report.accepted}/{len(throughput)} accepted, {report.failed} failed, parked {report.parked}"
+        )
+    figures.problems += [f"throughput: {difference}" for difference in report.oracle_differences]
     figures.deployed = _deployed_functions(sandbox, architecture)
     figures.functions = {
         key: value
@@ -504,6 +579,31 @@ def print_figures(
         ),
     )
     console.print(e2e)
+
+    console.print()
+    console.print(
+        f"[bold]4. Throughput[/bold]: the tables emptied, {THROUGHPUT_DELIVERIES} distinct deliveries (seeded "
+        f"members added and runs completed in turn, fresh ids) sent at {THROUGHPUT_RATE_SHARE:.0%} of "
+        "apiThrottlingRateLimit. Deliveries per second: deliveries / (first send -> stack idle). CPU per "
+        "delivery: the sandbox's own process (emulator, pollers, HTTP API, fake GitHub, client) and the "
+        "function processes, over the burst."
+    )
+    sustained = _table("", names)
+    sustained.add_row("deliveries", *(str(figures[name].throughput_deliveries) for name in names))
+    sustained.add_row("first send -> idle", *(_s(figures[name].throughput_seconds) for name in names))
+    sustained.add_row(
+        "deliveries per second",
+        *(
+            "-" if figures[name].throughput_per_second is None else f"{figures[name].throughput_per_second:.2f}"
+            for name in names
+        ),
+    )
+    for part in ("sandbox", "functions"):
+        sustained.add_row(
+            f"CPU per delivery: {part}",
+            *(_ms(figures[name].cpu_per_delivery_s.get(part), 0) for name in names),
+        )
+    console.print(sustained)
 
     for name in names:
         problems = figures[name].problems

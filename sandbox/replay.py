@@ -87,12 +87,20 @@ def replay(
     *,
     on_sent: Callable[[], None] | None = None,
     timeout: float = 240.0,
+    rate: float | None = None,
 ) -> dict[str, StackReport]:
     """Send each delivery to every stack (in turn, as a GitHub App pointed at each would), wait until all
-    of it is processed, then account for it and compare the tables with the oracle."""
+    of it is processed, then account for it and compare the tables with the oracle.
+
+    ``rate``: the n-th delivery leaves no earlier than n / ``rate`` s after the first (a burst longer than
+    the HTTP API's throttling burst would otherwise be answered 429); None sends them back to back."""
     reports = {name: StackReport(name) for name in sandbox.stacks}
     started = time.perf_counter()
-    for delivery in deliveries:
+    for index, delivery in enumerate(deliveries):
+        if rate is not None:
+            delay = started + index / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
         for name, report in reports.items():
             report.outcomes.append(Outcome(delivery, sandbox.send(name, delivery)))
             if on_sent is not None:
