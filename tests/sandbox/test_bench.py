@@ -113,3 +113,30 @@ def test_the_figures_print_and_serialise() -> None:
     assert document["round_trips"] == {"ignored": 200, "accepted": 100}
     assert "store-records" not in document["architectures"]["stepfunctions"]["functions"]
     assert set(document["definitions"]) >= {"cold_start_s", "receiver_round_trip", "end_to_end", "events_per_second"}
+
+
+def test_the_throughput_burst_is_distinct_deliveries_of_both_use_cases_in_turn() -> None:
+    from sandbox.bench import THROUGHPUT_DELIVERIES, throughput_burst
+    from sandbox.fake_github import SANDBOX_ORG
+
+    burst = throughput_burst(SANDBOX_ORG)
+
+    assert len(burst) == THROUGHPUT_DELIVERIES == 300
+    assert len({delivery.delivery_id for delivery in burst}) == 300
+    assert [delivery.event for delivery in burst[:4]] == ["organization", "workflow_run"] * 2
+    logins = {
+        delivery.payload()["membership"]["user"]["login"] for delivery in burst if delivery.event == "organization"
+    }
+    assert logins == {person.login for person in SANDBOX_ORG.members}
+    assert all(delivery.expected == "processed" for delivery in burst)
+
+
+def test_children_cpu_seconds_counts_a_child_that_has_exited() -> None:
+    import subprocess
+    import sys
+
+    from sandbox.bench import children_cpu_seconds
+
+    before = children_cpu_seconds()
+    subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
+    assert children_cpu_seconds() - before > 0.05
