@@ -88,12 +88,14 @@ def replay(
     on_sent: Callable[[], None] | None = None,
     timeout: float = 240.0,
     rate: float | None = None,
+    on_idle: Callable[[], None] | None = None,
 ) -> dict[str, StackReport]:
     """Send each delivery to every stack (in turn, as a GitHub App pointed at each would), wait until all
     of it is processed, then account for it and compare the tables with the oracle.
 
     ``rate``: the n-th delivery leaves no earlier than n / ``rate`` s after the first (a burst longer than
-    the HTTP API's throttling burst would otherwise be answered 429); None sends them back to back."""
+    the HTTP API's throttling burst would otherwise be answered 429); None sends them back to back.
+    ``on_idle`` is called once every stack is idle, before the accounting (the oracle, the table scans)."""
     reports = {name: StackReport(name) for name in sandbox.stacks}
     started = time.perf_counter()
     for index, delivery in enumerate(deliveries):
@@ -114,6 +116,8 @@ def replay(
             if sandbox.idle(name):
                 idle_at[name] = time.perf_counter()
         time.sleep(0.05)
+    if on_idle is not None:
+        on_idle()
     sandbox.wait_until_idle(timeout=timeout)  # settled: nothing started again meanwhile
     expected = expected_tables(sandbox.seed, deliveries, StackSettings())
     for name, report in reports.items():
