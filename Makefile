@@ -22,7 +22,9 @@ run: venv
 up: venv
 	$(BIN)/python -m sandbox up
 
-## Cold starts, warm receiver latency, end-to-end latency and events per second per architecture.
+## Cold starts, warm receiver latency, end-to-end latency, events per second and a 300-delivery throughput
+## burst (deliveries per second, CPU per delivery) per architecture; `python -m sandbox bench --throughput-only`
+## runs only the burst (to profile the sandbox under load).
 bench: venv
 	$(BIN)/python -m sandbox bench
 

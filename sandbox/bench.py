@@ -421,6 +421,26 @@ def measure(
     figures.problems += [f"burst: {difference}" for difference in report.oracle_differences]
 
     phase(f"throughput: {THROUGHPUT_DELIVERIES} deliveries")
+    measure_throughput(sandbox, architecture, figures)
+    figures.deployed = _deployed_functions(sandbox, architecture)
+    figures.functions = {
+        key: value
+        for key, value in function_figures(runtime.records()[first_record:]).items()
+        if key in figures.deployed
+    }
+    figures.problems += [f"{key}: {f.errors} function errors" for key, f in figures.functions.items() if f.errors]
+    figures.problems += [
+        f"{key}: deployed but never invoked" for key, f in figures.functions.items() if f.cold_start_s is None
+    ]
+    phase("")
+    figures.seconds = time.perf_counter() - started
+    return figures
+
+
+def measure_throughput(sandbox: Sandbox, architecture: str, figures: ArchitectureFigures) -> None:
+    """Section 4: the throughput burst, its deliveries per second and CPU per delivery (into ``figures``)."""
+    assert sandbox.aws is not None
+    seed = sandbox.seed
     sandbox.clear_tables()
     throughput = throughput_burst(seed)
     cpu_before, function_cpu_before = time.process_time(), children_cpu_seconds()
@@ -446,19 +466,6 @@ def measure(
             f"throughput: {report.accepted}/{len(throughput)} accepted, {report.failed} failed, parked {report.parked}"
         )
     figures.problems += [f"throughput: {difference}" for difference in report.oracle_differences]
-    figures.deployed = _deployed_functions(sandbox, architecture)
-    figures.functions = {
-        key: value
-        for key, value in function_figures(runtime.records()[first_record:]).items()
-        if key in figures.deployed
-    }
-    figures.problems += [f"{key}: {f.errors} function errors" for key, f in figures.functions.items() if f.errors]
-    figures.problems += [
-        f"{key}: deployed but never invoked" for key, f in figures.functions.items() if f.cold_start_s is None
-    ]
-    phase("")
-    figures.seconds = time.perf_counter() - started
-    return figures
 
 
 # --- printing ----------------------------------------------------------------------------------------
@@ -584,6 +591,12 @@ def print_figures(
     )
     console.print(e2e)
 
+    print_throughput(console, figures)
+    print_problems(console, figures)
+
+
+def print_throughput(console: Console, figures: Mapping[str, ArchitectureFigures]) -> None:
+    names = list(figures)
     console.print()
     console.print(
         f"[bold]4. Throughput[/bold]: the tables emptied, {THROUGHPUT_DELIVERIES} distinct deliveries (seeded "
@@ -609,6 +622,9 @@ def print_figures(
         )
     console.print(sustained)
 
+
+def print_problems(console: Console, figures: Mapping[str, ArchitectureFigures]) -> None:
+    names = list(figures)
     for name in names:
         problems = figures[name].problems
         for problem in problems[:10]:
@@ -619,7 +635,20 @@ def print_figures(
         console.print("Every delivery answered as expected, no function error, both burst tables equal the oracle.")
 
 
-def bench(console: Console, architectures: Sequence[str], time_scale: float) -> int:
+def throughput_only(sandbox: Sandbox, architecture: str) -> ArchitectureFigures:
+    """Only section 4, after one small burst that starts every function's processes (``--throughput-only``:
+    a short run to profile the sandbox under load, e.g. with py-spy)."""
+    figures = ArchitectureFigures(architecture, _settings(sandbox, architecture))
+    started = time.perf_counter()
+    warm_up = [member_added(sandbox.seed, person) for person in sandbox.seed.members]
+    warm_up += [workflow_run_completed(sandbox.seed, run) for run in sandbox.seed.runs]
+    replay(cast(Sandbox, _OneStack(sandbox, architecture)), warm_up, timeout=IDLE_TIMEOUT)
+    measure_throughput(sandbox, architecture, figures)
+    figures.seconds = time.perf_counter() - started
+    return figures
+
+
+def bench(console: Console, architectures: Sequence[str], time_scale: float, only_throughput: bool = False) -> int:
     info = machine()
     sandbox = Sandbox(architectures, time_scale=time_scale)
     figures: dict[str, ArchitectureFigures] = {}
@@ -630,12 +659,20 @@ def bench(console: Console, architectures: Sequence[str], time_scale: float) -> 
         deploy_seconds = time.perf_counter() - started
         for name in architectures:
             with console.status(f"{name}") as status:
-                figures[name] = measure(sandbox, name, on_phase=lambda phase, n=name: status.update(f"{n}: {phase}"))
+                figures[name] = (
+                    throughput_only(sandbox, name)
+                    if only_throughput
+                    else measure(sandbox, name, on_phase=lambda phase, n=name: status.update(f"{n}: {phase}"))
+                )
             console.print(f"Measured {name} in {figures[name].seconds:.1f} s")
     finally:
         with console.status("Stopping the sandbox"):
             sandbox.stop()
-    print_figures(console, info, time_scale, ROUND_TRIPS, ACCEPTED_ROUND_TRIPS, figures, deploy_seconds)
+    if only_throughput:
+        print_throughput(console, figures)
+        print_problems(console, figures)
+    else:
+        print_figures(console, info, time_scale, ROUND_TRIPS, ACCEPTED_ROUND_TRIPS, figures, deploy_seconds)
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     document = to_json(info, time_scale, ROUND_TRIPS, ACCEPTED_ROUND_TRIPS, figures)
     document["deploy_seconds"] = deploy_seconds

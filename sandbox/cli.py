@@ -49,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         help="deploy only this architecture (repeatable; default: both)",
     )
+    parser.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="bench: only the throughput burst (section 4), e.g. to profile the sandbox under load",
+    )
     options = parser.parse_args(argv)
     console = Console()
     log_file = log_to_file(LOG_FILE)
@@ -56,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.command == "bench":
         from sandbox.bench import bench
 
-        return bench(console, architectures, options.time_scale)
+        return bench(console, architectures, options.time_scale, only_throughput=options.throughput_only)
     sandbox = _start(console, architectures, options.time_scale)
     try:
         return run(console, sandbox, log_file) if options.command == "run" else up(console, sandbox)
