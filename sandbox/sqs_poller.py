@@ -43,10 +43,6 @@ REPORT_BATCH_ITEM_FAILURES = "ReportBatchItemFailures"
 RECEIVE_LIMIT = 10  # SQS returns at most 10 messages per ReceiveMessage
 DEFAULT_MAX_CONCURRENCY = 2  # batches in flight per mapping: this machine has 2 cores
 DEFAULT_POLL_WAIT_SECONDS = 1  # long-poll length while idle; also how fast stop() is noticed
-#: In a batching window's last (sub-second) part ReceiveMessage cannot long-poll (it waits whole seconds),
-#: so the worker asks again this often: a full batch leaves at most this late, and a 1 s window costs ~5
-#: ReceiveMessage calls, not the ~20 a 50 ms pace cost (a third of the sqs sandbox's CPU per delivery).
-WINDOW_POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -194,7 +190,7 @@ class _MappingWorker:
             if more:
                 batch.extend(more)
             elif remaining < 1:  # ReceiveMessage waits whole seconds only
-                stopping.wait(min(remaining, WINDOW_POLL_SECONDS))
+                stopping.wait(min(remaining, 0.05))
         if stopping.is_set():  # hand the messages back rather than hold them for a visibility timeout
             self._change_visibility(batch, 0)
             return []

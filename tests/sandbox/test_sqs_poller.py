@@ -13,13 +13,7 @@ import pytest
 from sandbox.aws import EmbeddedAws
 from sandbox.deploy import ApiInvoker
 from sandbox.lambda_runtime import InvokeResult
-from sandbox.sqs_poller import (
-    EventSourcePoller,
-    QueueMapping,
-    _MappingWorker,
-    failed_message_ids,
-    lambda_record,
-)
+from sandbox.sqs_poller import EventSourcePoller, QueueMapping, failed_message_ids, lambda_record
 from tests.sandbox.lambda_fixtures import create_function, zip_files
 
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:work"
@@ -115,33 +109,6 @@ def test_a_message_becomes_a_lambda_sqs_record() -> None:
         "eventSourceARN": QUEUE_ARN,
         "awsRegion": "us-east-1",
     }
-
-
-class _OneMessageQueue:
-    """An SQS client whose queue holds one message, then stays empty; it counts ReceiveMessage calls."""
-
-    def __init__(self) -> None:
-        self.receives = 0
-
-    def receive_message(self, **_: Any) -> dict[str, Any]:
-        self.receives += 1
-        return {"Messages": [{"MessageId": "m-1"}]} if self.receives == 1 else {}
-
-
-def test_the_end_of_a_batching_window_is_polled_at_a_gentle_pace() -> None:
-    """ReceiveMessage waits whole seconds only, so a window's sub-second rest is polled: at the window
-    poll pace, not in a spin (each call costs the emulator a request)."""
-    sqs = _OneMessageQueue()
-    mapping = QueueMapping("uuid", "function-arn", "queue-arn", "queue-url", batch_size=10, batching_window_seconds=1)
-    poller = EventSourcePoller([mapping], lambda _: sqs, lambda *_: _result(None))  # type: ignore[arg-type, return-value]
-    worker = _MappingWorker(poller, mapping, visibility_timeout=30)
-
-    started = time.monotonic()
-    batch = worker._gather()
-
-    assert [m["MessageId"] for m in batch] == ["m-1"]
-    assert time.monotonic() - started >= 0.95  # the whole window was waited for
-    assert sqs.receives <= 7  # a 50 ms pace made it ~20
 
 
 def test_mapping_settings_come_from_the_lambda_api_configuration() -> None:
