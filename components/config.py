@@ -168,7 +168,7 @@ class StackConfig(BaseModel):
         10, alias="sqsBatchSize", ge=1, le=100, json_schema_extra=_allowed("an integer from 1 to 100")
     )
     sqs_batch_window_seconds: int = Field(
-        1, alias="sqsBatchWindowSeconds", ge=0, le=300, json_schema_extra=_allowed("an integer from 0 to 300")
+        0, alias="sqsBatchWindowSeconds", ge=0, le=300, json_schema_extra=_allowed("an integer from 0 to 300")
     )
     self_hosted_usd_per_minute: str = Field(
         "0",

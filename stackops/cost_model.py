@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
+from components.config import StackConfig
 from stackops.cost import CostLine, CostReport, Crossover, Estimate, LeverEffect, Workload
 from stackops.prices import PriceEntry, PriceTable, load_prices
 from stackops.usage import StackUsage, UsageLine, UsageReport, UseCase
@@ -43,8 +44,8 @@ MEMORY_SETTINGS = (128, 512, 1024, 1769)
 XRAY_SETTINGS = (0.0, 0.05, 1.0)
 BATCH_SIZE_SETTINGS = (1, 10, 100)
 BATCH_WINDOW_SETTINGS = (0, 1, 5, 20)
-DEFAULT_WINDOW_SECONDS = 1  # components/config.py sqsBatchWindowSeconds default
-DEFAULT_BATCH_SIZE = 10  # components/config.py sqsBatchSize default
+DEFAULT_WINDOW_SECONDS: int = StackConfig.model_fields["sqs_batch_window_seconds"].default
+DEFAULT_BATCH_SIZE: int = StackConfig.model_fields["sqs_batch_size"].default
 
 
 class CostModelError(ValueError):
@@ -653,16 +654,19 @@ def _fill_lever(batch_size: int, window_seconds: float, seconds_per_month: float
     return fn
 
 
+def _window_for(batch_size: int) -> int:
+    """The default batching window, or 1 s where the batch size needs one (SQS allows a batch above 10
+    only with a window of at least 1 s: components/config.py)."""
+    return max(DEFAULT_WINDOW_SECONDS, 1) if batch_size > MAX_RECEIVE_BATCH else DEFAULT_WINDOW_SECONDS
+
+
 def _levers(design: Design, measured: Mapping[str, Design], seconds_per_month: float) -> list[tuple[str, str, Lever]]:
     out: list[tuple[str, str, Lever]] = [("logLevel", s, fn) for s, fn in _log_levers(design)]
     out += [("xraySampling", f"{rate:g}", _xray_lever(rate)) for rate in XRAY_SETTINGS]
     out += [
-        (
-            "batchSize",
-            f"{size} (window {DEFAULT_WINDOW_SECONDS} s)",
-            _fill_lever(size, DEFAULT_WINDOW_SECONDS, seconds_per_month),
-        )
+        ("batchSize", f"{size} (window {window} s)", _fill_lever(size, window, seconds_per_month))
         for size in BATCH_SIZE_SETTINGS
+        for window in [_window_for(size)]
     ]
     out += [
         ("batchWindow", f"{w} s (batch {DEFAULT_BATCH_SIZE})", _fill_lever(DEFAULT_BATCH_SIZE, w, seconds_per_month))

@@ -324,8 +324,10 @@ def test_batch_levers_fill_batches_with_volume(cost: CostReport) -> None:
     """At 100M deliveries a month, ~19 records/s reach each queue: a 20 s window fills batches of 10
     (fewer invokes than the measured 2 records per invoke); batch size 1 means an invoke per record."""
     assert lever(cost, "batchWindow", "20 s (batch 10)", volume=100_000_000) < 0
-    assert lever(cost, "batchSize", "1 (window 1 s)", volume=100_000_000) > 0
+    assert lever(cost, "batchSize", "1 (window 0 s)", volume=100_000_000) > 0
     assert lever(cost, "batchSize", "100 (window 1 s)", volume=10_000) > 0  # 1 record per invoke at low rates
+    # the default window (0 s) hands each record over at once: one invoke per record at any volume
+    assert lever(cost, "batchWindow", "0 s (batch 10)", volume=100_000_000) > 0
 
 
 def test_free_tier_option(cost: CostReport) -> None:
