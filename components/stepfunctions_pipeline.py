@@ -304,7 +304,7 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
                 include_execution_data=include_execution_data(workflow_type),
                 log_destination=pulumi.Output.concat(log_group.arn, ":*"),
             ),
-            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=True),
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=config.xray_tracing == "Active"),
             # Step Functions checks the role may deliver logs when the machine is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
