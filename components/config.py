@@ -147,10 +147,15 @@ class StackConfig(BaseModel):
         le=RATE_LIMIT_MAX_WAIT_LIMIT,
         json_schema_extra=_allowed(f"an integer from 0 to {RATE_LIMIT_MAX_WAIT_LIMIT} (seconds)"),
     )
+    state_machine_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = Field(
+        "ALL",
+        alias="stateMachineLogLevel",
+        json_schema_extra=_allowed("one of 'ALL', 'ERROR', 'FATAL', 'OFF'"),
+    )
     xray_tracing: Literal["PassThrough", "Active"] = Field(
         "PassThrough",
         alias="xrayTracing",
-        json_schema_extra=_allowed("PassThrough or Active"),
+        json_schema_extra=_allowed("one of 'PassThrough', 'Active'"),
     )
     lambda_architecture: Literal["arm64", "x86_64"] = Field(
         "arm64", alias="lambdaArchitecture", json_schema_extra=_allowed("one of 'arm64', 'x86_64'")

@@ -300,7 +300,7 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
             role_arn=role.arn,
             definition=template.definition(values),
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-                level="ALL",
+                level=config.state_machine_log_level,
                 include_execution_data=include_execution_data(workflow_type),
                 log_destination=pulumi.Output.concat(log_group.arn, ":*"),
             ),

@@ -241,6 +241,14 @@ def test_xray_tracing_active_traces_every_function_and_machine(
         assert machine.inputs["tracingConfiguration"] == {"enabled": True}
 
 
+def test_the_state_machines_log_level_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(tmp_path))
+    config = stack_config(STACK_FILES["stepfunctions"]) | {"stateMachineLogLevel": "ERROR"}
+    prepare_layer(tmp_path, config["lambdaArchitecture"])
+    machines = run_program(config, stack="dev-sfn").of_type("aws:sfn/stateMachine:StateMachine")
+    assert machines and {m.inputs["loggingConfiguration"]["level"] for m in machines} == {"ERROR"}
+
+
 @pytest.mark.parametrize("architecture", STACK_FILES)
 def test_every_log_group_a_trace_reads_is_exported(runs: dict[str, ProgramRun], architecture: str) -> None:
     """`stackops trace` finds the logs from the stack's outputs, never from names it builds itself."""
