@@ -96,7 +96,9 @@ class InvokeResult:
 @dataclass(frozen=True)
 class InvokeRecord:
     """One invocation, for ``make bench`` and the cost meter: ``duration`` runs from handing over the event
-    to the result; ``started_at`` is when (epoch seconds), ``memory_mb`` the configured memory."""
+    to the result; ``started_at`` is when (epoch seconds), ``memory_mb`` the configured memory;
+    ``init_duration`` the part of a cold invoke's duration before the runtime took the event (process
+    start, awslambdaric, the handler's import: Lambda's Init Duration), 0 for a warm one."""
 
     function: str
     request_id: str
@@ -105,6 +107,7 @@ class InvokeRecord:
     error_type: str | None
     started_at: float = 0.0
     memory_mb: int = 0
+    init_duration: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -511,6 +514,7 @@ class LocalLambdaRuntime:
             result = environment.run(invocation)
         finally:
             pool.release(environment)
+        initialized = environment.initialized
         with self._lock:
             self._records.append(
                 InvokeRecord(
@@ -521,6 +525,7 @@ class LocalLambdaRuntime:
                     result.error_type,
                     started_at,
                     config.memory_size,
+                    max(0.0, initialized - started) if cold and initialized is not None else 0.0,
                 )
             )
         return result

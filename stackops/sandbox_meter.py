@@ -346,10 +346,32 @@ def _execution_machine(execution: Any) -> str:
     return parts[6] if len(parts) > 6 else ""
 
 
+def cold_waits(windows: Sequence[tuple[float, float]], colds: Iterable[tuple[float, float]]) -> list[float]:
+    """Per execution window (start, stop), the seconds it spent waiting for a cold task function's init.
+
+    ``colds`` are the (start, init seconds) of the cold invokes of the stack's state-machine-invoked
+    functions; each is put on the latest-started execution whose window holds its start. An Express
+    execution's billed duration is its wall time, which in the sandbox includes a cold start every few
+    deliveries, something a function under steady traffic on AWS seldom has (stackops/lambda_usage.py)."""
+    waits = [0.0] * len(windows)
+    for started, init in colds:
+        holding = [i for i, (start, stop) in enumerate(windows) if start <= started <= stop]
+        if holding:
+            waits[max(holding, key=lambda i: windows[i][0])] += init
+    return waits
+
+
 def _meter_executions(stack: StackInfo, phase: PhaseRecord, tally: Tally) -> None:
     deliveries = len(phase.deliveries)
     logged: dict[str, dict[tuple[str, bool], int]] = {}
     express: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    tasks = {f.name for f in stack.functions.values() if f.trigger == "states"}
+    windows = [
+        (execution.start_date.timestamp(), (execution.stop_date or datetime.now(UTC)).timestamp())
+        for execution in phase.executions
+    ]
+    colds = [(r.started_at, r.init_duration) for r in phase.invokes if r.cold and r.function in tasks]
+    waiting = dict(zip((id(e) for e in phase.executions), cold_waits(windows, colds), strict=True))
     for execution in phase.executions:
         machine = stack.machines.get(_execution_machine(execution))
         if machine is None:
@@ -359,7 +381,7 @@ def _meter_executions(stack: StackInfo, phase: PhaseRecord, tally: Tally) -> Non
             tally.add("states", "express_requests", 1, machine.short)
             stopped = execution.stop_date or datetime.now(UTC)
             billed_ms, billed_mb = sfn_usage.express_billing(
-                execution.start_date, stopped, machine.definition_bytes, events
+                execution.start_date, stopped, machine.definition_bytes, events, waiting[id(execution)]
             )
             tally.add("states", "express_gb_seconds", billed_ms / 1000 * billed_mb / 1024, machine.short)
             express[machine.short].append((billed_ms, billed_mb))
