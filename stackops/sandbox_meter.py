@@ -731,7 +731,8 @@ class SandboxMeter:
 
 
 NOTES = (
-    "Lambda durations were measured on this machine (the sandbox's local runtime, cold starts included), "
+    "Lambda durations were measured on this machine (the sandbox's local runtime; a cold start's init left out: "
+    "AWS bills it once per execution environment, which steady traffic keeps for hours), "
     "not on AWS: price a configurable AWS duration for figures that transfer.",
     "X-Ray (xrayTracing Active only): one trace per receiver request and per SQS consumer invoke, every one "
     "recorded (Lambda's 1-a-second reservoir covers 2.6 million a month per function).",
