@@ -147,6 +147,16 @@ class StackConfig(BaseModel):
         le=RATE_LIMIT_MAX_WAIT_LIMIT,
         json_schema_extra=_allowed(f"an integer from 0 to {RATE_LIMIT_MAX_WAIT_LIMIT} (seconds)"),
     )
+    state_machine_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = Field(
+        "ALL",
+        alias="stateMachineLogLevel",
+        json_schema_extra=_allowed("one of 'ALL', 'ERROR', 'FATAL', 'OFF'"),
+    )
+    xray_tracing: Literal["PassThrough", "Active"] = Field(
+        "PassThrough",
+        alias="xrayTracing",
+        json_schema_extra=_allowed("one of 'PassThrough', 'Active'"),
+    )
     lambda_architecture: Literal["arm64", "x86_64"] = Field(
         "arm64", alias="lambdaArchitecture", json_schema_extra=_allowed("one of 'arm64', 'x86_64'")
     )
@@ -168,7 +178,7 @@ class StackConfig(BaseModel):
         10, alias="sqsBatchSize", ge=1, le=100, json_schema_extra=_allowed("an integer from 1 to 100")
     )
     sqs_batch_window_seconds: int = Field(
-        1, alias="sqsBatchWindowSeconds", ge=0, le=300, json_schema_extra=_allowed("an integer from 0 to 300")
+        0, alias="sqsBatchWindowSeconds", ge=0, le=300, json_schema_extra=_allowed("an integer from 0 to 300")
     )
     self_hosted_usd_per_minute: str = Field(
         "0",

@@ -23,6 +23,8 @@ class LambdaFunctionArgs:
     log_retention_days: int
     environment: Mapping[str, pulumi.Input[str]]
     statements: Sequence[iam.Statement] = field(default_factory=list)
+    #: Lambda's TracingConfig mode: Active samples and records traces, PassThrough records none of its own.
+    tracing_mode: str = "Active"
 
 
 class LambdaFunction(pulumi.ComponentResource):
@@ -70,7 +72,7 @@ class LambdaFunction(pulumi.ComponentResource):
             timeout=args.spec.timeout_seconds,
             memory_size=args.spec.memory_mb,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment)),
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode=args.tracing_mode),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=self.log_group.name),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.policy]),
         )

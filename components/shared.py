@@ -169,6 +169,7 @@ class SharedResources(pulumi.ComponentResource):
                 log_retention_days=self._args.config.log_retention_days,
                 environment={**self._environment(spec), **self._args.routing.get(spec.key, {})},
                 statements=self._statements(spec),
+                tracing_mode=self._args.config.xray_tracing,
             ),
             pulumi.ResourceOptions(parent=parent),
         )
@@ -179,6 +180,8 @@ class SharedResources(pulumi.ComponentResource):
             "POWERTOOLS_SERVICE_NAME": spec.key,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             "POWERTOOLS_LOG_LEVEL": "INFO",
+            # No trace is recorded without active tracing: the Tracer then patches nothing and sends nothing.
+            "POWERTOOLS_TRACE_DISABLED": "false" if config.xray_tracing == "Active" else "true",
             # The Stack dimension of every product metric (functions/common/observability.py).
             "GITHUB_AUTOMATION_STACK": pulumi.get_stack(),
             "ARCHITECTURE": config.architecture,

@@ -300,11 +300,11 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
             role_arn=role.arn,
             definition=template.definition(values),
             logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-                level="ALL",
+                level=config.state_machine_log_level,
                 include_execution_data=include_execution_data(workflow_type),
                 log_destination=pulumi.Output.concat(log_group.arn, ":*"),
             ),
-            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=True),
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=config.xray_tracing == "Active"),
             # Step Functions checks the role may deliver logs when the machine is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )

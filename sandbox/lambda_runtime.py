@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import collections
 import datetime
+import fcntl
 import io
 import json
 import os
 import queue
 import secrets
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 import uuid
@@ -96,7 +99,9 @@ class InvokeResult:
 @dataclass(frozen=True)
 class InvokeRecord:
     """One invocation, for ``make bench`` and the cost meter: ``duration`` runs from handing over the event
-    to the result; ``started_at`` is when (epoch seconds), ``memory_mb`` the configured memory."""
+    to the result; ``started_at`` is when (epoch seconds), ``memory_mb`` the configured memory;
+    ``init_duration`` the part of a cold invoke's duration before the runtime took the event (process
+    start, awslambdaric, the handler's import: Lambda's Init Duration), 0 for a warm one."""
 
     function: str
     request_id: str
@@ -105,6 +110,7 @@ class InvokeRecord:
     error_type: str | None
     started_at: float = 0.0
     memory_mb: int = 0
+    init_duration: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -237,7 +243,10 @@ class _Environment:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
+            bufsize=0,  # read with os.read: a byte is either in the pipe or in the reader's hands
         )
+        #: Set while the reader waits for output: with the pipe empty, every line written so far is shipped.
+        self._output_idle = threading.Event()
         self._reader = threading.Thread(
             target=self._read_output, args=(sink,), daemon=True, name=f"lambda-output-{config.name}"
         )
@@ -270,11 +279,26 @@ class _Environment:
 
     def _read_output(self, sink: OutputSink) -> None:
         assert self._process.stdout is not None
-        for line in iter(self._process.stdout.readline, b""):
+        fd, pending = self._process.stdout.fileno(), b""
+
+        def emit(line: bytes) -> None:
             # awslambdaric joins a record's lines (a traceback) with "\r": one line each here.
-            for part in line.decode(errors="replace").rstrip("\r\n").split("\r"):
+            for part in line.decode(errors="replace").rstrip("\r").split("\r"):
                 sink(self.config.name, part)
                 self.ship(part)
+
+        while True:
+            self._output_idle.set()
+            chunk = os.read(fd, 65536)
+            self._output_idle.clear()
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
+                emit(line)
+        if pending:
+            emit(pending)
+        self._output_idle.set()
         if self._shipper is not None:
             self._shipper.flush_soon()  # the process is gone: its last lines go now
         self._events.put(_Exited(self._process.wait()))
@@ -320,8 +344,31 @@ class _Environment:
         cold = self.initialized is None
         result = self._await(invocation)
         if self._system_logs:
+            self._drain_output()
             self.ship(*platform.report(self.config.log_format, time.time(), self._figures(invocation, result, cold)))
         return result
+
+    def _drain_output(self, timeout: float = 0.5) -> None:
+        """Wait until the reader has shipped what the function wrote before answering, so that
+        ``platform.report`` follows the invocation's lines as on AWS. The runtime flushes its output
+        before it posts the response, so all of it is in the pipe or with the reader by now; the reader
+        may just lag behind (a busy machine)."""
+        assert self._process.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._output_drained(self._process.stdout.fileno()):
+                time.sleep(0.001)  # the reader may hold a chunk it has not marked yet: let it run
+                if self._output_drained(self._process.stdout.fileno()):
+                    return
+            else:
+                time.sleep(0.001)
+
+    def _output_drained(self, fd: int) -> bool:
+        try:
+            waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return True  # the pipe is closed: nothing more will come
+        return waiting == 0 and self._output_idle.is_set()
 
     def _figures(self, invocation: _Invocation, result: InvokeResult, cold: bool) -> platform.InvokeFigures:
         ended = time.perf_counter()
@@ -511,6 +558,7 @@ class LocalLambdaRuntime:
             result = environment.run(invocation)
         finally:
             pool.release(environment)
+        initialized = environment.initialized
         with self._lock:
             self._records.append(
                 InvokeRecord(
@@ -521,6 +569,7 @@ class LocalLambdaRuntime:
                     result.error_type,
                     started_at,
                     config.memory_size,
+                    max(0.0, initialized - started) if cold and initialized is not None else 0.0,
                 )
             )
         return result

@@ -65,7 +65,7 @@ class Crossover(_Model):
 class LeverEffect(_Model):
     """A cost lever set one way, against the design's measured configuration, at one volume."""
 
-    lever: str  # "logLevel", "xraySampling", "batchSize", "batchWindow", "memoryMb", "cpu", "workflowType"
+    lever: str  # "logLevel", "xrayTracing", "batchSize", "batchWindow", "memoryMb", "cpu", "workflowType"
     setting: str
     design: str
     workload: Workload

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import combinations
 
+from components.catalog import BUSINESS_FUNCTIONS, RECEIVER, Needs
+from components.config import StackConfig
 from stackops.cost import CostLine, CostReport, Crossover, Estimate, LeverEffect, Workload
 from stackops.prices import PriceEntry, PriceTable, load_prices
 from stackops.usage import StackUsage, UsageLine, UsageReport, UseCase
@@ -40,11 +42,18 @@ WRITER = "store-records"  # the function that writes DynamoDB in the sqs design
 ARTICLE_WRITER = "article-writer"  # the article's extra Lambda per DynamoDB write
 MAX_RECEIVE_BATCH = 10  # SQS returns at most 10 messages per ReceiveMessage / deletes 10 per batch
 MEMORY_SETTINGS = (128, 512, 1024, 1769)
-XRAY_SETTINGS = (0.0, 0.05, 1.0)
+XRAY_SETTINGS = ("PassThrough", "Active")  # components/config.py xrayTracing
+XRAY_RESERVOIR_PER_SECOND = 1.0  # Lambda's sampling: the first request each second ...
+XRAY_FIXED_RATE = 0.05  # ... and 5% of the others
 BATCH_SIZE_SETTINGS = (1, 10, 100)
 BATCH_WINDOW_SETTINGS = (0, 1, 5, 20)
-DEFAULT_WINDOW_SECONDS = 1  # components/config.py sqsBatchWindowSeconds default
-DEFAULT_BATCH_SIZE = 10  # components/config.py sqsBatchSize default
+#: The floor's compute: the receiver and the functions that wait on GitHub, at Lambda's smallest memory.
+FLOOR_CALLERS = frozenset(
+    {RECEIVER.key} | {spec.key for spec in BUSINESS_FUNCTIONS if Needs.GITHUB_APP_SECRET in spec.needs}
+)
+FLOOR_MEMORY_MB = 128
+DEFAULT_WINDOW_SECONDS: int = StackConfig.model_fields["sqs_batch_window_seconds"].default
+DEFAULT_BATCH_SIZE: int = StackConfig.model_fields["sqs_batch_size"].default
 
 
 class CostModelError(ValueError):
@@ -199,9 +208,21 @@ def measured_design(stack: StackUsage) -> Design:
 
 
 def floor_design(source: Design) -> Design:
+    """What any design of this product pays per delivery: the HTTP API request, the compute nothing can
+    avoid, the DynamoDB writes and the notification; no queues, transitions, logs or traces.
+
+    The compute is one invoke per delivery (the receiver's request line) billed for the receiver's work
+    and the GitHub calls' wait (the GB-seconds of the receiver and of the functions that call GitHub,
+    ``FLOOR_CALLERS``) at the smallest memory, ``FLOOR_MEMORY_MB``: a wait does not shrink with memory.
+    """
+
     def fn(line: UsageLine) -> Iterable[UsageLine]:
-        if line.service in ("apigateway", "dynamodb") or (line.service == "lambda" and line.resource == "receiver"):
+        one_invoke = _is(line, "lambda", "requests") and line.resource == "receiver"
+        if line.service in ("apigateway", "dynamodb", "sns") or one_invoke:
             yield line
+        elif _is(line, "lambda", "gb_seconds") and line.resource in FLOOR_CALLERS:
+            memory = _attr(line, "memoryMb")
+            yield _scaled(line, FLOOR_MEMORY_MB / memory, memoryMb=float(FLOOR_MEMORY_MB)) if memory > 0 else line
 
     idle = [line for line in source.idle if line.service in ("secretsmanager", "kms")]
     return replace(_map_lines(source, fn, "floor"), idle=idle, workflow_type=None)
@@ -257,8 +278,10 @@ def designs_from(usage: UsageReport, notes: list[str] | None = None) -> list[Des
     derived = [floor_design(sqs or measured[0])]
     _add(
         notes,
-        f"floor = the {(sqs or measured[0]).name} stack's HTTP API requests, receiver invokes and DynamoDB "
-        "units, with its secrets and keys: what every design pays.",
+        f"floor = from the {(sqs or measured[0]).name} stack: the HTTP API request, one invoke per delivery "
+        f"billed for the receiver's and the GitHub calls' duration ({', '.join(sorted(FLOOR_CALLERS))}) at "
+        f"{FLOOR_MEMORY_MB} MB, the DynamoDB units and the notification (SNS publish and email), with its "
+        "secrets and keys: what every design pays; no queues, transitions, logs or traces.",
     )
     if writer is None:
         _add(notes, "article designs left out: the usage has no Lambda duration to derive their extra invokes from.")
@@ -617,17 +640,33 @@ def _memory_lever(memory: int) -> Lever:
     return fn
 
 
-def _xray_lever(rate: float) -> Lever:
-    def fn(d: Design, _volume: int) -> Design | None:
-        lines = [line for ls in d.per_delivery.values() for line in ls if _is(line, "xray", "traces_recorded")]
-        if not lines or any(_attr(line, "samplingRate") <= 0 for line in lines):
-            return None
+def lambda_traces_recorded(requests_per_month: float, seconds_per_month: float) -> float:
+    """Traces Lambda's active tracing records of a function's trace-starting requests in a month: it
+    samples the first request each second (the reservoir, ``XRAY_RESERVOIR_PER_SECOND``) and
+    ``XRAY_FIXED_RATE`` of the rest; Lambda's sampling is not configurable. Requests assumed evenly spread."""
+    reservoir = XRAY_RESERVOIR_PER_SECOND * seconds_per_month
+    return min(requests_per_month, reservoir) + XRAY_FIXED_RATE * max(0.0, requests_per_month - reservoir)
 
+
+def _xray_lever(mode: str, seconds_per_month: float) -> Lever:
+    """``PassThrough``: no trace. ``Active``: a trace per request of each function that starts one (the
+    receiver, and each SQS consumer's invoke), recorded as Lambda samples them at the volume."""
+
+    def fn(d: Design, volume: int) -> Design | None:
         def change(line: UsageLine) -> Iterable[UsageLine]:
             if _is(line, "xray", "traces_recorded"):
-                yield _scaled(line, rate / _attr(line, "samplingRate"), samplingRate=rate)
-            else:
-                yield line
+                return
+            yield line
+            starts = _is(line, "lambda", "requests") and line.attributes.get("trigger") in ("http", "sqs")
+            if mode == "Active" and starts and line.quantity > 0 and volume > 0:
+                recorded = lambda_traces_recorded(volume * line.quantity, seconds_per_month) / volume
+                yield UsageLine(
+                    service="xray",
+                    unit="traces_recorded",
+                    quantity=recorded,
+                    resource=line.resource,
+                    attributes={"samplingRate": recorded / line.quantity},
+                )
 
         return _map_lines(d, change, d.name)
 
@@ -653,16 +692,19 @@ def _fill_lever(batch_size: int, window_seconds: float, seconds_per_month: float
     return fn
 
 
+def _window_for(batch_size: int) -> int:
+    """The default batching window, or 1 s where the batch size needs one (SQS allows a batch above 10
+    only with a window of at least 1 s: components/config.py)."""
+    return max(DEFAULT_WINDOW_SECONDS, 1) if batch_size > MAX_RECEIVE_BATCH else DEFAULT_WINDOW_SECONDS
+
+
 def _levers(design: Design, measured: Mapping[str, Design], seconds_per_month: float) -> list[tuple[str, str, Lever]]:
     out: list[tuple[str, str, Lever]] = [("logLevel", s, fn) for s, fn in _log_levers(design)]
-    out += [("xraySampling", f"{rate:g}", _xray_lever(rate)) for rate in XRAY_SETTINGS]
+    out += [("xrayTracing", mode, _xray_lever(mode, seconds_per_month)) for mode in XRAY_SETTINGS]
     out += [
-        (
-            "batchSize",
-            f"{size} (window {DEFAULT_WINDOW_SECONDS} s)",
-            _fill_lever(size, DEFAULT_WINDOW_SECONDS, seconds_per_month),
-        )
+        ("batchSize", f"{size} (window {window} s)", _fill_lever(size, window, seconds_per_month))
         for size in BATCH_SIZE_SETTINGS
+        for window in [_window_for(size)]
     ]
     out += [
         ("batchWindow", f"{w} s (batch {DEFAULT_BATCH_SIZE})", _fill_lever(DEFAULT_BATCH_SIZE, w, seconds_per_month))
@@ -800,7 +842,8 @@ MODEL_NOTES: tuple[str, ...] = (
     "batchSize / batchWindow levers: records per invoke = min(batch size, max(1, records per second x "
     "window)) at each volume; invokes, the pollers' receives and deletes scale with it; GB-s unchanged "
     "(the work is per record). The measured design keeps its observed batch fill at every volume.",
-    "xraySampling lever: traces recorded in proportion to the sampling rate.",
+    "xrayTracing lever: Active = a trace per request of the receiver and of each SQS consumer invoke, "
+    "recorded as Lambda samples (every request up to one a second per function, 5% beyond); PassThrough = none.",
     "logLevel lever: the bytes the meter derived for the other level (from the lines it saw, or the "
     "execution history for states); workflowType lever: the other measured stepfunctions stack's usage.",
 )

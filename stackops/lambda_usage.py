@@ -1,8 +1,11 @@
 """Lambda usage from the local runtime's records and the lines the functions wrote.
 
-Billed duration is each invoke's measured duration on this machine rounded up to 1 ms (a cold invoke's
-includes its init: AWS bills the init phase of on-demand functions since 2025-08-01,
-https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/). Log bytes are
+Billed duration is each invoke's measured duration on this machine rounded up to 1 ms, without a cold
+invoke's init (``InvokeRecord.init_duration``). AWS bills the init phase of on-demand functions since
+2025-08-01 (https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/), but
+once per execution environment, not per delivery: the sandbox starts a fresh process for every few
+deliveries, while a function under steady traffic keeps its environment for hours, so a cold start's
+share of a delivery there is a rounding error. Log bytes are
 what the function wrote at its configured level, plus the two platform records Lambda writes per invoke
 in the JSON log format (``platform.start``, ``platform.report``, filled with the invoke's figures:
 https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html); ``gbAt.<LEVEL>`` is what
@@ -86,7 +89,7 @@ def function_usage(records: Iterable[InvokeRecord], lines: Iterable[str], config
     assert usage.log_bytes is not None
     platform: list[str] = []
     for record in records:
-        billed = lambda_billed_ms(record.duration * 1000)
+        billed = lambda_billed_ms((record.duration - record.init_duration) * 1000)
         usage.invokes += 1
         usage.billed_ms += billed
         platform.extend(platform_records(record, billed))

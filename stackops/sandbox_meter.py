@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from functions.common import secrets
 from sandbox import program
 from sandbox.api_calls import ApiCall
 from sandbox.aws import ACCOUNT_ID, REGION
@@ -73,7 +74,12 @@ WARM_UP_TRIES = 3
 #: X-Ray's default sampling rule: the first request each second, then 5%
 #: (https://docs.aws.amazon.com/xray/latest/devguide/xray-console-sampling.html). At any volume worth
 #: pricing the 5% dominates; the product configures no rule of its own.
-XRAY_SAMPLING_RATE = 0.05
+#: The share of trace-starting requests Lambda records with active tracing: its sampling (1 request a second
+#: and 5% beyond, not configurable for Lambda) records every request below one a second per function, i.e.
+#: up to 2.6 million a month; the cost model's xrayTracing lever applies the 5% above that.
+XRAY_SAMPLING_RATE = 1.0
+#: How long a function keeps a secret (functions/common/secrets.py).
+SECRET_CACHE_SECONDS = float(secrets.SECRET_CACHE_SECONDS)
 Progress = Callable[[str, int, int], None]
 _TRACED = "Active"
 
@@ -174,6 +180,12 @@ def stack_info(design: str, deployment: Deployment, config: Mapping[str, str]) -
     stages = _inputs(deployment, "aws:apigatewayv2/stage:Stage")
     access_format = next((str(st["accessLogSettings"]["format"]) for st in stages if st.get("accessLogSettings")), None)
     idle_counts = {
+        "secret_readers": sum(
+            1
+            for inputs in _inputs(deployment, "aws:lambda/function:Function")
+            for variable in ((inputs.get("environment") or {}).get("variables") or {})
+            if variable.endswith("_SECRET_ARN")
+        ),
         "alarms": len(deployment.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")),
         "dashboards": len(deployment.of_type("aws:cloudwatch/dashboard:Dashboard")),
         "secrets": len(deployment.of_type("aws:secretsmanager/secret:Secret")),
@@ -216,6 +228,13 @@ class PhaseRecord:
     idle_empty_receives_per_second: dict[str, float] = field(default_factory=dict)  # queue -> rate
 
 
+def trace_starters(functions: Iterable[FunctionInfo]) -> list[FunctionInfo]:
+    """The traced functions whose invokes start a trace: the receiver (nothing upstream is traced: an HTTP
+    API records no trace) and every SQS consumer (Lambda starts a trace per batch and links it to the
+    producers' through AWSTraceHeader). A function a state machine invokes joins the execution's trace."""
+    return [f for f in functions if f.traced and f.trigger in ("http", "sqs")]
+
+
 def meter_phase(stack: StackInfo, phase: PhaseRecord) -> tuple[list[UsageLine], list[str]]:
     """The billable units per delivery of one phase, and the calls no unit was found for."""
     tally = Tally()
@@ -233,12 +252,11 @@ def meter_phase(stack: StackInfo, phase: PhaseRecord) -> tuple[list[UsageLine], 
     for delivery in phase.deliveries:
         tally.add("apigateway", "http_requests", http_api_requests(len(delivery.body)), stack.api)
     _meter_access_logs(stack, phase, tally)
-    receivers = [f for f in stack.functions.values() if f.trigger == "http" and f.traced]
-    for receiver in receivers:
-        invokes = sum(1 for r in phase.invokes if r.function == receiver.name)
-        key = tally.add("xray", "traces_recorded", invokes * XRAY_SAMPLING_RATE, receiver.short)
+    for function in trace_starters(stack.functions.values()):
+        invokes = sum(1 for r in phase.invokes if r.function == function.name)
+        key = tally.add("xray", "traces_recorded", invokes * XRAY_SAMPLING_RATE, function.short)
         tally.describe(key, samplingRate=XRAY_SAMPLING_RATE)
-    return tally.lines(len(phase.deliveries)), sorted(unknown)
+    return _without_secret_reads(tally.lines(len(phase.deliveries))), sorted(unknown)
 
 
 def _meter_access_logs(stack: StackInfo, phase: PhaseRecord, tally: Tally) -> None:
@@ -328,10 +346,32 @@ def _execution_machine(execution: Any) -> str:
     return parts[6] if len(parts) > 6 else ""
 
 
+def cold_waits(windows: Sequence[tuple[float, float]], colds: Iterable[tuple[float, float]]) -> list[float]:
+    """Per execution window (start, stop), the seconds it spent waiting for a cold task function's init.
+
+    ``colds`` are the (start, init seconds) of the cold invokes of the stack's state-machine-invoked
+    functions; each is put on the latest-started execution whose window holds its start. An Express
+    execution's billed duration is its wall time, which in the sandbox includes a cold start every few
+    deliveries, something a function under steady traffic on AWS seldom has (stackops/lambda_usage.py)."""
+    waits = [0.0] * len(windows)
+    for started, init in colds:
+        holding = [i for i, (start, stop) in enumerate(windows) if start <= started <= stop]
+        if holding:
+            waits[max(holding, key=lambda i: windows[i][0])] += init
+    return waits
+
+
 def _meter_executions(stack: StackInfo, phase: PhaseRecord, tally: Tally) -> None:
     deliveries = len(phase.deliveries)
     logged: dict[str, dict[tuple[str, bool], int]] = {}
     express: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    tasks = {f.name for f in stack.functions.values() if f.trigger == "states"}
+    windows = [
+        (execution.start_date.timestamp(), (execution.stop_date or datetime.now(UTC)).timestamp())
+        for execution in phase.executions
+    ]
+    colds = [(r.started_at, r.init_duration) for r in phase.invokes if r.cold and r.function in tasks]
+    waiting = dict(zip((id(e) for e in phase.executions), cold_waits(windows, colds), strict=True))
     for execution in phase.executions:
         machine = stack.machines.get(_execution_machine(execution))
         if machine is None:
@@ -341,7 +381,7 @@ def _meter_executions(stack: StackInfo, phase: PhaseRecord, tally: Tally) -> Non
             tally.add("states", "express_requests", 1, machine.short)
             stopped = execution.stop_date or datetime.now(UTC)
             billed_ms, billed_mb = sfn_usage.express_billing(
-                execution.start_date, stopped, machine.definition_bytes, events
+                execution.start_date, stopped, machine.definition_bytes, events, waiting[id(execution)]
             )
             tally.add("states", "express_gb_seconds", billed_ms / 1000 * billed_mb / 1024, machine.short)
             express[machine.short].append((billed_ms, billed_mb))
@@ -536,6 +576,27 @@ def run_phase(
     return record, latencies
 
 
+def secret_reads_line(readers: int, seconds_per_month: float) -> UsageLine:
+    """The GetSecretValue requests of a month of traffic: each (function, secret) pair's warm environment
+    reads the secret once per ``SECRET_CACHE_SECONDS`` (functions/common/secrets.py), whatever the volume.
+
+    The sandbox's own reads are not used: its processes live for a few deliveries, so a read per cold
+    start divided by a handful of deliveries would price a secret read into every delivery. One warm
+    environment per function is assumed (more at high concurrency add reads; none with no traffic at all).
+    """
+    return UsageLine(
+        service="secretsmanager",
+        unit="api_requests",
+        quantity=readers * seconds_per_month / SECRET_CACHE_SECONDS,
+        attributes={"operation": "GetSecretValue", "readers": float(readers), "cacheSeconds": SECRET_CACHE_SECONDS},
+    )
+
+
+def _without_secret_reads(lines: list[UsageLine]) -> list[UsageLine]:
+    """The phase's lines without the functions' secret reads (priced per month: :func:`secret_reads_line`)."""
+    return [line for line in lines if (line.service, line.unit) != ("secretsmanager", "api_requests")]
+
+
 def idle_lines(stack: StackInfo, metrics: int) -> list[UsageLine]:
     """What the stack costs per month with no traffic at all."""
     prices = load_prices()
@@ -545,6 +606,7 @@ def idle_lines(stack: StackInfo, metrics: int) -> list[UsageLine]:
         UsageLine(service="cloudwatch", unit="dashboards", quantity=stack.idle_counts["dashboards"]),
         UsageLine(service="secretsmanager", unit="secrets", quantity=stack.idle_counts["secrets"]),
         UsageLine(service="kms", unit="keys", quantity=stack.idle_counts["keys"]),
+        secret_reads_line(stack.idle_counts.get("secret_readers", 0), prices.seconds_per_month),
     ]
     if stack.mappings:
         lines.append(
@@ -669,11 +731,16 @@ class SandboxMeter:
 
 
 NOTES = (
-    "Lambda durations were measured on this machine (the sandbox's local runtime, cold starts included), "
+    "Lambda durations were measured on this machine (the sandbox's local runtime; a cold start's init left out: "
+    "AWS bills it once per execution environment, which steady traffic keeps for hours), "
     "not on AWS: price a configurable AWS duration for figures that transfer.",
-    f"X-Ray traces at the default sampling rule's {XRAY_SAMPLING_RATE:.0%}: one trace per webhook delivery.",
+    "X-Ray (xrayTracing Active only): one trace per receiver request and per SQS consumer invoke, every one "
+    "recorded (Lambda's 1-a-second reservoir covers 2.6 million a month per function).",
     "KMS requests AWS makes on the stack's behalf (SNS and SQS encryption with a customer key) are not seen "
     "by the sandbox and not metered.",
+    "Secrets Manager reads are priced per month, not per delivery: each function's warm environment reads its "
+    f"secret once per {SECRET_CACHE_SECONDS:.0f} s (the sandbox's processes live for a few deliveries, so its "
+    "own reads would put a cold start's read into every delivery).",
     "Lambda log bytes include the platform.start and platform.report records Lambda writes per invoke.",
     "The SQS pollers' empty receives at the sandbox's idle rate are left out of each phase; the idle lines "
     "give what AWS's pollers make per month.",

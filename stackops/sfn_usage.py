@@ -124,9 +124,14 @@ def largest_payload_bytes(events: Iterable[Mapping[str, Any]]) -> int:
 
 
 def express_billing(
-    started: datetime, stopped: datetime, definition_bytes: int, events: Sequence[Mapping[str, Any]]
+    started: datetime,
+    stopped: datetime,
+    definition_bytes: int,
+    events: Sequence[Mapping[str, Any]],
+    cold_wait_seconds: float = 0.0,
 ) -> tuple[float, float]:
-    """(billed ms, billed MB) of one Express execution."""
-    duration_ms = max(0.0, (stopped - started).total_seconds() * 1000)
+    """(billed ms, billed MB) of one Express execution; ``cold_wait_seconds`` of its wall time (waiting
+    for a cold task function's init) left out."""
+    duration_ms = max(0.0, ((stopped - started).total_seconds() - cold_wait_seconds) * 1000)
     memory_mb = (definition_bytes + largest_payload_bytes(events)) / MB
     return express_billed(duration_ms, memory_mb)

@@ -150,6 +150,69 @@ def levers(cost: CostReport) -> Table:
     )
 
 
+#: The target for the default configuration (issue 9): per use case, at a million deliveries a month, at
+#: most this multiple of the floor, in sqs and in stepfunctions with EXPRESS per-event machines.
+FLOOR_TARGET = 1.5
+FLOOR_TARGET_DESIGNS = ("sqs", "stepfunctions-EXPRESS")
+#: The defaults issue 9 changed, as the levers that put each back: (lever, setting, what it was).
+FORMER_DEFAULTS = (("batchWindow", "1 s (batch 10)", "window 1 s"), ("xrayTracing", "Active", "X-Ray Active"))
+
+
+def against_floor(usage: UsageReport, cost: CostReport) -> Table:
+    """Each deployable design's per-million cost at 1M a month against the floor, per workload, with the
+    target for the defaults, and what each former default would add back (its lever, same volume)."""
+    volume = q.nearest_volume(cost, q.BREAKDOWN_VOLUME)
+    rows = []
+    for workload in q.workloads(cost):
+        floor = q.estimate(cost, "floor", workload, volume)
+        if floor is None or floor.per_million_usd <= 0:
+            continue
+        for design in q.deployable(usage, cost):
+            e = q.estimate(cost, design, workload, volume)
+            if e is None:
+                continue
+            ratio = e.per_million_usd / floor.per_million_usd
+            target = ("met" if ratio <= FLOOR_TARGET else "NOT met") if design in FLOOR_TARGET_DESIGNS else "(reported)"
+            former = []
+            for name, setting, label in FORMER_DEFAULTS:
+                effect = next(
+                    (
+                        x
+                        for x in cost.levers
+                        if (x.lever, x.setting, x.design, x.workload, x.volume)
+                        == (name, setting, design, workload, volume)
+                    ),
+                    None,
+                )
+                if effect is not None and abs(effect.delta_usd) >= q.NO_CHANGE_USD:
+                    former.append(f"{label} {q.signed_usd(effect.delta_usd / volume * 1e6)}")
+            rows.append(
+                [
+                    q.workload_label(workload, cost),
+                    design,
+                    q.usd(e.per_million_usd),
+                    q.usd(floor.per_million_usd),
+                    f"{ratio:.2f}x",
+                    target,
+                    "; ".join(former) or "-",
+                ]
+            )
+    return Table(
+        title=(
+            f"The defaults against the floor at {q.volume_label(volume)} deliveries a month (per million, "
+            f"per-event part; target <= {FLOOR_TARGET:g}x for {' and '.join(FLOOR_TARGET_DESIGNS)})"
+        ),
+        headers=["workload", "design", "per million", "floor", "x floor", "target", "former default would add"],
+        rows=rows,
+        numeric={2, 3, 4},
+        note=(
+            "The floor: the HTTP API request, one invoke billed for the receiver's and the GitHub calls' time at "
+            "128 MB, the DynamoDB writes and the notification; no queues, transitions, logs or traces. The last "
+            "column puts one former default back (its lever at this volume), against today's defaults."
+        ),
+    )
+
+
 def latency(usage: UsageReport) -> Table:
     """End-to-end latency per delivery (webhook sent to its last notification), per design and use case."""
     rows = []
@@ -274,7 +337,8 @@ def conclusion(usage: UsageReport, cost: CostReport) -> list[str]:
             sentences.append(
                 f"Per million deliveries {cheapest} pays {q.usd(leader.per_million_usd)}, "
                 f"{leader.per_million_usd / floor.per_million_usd:.1f}x the floor ({q.usd(floor.per_million_usd)}: "
-                f"the HTTP API, one receiver invoke and the writes, which any design pays)."
+                "the HTTP API, one invoke for the receiver's and the GitHub calls' time, the writes and the "
+                "notification, which any design pays)."
             )
     for case in (w for w in q.workloads(cost) if w != "mix"):
         per_case = sorted(
@@ -299,6 +363,7 @@ def tables(usage: UsageReport, cost: CostReport, prices: PriceTable | None = Non
     """Every table of the report, in reading order (the prices used when the table priced it is given)."""
     found = [
         per_million(usage, cost),
+        against_floor(usage, cost),
         monthly(usage, cost, q.main_workload(cost)),
         idle(usage, cost),
         crossovers(cost),

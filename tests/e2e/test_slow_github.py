@@ -22,7 +22,8 @@ MEMBERS = 10
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(("sqs",), time_scale=0.002) as running:
+    # a batching window (the default is 0), so that ten deliveries sent at once surely share a batch
+    with Sandbox(("sqs",), time_scale=0.002, overrides={"sqsBatchWindowSeconds": "1"}) as running:
         yield running
 
 

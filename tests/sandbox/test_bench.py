@@ -10,15 +10,19 @@ from rich.console import Console
 from sandbox.bench import (
     FUNCTIONS,
     ArchitectureFigures,
+    HopBatching,
     cpu_model,
     events_per_second,
     function_figures,
     function_key,
+    hop_batching,
     latency,
     print_figures,
+    target_verdict,
     to_json,
 )
 from sandbox.lambda_runtime import InvokeRecord
+from sandbox.sqs_poller import MappingStats
 
 
 def record(function: str, duration: float, *, cold: bool = False, error: str | None = None) -> InvokeRecord:
@@ -140,3 +144,35 @@ def test_children_cpu_seconds_counts_a_child_that_has_exited() -> None:
     before = children_cpu_seconds()
     subprocess.run([sys.executable, "-c", "sum(i * i for i in range(3_000_000))"], check=True)
     assert children_cpu_seconds() - before > 0.05
+
+
+def test_hop_batching_is_the_difference_between_two_snapshots_of_the_pollers_counters() -> None:
+    before = {"a": MappingStats(batches=2, records=3, largest_batch=2)}
+    after = {
+        "a": MappingStats(batches=6, records=15, largest_batch=5),
+        "b": MappingStats(batches=4, records=4, largest_batch=1),
+    }
+    figures = hop_batching(before, after, {"a": "store-records", "b": "add-team-member", "c": "lookup-directory"})
+    assert list(figures) == ["add-team-member", "lookup-directory", "store-records"]
+    assert figures["store-records"] == HopBatching(invokes=4, records=12, largest=5)
+    assert figures["store-records"].records_per_invoke == 3.0
+    assert figures["add-team-member"].records_per_invoke == 1.0
+    assert figures["lookup-directory"].records_per_invoke is None  # never invoked meanwhile
+
+
+@pytest.mark.parametrize(
+    ("values", "verdict"),
+    [([0.5] * 99 + [2.4], "met"), ([1.01] * 100, "NOT met"), ([0.5] * 98 + [2.6] * 2, "NOT met"), ([], "NOT met")],
+)
+def test_the_sqs_latency_targets_are_p50_1_s_and_p99_2_5_s(values: list[float], verdict: str) -> None:
+    assert target_verdict(latency(values)).endswith(f": {verdict}")
+
+
+def test_the_batching_table_prints_per_hop() -> None:
+    sqs = _figures("sqs")
+    sqs.batching = {"store-records": HopBatching(invokes=12, records=17, largest=4)}
+    sqs.busy_batching = {"store-records": HopBatching(invokes=84, records=100, largest=4)}
+    console = Console(record=True, width=120)
+    print_figures(console, {"nproc": 2, "cpu": "x", "python": "3", "platform": "L"}, 0.01, 1, 1, {"sqs": sqs}, 1.0)
+    text = console.export_text()
+    assert "12 / 17 / 1.42 (4)" in text and "84 / 100 / 1.19 (4)" in text

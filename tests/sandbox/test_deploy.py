@@ -186,13 +186,13 @@ def test_mappings_keep_batching_partial_failures_and_concurrency(
         stored = listed[mapping.uuid]
         assert stored["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert stored["ScalingConfig"] == {"MaximumConcurrency": 10}
-        assert (stored["BatchSize"], stored["MaximumBatchingWindowInSeconds"]) == (10, 1)
+        assert (stored["BatchSize"], stored["MaximumBatchingWindowInSeconds"]) == (10, 0)
         assert (
             mapping.batch_size,
             mapping.batching_window_seconds,
             mapping.report_batch_item_failures,
             mapping.maximum_concurrency,
-        ) == (10, 1.0, True, 10)
+        ) == (10, 0.0, True, 10)
         assert mapping.queue_url in deployment.exports["queueUrls"].values()
         assert mapping.function_arn == stored["FunctionArn"]
         # each step's queue bears its function's name

@@ -13,11 +13,13 @@ from stackops import billing_units as bu
 from stackops.cost import CostReport, Estimate
 from stackops.cost_model import (
     DEFAULT_VOLUMES,
+    FLOOR_CALLERS,
     LEVER_VOLUMES,
     CostModelError,
     Design,
     designs_from,
     estimate,
+    lambda_traces_recorded,
     price,
 )
 from stackops.usage import UsageLine
@@ -203,14 +205,31 @@ def test_mix_is_the_weighted_use_cases(cost: CostReport) -> None:
 
 
 def test_floor_keeps_only_what_every_design_pays() -> None:
+    """The HTTP API request, one invoke, the receiver's and the GitHub calls' compute at 128 MB, the writes
+    and the notification; no queue, transition, log or trace."""
+    sqs = next(d for d in designs_from(report()) if d.name == "sqs")
     floor = next(d for d in designs_from(report()) if d.name == "floor")
-    for lines in floor.per_delivery.values():
-        assert {(x.service, x.resource) for x in lines} <= {
-            ("apigateway", "webhook"),
-            ("lambda", "receiver"),
-            ("dynamodb", "members"),
-        }
+    for use_case, lines in floor.per_delivery.items():
+        assert {x.service for x in lines} <= {"apigateway", "lambda", "dynamodb", "sns"}
+        assert [x.resource for x in lines if (x.service, x.unit) == ("lambda", "requests")] == ["receiver"]
+        computed = {x.resource: x for x in lines if (x.service, x.unit) == ("lambda", "gb_seconds")}
+        assert "store-records" not in computed and set(computed) <= FLOOR_CALLERS
+        for resource, compute in computed.items():
+            [measured] = [
+                x
+                for x in sqs.per_delivery[use_case]
+                if (x.service, x.unit, x.resource) == ("lambda", "gb_seconds", resource)
+            ]
+            assert compute.attributes["memoryMb"] == 128
+            assert compute.quantity == pytest.approx(measured.quantity * 128 / float(measured.attributes["memoryMb"]))
     assert {x.service for x in floor.idle} == {"secretsmanager", "kms"}
+    assert {
+        "receiver",
+        "add-team-member",
+        "lookup-directory",
+        "price-workflow-run",
+        "list-org-members",
+    } == FLOOR_CALLERS
 
 
 def test_article_sqs_is_derived_from_the_sqs_lines() -> None:
@@ -280,7 +299,7 @@ def test_levers_are_shown_at_the_three_volumes(cost: CostReport) -> None:
     assert {x.volume for x in cost.levers} == set(LEVER_VOLUMES)
     assert {x.lever for x in cost.levers} == {
         "logLevel",
-        "xraySampling",
+        "xrayTracing",
         "batchSize",
         "batchWindow",
         "memoryMb",
@@ -304,12 +323,27 @@ def test_memory_and_cpu_levers(cost: CostReport) -> None:
 
 
 def test_xray_and_log_levers(cost: CostReport) -> None:
-    """X-Ray at 5%: 0.05 traces/delivery; sampling all: 1 trace: at 1M +950,000 x $5/M. Lambda logs at WARNING:
-    2 -> 0.5 uGB per delivery: at 100M, (200 - 50) GB less at $0.50."""
-    assert lever(cost, "xraySampling", "1") == pytest.approx((1_000_000 - 100_000) * 5e-6 - (50_000 - 100_000) * 0)
-    assert lever(cost, "xraySampling", "0.05") == 0
+    """The sample's sqs stack: the receiver (1 request per delivery) and two SQS consumers (1 invoke each per
+    member_added) start traces. Active at 1M a month: 3M requests, each function under the reservoir (2.628M
+    a month): 3M traces recorded, minus the sample's own 0.05 per delivery, 100k free, $5 a million.
+    Lambda logs at WARNING: 2 -> 0.5 uGB per delivery: at 100M, (200 - 50) GB less at $0.50."""
+    per_delivery = {
+        x.resource: x.quantity
+        for x in next(d for d in designs_from(report()) if d.name == "sqs").per_delivery["member_added"]
+        if (x.service, x.unit) == ("lambda", "requests") and x.attributes.get("trigger") in ("http", "sqs")
+    }
+    traces = sum(1_000_000 * q for q in per_delivery.values())
+    assert lever(cost, "xrayTracing", "Active") == pytest.approx((traces - 100_000) * 5e-6)
+    assert lever(cost, "xrayTracing", "PassThrough") == 0  # the sample's 50,000 traces are inside the free tier
     assert lever(cost, "logLevel", "lambda WARNING", volume=100_000_000) == pytest.approx(-150 * 0.50)
     assert lever(cost, "logLevel", "states ERROR", design="stepfunctions-EXPRESS", volume=100_000_000) < 0
+
+
+def test_lambda_records_every_request_up_to_one_a_second_and_5_percent_beyond() -> None:
+    month = 730 * 3600.0
+    assert lambda_traces_recorded(1_000_000, month) == 1_000_000
+    assert lambda_traces_recorded(month, month) == month
+    assert lambda_traces_recorded(100_000_000, month) == pytest.approx(month + 0.05 * (100_000_000 - month))
 
 
 def test_workflow_type_lever_is_the_other_measured_stack(cost: CostReport) -> None:
@@ -324,8 +358,10 @@ def test_batch_levers_fill_batches_with_volume(cost: CostReport) -> None:
     """At 100M deliveries a month, ~19 records/s reach each queue: a 20 s window fills batches of 10
     (fewer invokes than the measured 2 records per invoke); batch size 1 means an invoke per record."""
     assert lever(cost, "batchWindow", "20 s (batch 10)", volume=100_000_000) < 0
-    assert lever(cost, "batchSize", "1 (window 1 s)", volume=100_000_000) > 0
+    assert lever(cost, "batchSize", "1 (window 0 s)", volume=100_000_000) > 0
     assert lever(cost, "batchSize", "100 (window 1 s)", volume=10_000) > 0  # 1 record per invoke at low rates
+    # the default window (0 s) hands each record over at once: one invoke per record at any volume
+    assert lever(cost, "batchWindow", "0 s (batch 10)", volume=100_000_000) > 0
 
 
 def test_free_tier_option(cost: CostReport) -> None:

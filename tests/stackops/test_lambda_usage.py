@@ -34,6 +34,12 @@ def test_billed_ms_round_each_invoke_up_to_a_millisecond() -> None:
     assert (usage.invokes, usage.billed_ms) == (2, 11 + 1)
 
 
+def test_a_cold_invoke_is_billed_without_its_init() -> None:
+    """The init is billed once per execution environment, which the sandbox starts every few deliveries."""
+    cold = InvokeRecord("f", "a", True, 1.5101, None, 1.0, 256, init_duration=1.5)
+    assert lambda_usage.function_usage([cold], [], "INFO").billed_ms == 11
+
+
 def test_bytes_at_each_level_drop_the_lines_below_it() -> None:
     info, error = _line("INFO"), _line("ERROR")
     usage = lambda_usage.function_usage([], [info, error, EMF, "Traceback (most recent call last):"], "INFO")

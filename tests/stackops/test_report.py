@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from stackops import cost_model, cost_queries, figures, summary
-from stackops.cost import CostReport
+from stackops.cost import CostReport, LeverEffect
 from stackops.report import CSP, END_MARKER, START_MARKER, embed, price_table, render_html, write_report
 from stackops.usage import UsageReport
 from tests.stackops import report_inputs, usage_samples
@@ -310,3 +310,39 @@ def test_the_observability_comparison_is_in_the_summary_and_on_the_page() -> Non
 def test_without_an_observability_measurement_the_page_says_so() -> None:
     assert "Not measured in this run" in render_html(usage_report(), cost_report())
     assert "### Observability" not in summary.render_markdown(usage_report(), cost_report())
+
+
+def test_the_defaults_are_shown_against_the_floor_with_the_target_and_the_former_defaults() -> None:
+    """Per million at 1M: sqs 10 / EXPRESS 20 for member_added against the floor's 5 (2x and 4x: not met);
+    workflow_run 20 and 40 against 8 (2.5x, 5x); the mix 15 and 30 against 6.5."""
+    cost = cost_report()
+    cost.levers.append(
+        LeverEffect(
+            lever="batchWindow",
+            setting="1 s (batch 10)",
+            design="sqs",
+            workload="member_added",
+            volume=1_000_000,
+            total_usd=9.5,
+            delta_usd=-0.5,
+        )
+    )
+    table = summary.against_floor(usage_report(), cost)
+    rows = {(row[0], row[1]): row[2:] for row in table.rows}
+    assert rows[("member_added", "sqs")] == ["$10.00", "$5.00", "2.00x", "NOT met", "window 1 s -$0.50"]
+    assert rows[("member_added", "stepfunctions-EXPRESS")] == ["$20.00", "$5.00", "4.00x", "NOT met", "-"]
+    assert rows[("workflow_run", "sqs")][2] == "2.50x"
+    assert "target <= 1.5x for sqs and stepfunctions-EXPRESS" in table.title
+    assert "The defaults against the floor" in summary.render_markdown(usage_report(), cost)
+
+
+def test_a_design_within_the_target_is_met() -> None:
+    cost = cost_report()
+    # the floor at 7.5 / 12 per million: sqs's 10 is within 1.5x of it for member_added, its 20 not for workflow_run
+    cost.estimates[:] = [
+        e.model_copy(update={"per_million_usd": e.per_million_usd * 1.5}) if e.design == "floor" else e
+        for e in cost.estimates
+    ]
+    rows = {(row[0], row[1]): row for row in summary.against_floor(usage_report(), cost).rows}
+    assert rows[("member_added", "sqs")][5] == "met"
+    assert rows[("workflow_run", "sqs")][5] == "NOT met"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackops.sandbox_meter import meter_sandbox, metering_seed, workload
+from stackops.sandbox_meter import cold_waits, meter_sandbox, metering_seed, workload
 
 
 @pytest.mark.parametrize("deliveries", [1, 12, 30])
@@ -22,3 +22,9 @@ def test_bad_arguments_name_the_argument_value_and_what_is_allowed() -> None:
         meter_sandbox(deliveries=0)
     with pytest.raises(ValueError, match=r"designs: unknown \['lambda-only'\]; allowed: sqs, stepfunctions"):
         meter_sandbox(designs=["lambda-only"])
+
+
+def test_a_cold_init_is_put_on_the_latest_execution_running_when_it_began() -> None:
+    windows = [(0.0, 10.0), (2.0, 5.0), (20.0, 21.0)]
+    colds = [(3.0, 1.5), (6.0, 0.5), (15.0, 2.0)]  # in both of the first two; only in the first; in none
+    assert cold_waits(windows, colds) == [0.5, 1.5, 0.0]

@@ -62,6 +62,8 @@ def test_express_billing_rounds_to_100_ms_and_64_mb() -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     assert sfn_usage.express_billing(start, start + timedelta(milliseconds=1), 5000, []) == (100.0, 64.0)
     assert sfn_usage.express_billing(start, start + timedelta(milliseconds=250), 5000, []) == (300.0, 64.0)
+    # 1.25 s of wall time, 1 s of it waiting for a cold task function's init: 250 ms billed as 300
+    assert sfn_usage.express_billing(start, start + timedelta(milliseconds=1250), 5000, [], 1.0) == (300.0, 64.0)
     huge = [_event("ExecutionStarted")] + [
         {"type": "TaskSucceeded", "taskSucceededEventDetails": {"output": "o" * (65 * 1024 * 1024)}}
     ]

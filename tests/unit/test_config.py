@@ -53,6 +53,8 @@ INVALID = [
     _invalid("rateLimitMaxWaitSeconds", "43201", "an integer from 0 to 43200 (seconds)"),
     _invalid("rateLimitMaxWaitSeconds", "an hour", "an integer from 0 to 43200 (seconds)"),
     _invalid("lambdaArchitecture", "x86", "one of 'arm64', 'x86_64'"),
+    _invalid("stateMachineLogLevel", "DEBUG", "one of 'ALL', 'ERROR', 'FATAL', 'OFF'"),
+    _invalid("xrayTracing", "on", "one of 'PassThrough', 'Active'"),
     _invalid("logRetentionDays", "31", "one of 1, 3, 5, 7, 14, 30, 60, 90"),
     _invalid("notificationEmail", "platform-team", "an email address, or '' for none"),
     _invalid("customDomain", "Hooks Example", "a DNS name such as 'hooks.example.com'"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -211,13 +212,41 @@ def test_the_saved_queries_read_every_log_group(runs: dict[str, ProgramRun], arc
 
 
 @pytest.mark.parametrize("architecture", STACK_FILES)
-def test_every_function_logs_json_and_is_traced(runs: dict[str, ProgramRun], architecture: str) -> None:
+def test_every_function_logs_json_and_records_no_trace_by_default(
+    runs: dict[str, ProgramRun], architecture: str
+) -> None:
+    """X-Ray is off unless asked for (xrayTracing): at a million deliveries a month Lambda's sampling records
+    nearly every request, at $5 a million traces per traced function (docs/comparison.md)."""
     for function in runs[architecture].of_type(FUNCTION):
         assert function.inputs["loggingConfig"]["logFormat"] == "JSON", function.name
-        assert function.inputs["tracingConfig"] == {"mode": "Active"}, function.name
+        assert function.inputs["tracingConfig"] == {"mode": "PassThrough"}, function.name
+        assert function.inputs["environment"]["variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
     for machine in runs[architecture].of_type("aws:sfn/stateMachine:StateMachine"):
-        assert machine.inputs["tracingConfiguration"] == {"enabled": True}
+        assert machine.inputs["tracingConfiguration"] == {"enabled": False}
         assert machine.inputs["loggingConfiguration"]["level"] == "ALL"
+
+
+@pytest.mark.parametrize("architecture", STACK_FILES)
+def test_xray_tracing_active_traces_every_function_and_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, architecture: str
+) -> None:
+    monkeypatch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(tmp_path))
+    config = stack_config(STACK_FILES[architecture]) | {"xrayTracing": "Active"}
+    prepare_layer(tmp_path, config["lambdaArchitecture"])
+    run = run_program(config, stack="dev" if architecture == "sqs" else "dev-sfn")
+    for function in run.of_type(FUNCTION):
+        assert function.inputs["tracingConfig"] == {"mode": "Active"}, function.name
+        assert function.inputs["environment"]["variables"]["POWERTOOLS_TRACE_DISABLED"] == "false"
+    for machine in run.of_type("aws:sfn/stateMachine:StateMachine"):
+        assert machine.inputs["tracingConfiguration"] == {"enabled": True}
+
+
+def test_the_state_machines_log_level_is_configurable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(tmp_path))
+    config = stack_config(STACK_FILES["stepfunctions"]) | {"stateMachineLogLevel": "ERROR"}
+    prepare_layer(tmp_path, config["lambdaArchitecture"])
+    machines = run_program(config, stack="dev-sfn").of_type("aws:sfn/stateMachine:StateMachine")
+    assert machines and {m.inputs["loggingConfiguration"]["level"] for m in machines} == {"ERROR"}
 
 
 @pytest.mark.parametrize("architecture", STACK_FILES)
