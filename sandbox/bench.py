@@ -19,6 +19,8 @@ so the two never compete for this machine's cores. Per architecture, in this ord
    seeded run completed, fresh delivery ids) sent as fast as one client sends them; per delivery the
    time from sending to the last notification naming it (as `make run` measures it), and events per
    second = deliveries / (first send -> stack idle). The stored tables are checked against the oracle.
+Last, memory (power tuning, sandbox/power_tuning.py): every function at several memory sizes, with CPU in
+   proportion to memory as Lambda gives it; the cheapest size that keeps a latency bound, against the catalog.
 
 The figures are printed as tables and written to ``build/bench.json``.
 """
@@ -43,6 +45,7 @@ from components.config import StackConfig
 from sandbox.environment import STACK_NAMES, Response, Sandbox
 from sandbox.fake_github import OrgSeed
 from sandbox.lambda_runtime import InvokeRecord
+from sandbox.power_tuning import power_tuning, print_power_tuning
 from sandbox.replay import StackReport, median, percentile, replay
 from sandbox.sqs_poller import MappingStats
 from sandbox.workload import Delivery, ignored, installation_created, member_added, workflow_run_completed
@@ -774,6 +777,10 @@ def bench(console: Console, architectures: Sequence[str], time_scale: float, onl
                     else measure(sandbox, name, on_phase=lambda phase, n=name: status.update(f"{n}: {phase}"))
                 )
             console.print(f"Measured {name} in {figures[name].seconds:.1f} s")
+        tuning = None
+        if not only_throughput:
+            with console.status("power tuning") as status:
+                tuning = power_tuning(sandbox, architectures, on_step=status.update)
     finally:
         with console.status("Stopping the sandbox"):
             sandbox.stop()
@@ -782,9 +789,13 @@ def bench(console: Console, architectures: Sequence[str], time_scale: float, onl
         print_problems(console, figures)
     else:
         print_figures(console, info, time_scale, ROUND_TRIPS, ACCEPTED_ROUND_TRIPS, figures, deploy_seconds)
+        if tuning is not None:
+            print_power_tuning(console, tuning)
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     document = to_json(info, time_scale, ROUND_TRIPS, ACCEPTED_ROUND_TRIPS, figures)
     document["deploy_seconds"] = deploy_seconds
+    if tuning is not None:
+        document["power_tuning"] = tuning.to_json()
     OUTPUT.write_text(json.dumps(document, indent=2) + "\n")
     shown = OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT
     console.print(f"Figures written to {shown}")

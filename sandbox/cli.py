@@ -3,7 +3,8 @@
 - run:   deploy an sqs and a stepfunctions stack into the embedded AWS, replay a workload made from the
          webhook fixtures to both, wait until it is processed, print both side by side, and exit.
 - up:    deploy both and keep them running; print the webhook URLs and AWS_ENDPOINT_URL until Ctrl-C.
-- bench: cold starts, warm receiver latency, end-to-end latency and events per second per architecture.
+- bench: cold starts, warm receiver latency, end-to-end latency and events per second per architecture, and
+         memory per function after a power-tuning sweep (`bench --power-tuning`: the sweep alone).
 """
 
 from __future__ import annotations
@@ -54,10 +55,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="bench: only the throughput burst (section 4), e.g. to profile the sandbox under load",
     )
+    parser.add_argument(
+        "--power-tuning",
+        action="store_true",
+        help="bench: only the memory sweep (sandbox/power_tuning.py), into build/bench.json's power_tuning",
+    )
     options = parser.parse_args(argv)
     console = Console()
     log_file = log_to_file(LOG_FILE)
     architectures = tuple(options.architecture or ARCHITECTURES)
+    if options.command == "bench" and options.power_tuning:
+        from sandbox.power_tuning import bench_power_tuning
+
+        return bench_power_tuning(console, architectures, options.time_scale)
     if options.command == "bench":
         from sandbox.bench import bench
 

@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -55,6 +55,9 @@ FAKE_CREDENTIALS = {
 }
 
 OutputSink = Callable[[str, str], None]
+#: Wraps an environment's command for its memory size and returns the release to call once the process
+#: has exited: how the power-tuning sweep gives a process Lambda's CPU share (sandbox/cpu_share.py).
+ProcessWrapper = Callable[[int, Sequence[str]], tuple[list[str], Callable[[], None]]]
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ class _Environment:
         python: str,
         sink: OutputSink,
         shipper: LogShipper | None = None,
+        wrapper: ProcessWrapper | None = None,
     ) -> None:
         self.config = config
         self.log_stream = f"{datetime.datetime.now(datetime.UTC):%Y/%m/%d}/[{config.version}]{uuid.uuid4().hex}"
@@ -236,8 +240,12 @@ class _Environment:
         self._system_logs = platform.system_logs_kept(config.log_format, config.system_log_level)
         if self._system_logs:
             self.ship(*platform.init_start(config.log_format, time.time(), config.name, config.version))
+        command: list[str] = [python, "-m", "awslambdaric", config.handler]
+        self._release: Callable[[], None] = lambda: None
+        if wrapper is not None:
+            command, self._release = wrapper(config.memory_size, command)
         self._process = subprocess.Popen(
-            [python, "-m", "awslambdaric", config.handler],
+            command,
             cwd=code_dir,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -440,6 +448,7 @@ class _Environment:
     def close(self) -> None:
         self.kill()
         self._process.wait()
+        self._release()
         self._invocations.put(None)  # releases a Runtime API thread waiting in /next
         self._server.shutdown()
         self._server.server_close()
@@ -545,11 +554,17 @@ class LocalLambdaRuntime:
         self._records: list[InvokeRecord] = []
         self._background = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lambda-event")
         self._closed = False
+        #: Environments started from now on run through it (None: as they are).
+        self.process_wrapper: ProcessWrapper | None = None
+        #: Called with every invocation's configuration and payload before it runs (None: nothing).
+        self.on_invoke: Callable[[FunctionConfig, bytes], None] | None = None
 
     # The invoke paths.
 
     def invoke(self, config: FunctionConfig, payload: bytes) -> InvokeResult:
         """A synchronous (RequestResponse) invocation."""
+        if self.on_invoke is not None:
+            self.on_invoke(config, payload)
         pool = self._pool(config)
         environment, cold = pool.acquire()
         invocation = _Invocation(str(uuid.uuid4()), payload)
@@ -643,7 +658,15 @@ class LocalLambdaRuntime:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
-        return _Environment(config, self._code_dir(config), base_env, self._python, self._collect, self.log_shipper)
+        return _Environment(
+            config,
+            self._code_dir(config),
+            base_env,
+            self._python,
+            self._collect,
+            self.log_shipper,
+            self.process_wrapper,
+        )
 
     def _code_dir(self, config: FunctionConfig) -> Path:
         """The function's code, extracted once per code hash (shared by its environments, like /var/task)."""
