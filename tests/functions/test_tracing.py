@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from functions.common import dispatch, observability, tracing
+from functions.common import dispatch, tracing
 from tests.functions.test_adapter import CONTEXT, Aws, count_handler, count_record, sqs_env, square_handler
 from tests.functions.test_adapter import aws as aws  # noqa: F401  (the module's moto fixture)
 from tests.functions.xray import INVOCATION_HEADER, LAMBDA_PARENT, ROOT, Emitted
@@ -159,18 +159,33 @@ def test_the_delivery_id_annotation_key_is_one_x_ray_keeps() -> None:
     assert set(tracing.DELIVERY_ID_ANNOTATION) <= set(_valid_annotation_key_characters)
 
 
-def test_the_tracer_patches_aws_and_github_calls_and_nothing_else() -> None:
-    """In a fresh process with tracing on (as in Lambda): botocore and httpx patched, requests not."""
-    script = """
-import httpx
-from aws_xray_sdk.core import patcher
-from functions.common import observability
-print(sorted(patcher._PATCHED_MODULES), httpx.Client.__name__)
-"""
+def _traced_process(script: str) -> list[str]:
+    """``script``'s output in a fresh process with tracing on, as in Lambda."""
     # Powertools traces only in Lambda (LAMBDA_TASK_ROOT set), unless switched off
     environ = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "false", "LAMBDA_TASK_ROOT": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, env=environ, capture_output=True, text=True, check=True, timeout=60
     )
-    assert observability.PATCHED_MODULES == ("botocore", "httpx")
-    assert result.stdout.split() == ["['botocore',", "'httpx']", "_InstrumentedClient"]
+    return result.stdout.split()
+
+
+def test_the_tracer_patches_aws_and_github_calls_and_nothing_else() -> None:
+    """A function that calls GitHub: botocore and httpx patched, requests not."""
+    script = """
+import httpx
+from aws_xray_sdk.core import patcher
+from functions.common import github
+print(sorted(patcher._PATCHED_MODULES), httpx.Client.__name__)
+"""
+    assert _traced_process(script) == ["['botocore',", "'httpx']", "_InstrumentedClient"]
+
+
+def test_the_receiver_patches_aws_calls_and_never_imports_httpx() -> None:
+    """The receiver calls no GitHub: httpx (and githubkit) stay out of its cold start."""
+    script = """
+import sys
+from aws_xray_sdk.core import patcher
+import functions.receiver
+print(sorted(patcher._PATCHED_MODULES), "httpx" in sys.modules, "githubkit" in sys.modules)
+"""
+    assert _traced_process(script) == ["['botocore']", "False", "False"]
