@@ -256,7 +256,7 @@ def dependency_layer(architecture: str) -> pulumi.FileArchive:
 
 def install_requirements(architecture: str, site: Path) -> None:
     """pip-install the layer requirements for the Lambda platform into ``site`` (no bytecode)."""
-    subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -277,8 +277,12 @@ def install_requirements(architecture: str, site: Path) -> None:
             "-r",
             str(LAYER_REQUIREMENTS),
         ],
-        check=True,
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise RuntimeError(f"pip could not install the layer requirements:\n{done.stderr.strip()}")
 
 
 def prepare_layer(layer_root: Path, provided: Iterable[str] = RUNTIME_PROVIDED, precompile: bool = True) -> None:

@@ -20,6 +20,10 @@ so the two never compete for this machine's cores. Per architecture, in this ord
    time from sending to the last notification naming it (as `make run` measures it), and events per
    second = deliveries / (first send -> stack idle). The stored tables are checked against the oracle.
 
+Before the sandbox starts, with nothing else running: cold starts as Lambda pays them (``sandbox.cold_start``:
+each handler module's import in a fresh Python 3.13 with the layer as built, against a bare handler, per
+layer variant so the effect of each packaging change shows).
+
 The figures are printed as tables and written to ``build/bench.json``.
 """
 
@@ -39,6 +43,7 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import StackConfig
+from sandbox import cold_start
 from sandbox.environment import STACK_NAMES, Response, Sandbox
 from sandbox.lambda_runtime import InvokeRecord
 from sandbox.replay import StackReport, median, percentile, replay
@@ -517,6 +522,10 @@ def print_figures(
 
 def bench(console: Console, architectures: Sequence[str], time_scale: float) -> int:
     info = machine()
+    with console.status("Cold starts as Lambda pays them") as status:
+        cold = cold_start.measure(on_step=lambda step: status.update(f"Cold starts: {step}"))
+    console.print()
+    cold_start.print_figures(console, cold)
     sandbox = Sandbox(architectures, time_scale=time_scale)
     figures: dict[str, ArchitectureFigures] = {}
     try:
@@ -535,6 +544,7 @@ def bench(console: Console, architectures: Sequence[str], time_scale: float) -> 
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     document = to_json(info, time_scale, ROUND_TRIPS, ACCEPTED_ROUND_TRIPS, figures)
     document["deploy_seconds"] = deploy_seconds
+    document["cold_start_import"] = cold.to_json()
     OUTPUT.write_text(json.dumps(document, indent=2) + "\n")
     shown = OUTPUT.relative_to(Path.cwd()) if OUTPUT.is_relative_to(Path.cwd()) else OUTPUT
     console.print(f"Figures written to {shown}")
