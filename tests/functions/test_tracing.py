@@ -189,3 +189,25 @@ import functions.receiver
 print(sorted(patcher._PATCHED_MODULES), "httpx" in sys.modules, "githubkit" in sys.modules)
 """
     assert _traced_process(script) == ["['botocore']", "False", "False"]
+
+
+def test_store_records_imports_neither_httpx_nor_githubkit() -> None:
+    """store-records calls no GitHub: the GitHub quota hook's httpx types stay out of its cold start."""
+    script = """
+import sys
+import functions.store_records
+print("httpx" in sys.modules, "githubkit" in sys.modules)
+"""
+    assert _traced_process(script) == ["False", "False"]
+
+
+def test_models_are_built_on_first_use_not_at_import() -> None:
+    """A pydantic model's validators are built when a path first uses it: those it never uses cost nothing."""
+    script = """
+from functions.common import models
+from functions.common.models import StoreRequest
+before = StoreRequest.__pydantic_complete__
+models.MemberRef(org="acme", login="octocat", user_id=1, correlation_id="d-1")
+print(before, models.MemberRef.__pydantic_complete__, StoreRequest.__pydantic_complete__)
+"""
+    assert _traced_process(script) == ["False", "True", "False"]
