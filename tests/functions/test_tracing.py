@@ -211,3 +211,14 @@ models.MemberRef(org="acme", login="octocat", user_id=1, correlation_id="d-1")
 print(before, models.MemberRef.__pydantic_complete__, StoreRequest.__pydantic_complete__)
 """
     assert _traced_process(script) == ["False", "True", "False"]
+
+
+def test_no_function_imports_every_powertools_event_class() -> None:
+    """Powertools' data_classes package imports some thirty event modules: no handler needs them."""
+    script = """
+import sys
+import functions.receiver, functions.add_team_member, functions.lookup_directory
+import functions.price_workflow_run, functions.list_org_members, functions.store_records
+print("aws_lambda_powertools.utilities.data_classes" in sys.modules)
+"""
+    assert _traced_process(script) == ["False"]
