@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,9 @@ class ColdStart:
     bare_seconds: float  # median of the bare handler's samples beside them
     ratio: float  # median of the pairs' ratios (function / bare)
     pairs: int
+    #: The same of the processes' CPU seconds (user + system), beside the wall-clock figures above.
+    cpu_seconds: float | None = None
+    cpu_ratio: float | None = None
 
 
 def cold_start(samples: Sequence[tuple[float, float]]) -> ColdStart:
@@ -234,19 +237,29 @@ def layer_variant(installed: Path, variant: Variant, work: Path) -> tuple[Path, 
 # --- measuring ---------------------------------------------------------------------------------------
 
 
-def time_import(python: str, statement: str, env: Mapping[str, str]) -> float:
-    """Seconds from spawning ``python -c statement`` to its exit (it must succeed)."""
-    started = time.perf_counter()
-    done = subprocess.run([python, "-c", statement], env=dict(env), capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{statement!r} failed: {done.stderr.strip().splitlines()[-1:]}")
-    return seconds
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # seconds from spawning the process to its exit: what the target is about
+    cpu: float  # user + system seconds of the process: what a busy machine's waiting does not inflate
+
+
+def time_import(python: str, statement: str, env: Mapping[str, str]) -> Sample:
+    """Time ``python -c statement`` from spawn to exit (it must succeed)."""
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen([python, "-c", statement], env=dict(env), stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{statement!r} failed: {errors.read().decode(errors='replace').strip()[-500:]}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime)
 
 
 def measure_function(python: str, spec: FunctionSpec, env: Mapping[str, str], pairs: int) -> ColdStart:
     module = spec.handler.rsplit(".", 1)[0]
-    samples = []
+    samples: list[tuple[Sample, Sample]] = []
     for pair in range(pairs):
         if bare_first(pair):
             bare = time_import(python, BARE_HANDLER, env)
@@ -255,7 +268,9 @@ def measure_function(python: str, spec: FunctionSpec, env: Mapping[str, str], pa
             function = time_import(python, f"import {module}", env)
             bare = time_import(python, BARE_HANDLER, env)
         samples.append((bare, function))
-    return cold_start(samples)
+    wall = cold_start([(bare.wall, function.wall) for bare, function in samples])
+    cpu = cold_start([(bare.cpu, function.cpu) for bare, function in samples])
+    return replace(wall, cpu_seconds=cpu.seconds, cpu_ratio=cpu.ratio)
 
 
 @dataclass
@@ -321,7 +336,8 @@ def print_figures(console: Console, figures: ColdStartFigures) -> None:
         f"[bold]Cold start as Lambda pays it[/bold]: import of the handler module in a fresh Python "
         f"{figures.python.split()[0]} process, Lambda's layout (code, layer's python/, runtime's boto3) and "
         f"environment (Tracer active), no bytecode written. Ratio: median over {figures.pairs} alternating "
-        f"pairs against the bare handler ({BARE_HANDLER}). Targets: receiver <= {RECEIVER_TARGET}x, others "
+        f"pairs against the bare handler ({BARE_HANDLER}); cpu: the same ratio of the processes' CPU "
+        f"seconds, which waiting on a busy machine does not inflate. Targets: receiver <= {RECEIVER_TARGET}x, others "
         f"<= {OTHERS_TARGET}x. Layer variants: "
         + "; ".join(f"{name}: {description}" for name, description in figures.variants.items())
         + "."
@@ -337,7 +353,8 @@ def print_figures(console: Console, figures: ColdStartFigures) -> None:
         for name in names:
             figure = figures.functions[name][key]
             mark = "" if figure.ratio <= target(key) else " [red]![/red]"
-            cells.append(f"{figure.seconds:.2f} s ({figure.ratio:.2f}x){mark}")
+            cpu = "" if figure.cpu_ratio is None else f", cpu {figure.cpu_ratio:.2f}x"
+            cells.append(f"{figure.seconds:.2f} s ({figure.ratio:.2f}x{cpu}){mark}")
         table.add_row(key, *cells)
     table.add_row(
         "bare handler (median)",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,16 @@ def test_the_figures_go_into_bench_json() -> None:
         "files": 1000,
     }
     assert document["targets"] == {"receiver": 1.3, "others": 2.0}
+
+
+def test_a_sample_that_fails_to_import_is_an_error_naming_it() -> None:
+    with pytest.raises(RuntimeError, match="No module named 'no_such_handler'"):
+        cold_start.time_import(sys.executable, "import no_such_handler", dict(os.environ))
+
+
+def test_the_table_shows_the_cpu_ratio_when_measured() -> None:
+    figures = _figures()
+    figures.functions["shipped"]["receiver"] = ColdStart(0.3, 0.25, 1.2, 7, cpu_seconds=0.2, cpu_ratio=1.1)
+    console = Console(record=True, width=200)
+    cold_start.print_figures(console, figures)
+    assert "0.30 s (1.20x, cpu 1.10x)" in console.export_text()
