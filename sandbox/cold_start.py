@@ -209,6 +209,8 @@ def function_code_dir(precompiled: bool, work: Path, functions_root: Path | None
     if precompiled and functions_root is None:
         return packaging.compiled_code()
     task = work / ("code-precompiled" if precompiled else "code-sources")
+    if task.exists():  # two variants share the code as it is
+        return task
     source = (functions_root or packaging.ROOT) / "functions"
     shutil.copytree(source, task / "functions", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     if precompiled:

@@ -137,3 +137,11 @@ def test_the_table_shows_the_cpu_ratio_when_measured() -> None:
     console = Console(record=True, width=200)
     cold_start.print_figures(console, figures)
     assert "0.30 s (1.20x, cpu 1.10x)" in console.export_text()
+
+
+def test_variants_share_another_checkouts_code(tmp_path: Path) -> None:
+    (tmp_path / "checkout" / "functions").mkdir(parents=True)
+    (tmp_path / "checkout" / "functions" / "__init__.py").write_text("")
+    first = cold_start.function_code_dir(False, tmp_path / "work", tmp_path / "checkout")
+    assert cold_start.function_code_dir(False, tmp_path / "work", tmp_path / "checkout") == first
+    assert (first / "functions" / "__init__.py").exists()
