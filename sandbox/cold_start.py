@@ -259,16 +259,23 @@ def time_import(python: str, statement: str, env: Mapping[str, str]) -> Sample:
     return Sample(wall, usage.ru_utime + usage.ru_stime)
 
 
+def bare_environment(env: Mapping[str, str], dirs: LayerDirs) -> dict[str, str]:
+    """The bare handler's environment: the function's, but with nothing on the path before the runtime's
+    packages (it has no layer, so no layer copy of urllib3 or dateutil shadows the runtime's boto3's)."""
+    return {**env, "PYTHONPATH": str(dirs.runtime_site)}
+
+
 def measure_function(python: str, spec: FunctionSpec, env: Mapping[str, str], pairs: int) -> ColdStart:
     module = spec.handler.rsplit(".", 1)[0]
+    bare_env = bare_environment(env, LayerDirs(Path(), Path(), Path(env["LAMBDA_RUNTIME_DIR"])))
     samples: list[tuple[Sample, Sample]] = []
     for pair in range(pairs):
         if bare_first(pair):
-            bare = time_import(python, BARE_HANDLER, env)
+            bare = time_import(python, BARE_HANDLER, bare_env)
             function = time_import(python, f"import {module}", env)
         else:
             function = time_import(python, f"import {module}", env)
-            bare = time_import(python, BARE_HANDLER, env)
+            bare = time_import(python, BARE_HANDLER, bare_env)
         samples.append((bare, function))
     wall = cold_start([(bare.wall, function.wall) for bare, function in samples])
     cpu = cold_start([(bare.cpu, function.cpu) for bare, function in samples])

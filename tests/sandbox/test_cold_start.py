@@ -145,3 +145,10 @@ def test_variants_share_another_checkouts_code(tmp_path: Path) -> None:
     first = cold_start.function_code_dir(False, tmp_path / "work", tmp_path / "checkout")
     assert cold_start.function_code_dir(False, tmp_path / "work", tmp_path / "checkout") == first
     assert (first / "functions" / "__init__.py").exists()
+
+
+def test_the_bare_handler_has_only_the_runtimes_packages_on_its_path() -> None:
+    env = cold_start.sample_environment(RECEIVER, DIRS, Path("/lambda/home"))
+    bare = cold_start.bare_environment(env, DIRS)
+    assert bare["PYTHONPATH"] == "/lambda/runtime"
+    assert {k: v for k, v in bare.items() if k != "PYTHONPATH"} == {k: v for k, v in env.items() if k != "PYTHONPATH"}
