@@ -32,7 +32,7 @@ class DirectoryRejected(Exception):
 
 
 class CompanyRecord(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     employee_id: str
     email: str | None = None
@@ -41,7 +41,7 @@ class CompanyRecord(BaseModel):
 
 
 class DirectoryResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     status: DirectoryStatus
     record: CompanyRecord | None = None

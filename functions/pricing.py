@@ -25,7 +25,7 @@ SELF_HOSTED_SKU = "self_hosted"
 
 
 class _Camel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
 
 class Rate(_Camel):
@@ -93,7 +93,7 @@ def rate_card() -> RateCard:
 class JobUsage(BaseModel):
     """What pricing needs from a job of the jobs API."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     job_id: int
     name: str
@@ -104,7 +104,7 @@ class JobUsage(BaseModel):
 
 
 class PricedJob(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     job_id: int
     name: str
@@ -118,7 +118,7 @@ class PricedJob(BaseModel):
 
 
 class RunPrice(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     jobs: tuple[PricedJob, ...]
 

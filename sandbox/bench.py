@@ -22,6 +22,10 @@ so the two never compete for this machine's cores. Per architecture, in this ord
 Last, memory (power tuning, sandbox/power_tuning.py): every function at several memory sizes, with CPU in
    proportion to memory as Lambda gives it; the cheapest size that keeps a latency bound, against the catalog.
 
+Before the sandbox starts, with nothing else running: cold starts as Lambda pays them (``sandbox.cold_start``:
+each handler module's import in a fresh Python 3.13 with the layer as built, against a bare handler, per
+layer variant so the effect of each packaging change shows).
+
 The figures are printed as tables and written to ``build/bench.json``.
 """
 
@@ -42,6 +46,7 @@ from rich.console import Console
 from rich.table import Table
 
 from components.config import StackConfig
+from sandbox import cold_start
 from sandbox.environment import STACK_NAMES, Response, Sandbox
 from sandbox.fake_github import OrgSeed
 from sandbox.lambda_runtime import InvokeRecord
@@ -762,6 +767,12 @@ def _print_batching(console: Console, sqs: ArchitectureFigures) -> None:
 
 def bench(console: Console, architectures: Sequence[str], time_scale: float, only_throughput: bool = False) -> int:
     info = machine()
+    cold = None
+    if not only_throughput:
+        with console.status("Cold starts as Lambda pays them") as status:
+            cold = cold_start.measure(on_step=lambda step: status.update(f"Cold starts: {step}"))
+        console.print()
+        cold_start.print_figures(console, cold)
     sandbox = Sandbox(architectures, time_scale=time_scale)
     figures: dict[str, ArchitectureFigures] = {}
     try:
@@ -794,6 +805,8 @@ def bench(console: Console, architectures: Sequence[str], time_scale: float, onl
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     document = to_json(info, time_scale, ROUND_TRIPS, ACCEPTED_ROUND_TRIPS, figures)
     document["deploy_seconds"] = deploy_seconds
+    if cold is not None:
+        document["cold_start_import"] = cold.to_json()
     if tuning is not None:
         document["power_tuning"] = tuning.to_json()
     OUTPUT.write_text(json.dumps(document, indent=2) + "\n")

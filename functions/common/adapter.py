@@ -30,7 +30,6 @@ from typing import Any, TypeVar
 
 import boto3
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from pydantic import ValidationError
@@ -39,6 +38,7 @@ from functions.common import github_quota, rate_limits, tracing, tracking
 from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
+from functions.common.events import SQSRecord
 from functions.common.models import Message, Notification, result_wire
 from functions.common.observability import delivery_keys, logger, metrics, name_deliveries, tracer
 from functions.common.settings import settings

@@ -43,9 +43,8 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from functions.common import tracing
+from functions.common.events import SQSRecord
 from functions.common.observability import logger
 
 #: Time kept, of the invocation's remaining time, to forward the finished records' results, publish

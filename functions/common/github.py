@@ -34,8 +34,12 @@ from githubkit.exception import (
 
 from functions.common import github_quota
 from functions.common.errors import GitHubRateLimited, GitHubRequestRejected, GitHubUnavailable
+from functions.common.observability import GITHUB_PATCHED_MODULES, tracer
 from functions.common.secrets import GitHubAppCredentials, github_app_credentials
 from functions.common.settings import settings
+
+# Before any client exists: every GitHub call is an X-Ray subsegment (functions.common.observability).
+tracer.patch(modules=GITHUB_PATCHED_MODULES)
 
 # Each call must answer well inside a Lambda's timeout; a slow GitHub is retried by the architecture.
 HTTP_TIMEOUT = httpx.Timeout(10.0, connect=5.0)

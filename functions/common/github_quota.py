@@ -21,11 +21,14 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import httpx
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from functions.common.observability import metrics
+
+if TYPE_CHECKING:  # only the functions that call GitHub import httpx (store-records never does)
+    import httpx
 
 METRIC = "GitHubRateLimitRemaining"
 RESOURCE_DIMENSION = "Resource"

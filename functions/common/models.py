@@ -22,7 +22,7 @@ from functions.common.github_names import GitHubId, Login, RepositoryName
 class Message(BaseModel):
     """Base of every step message: camelCase on the wire, snake_case in Python."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     correlation_id: str
     #: When the receiver got the delivery (epoch milliseconds); every step passes it on to its output
@@ -114,7 +114,7 @@ def sns_subject(text: str) -> str:
 class Notification(BaseModel):
     """An SNS message; its subject is made valid for SNS whatever text it is given."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     subject: Annotated[str, AfterValidator(sns_subject)]
     message: str
@@ -129,7 +129,7 @@ class NotificationMarker(BaseModel):
     retry or a redelivery finds the record already stored. Built in ``functions/records.py``.
     """
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     table_name: str
     key: dict[str, Any]  # low-level attribute JSON of the stored item's primary key

@@ -5,10 +5,12 @@ which the Pulumi program sets per function. Every metric also carries a ``Stack`
 stack name from GITHUB_AUTOMATION_STACK: two stacks in one account (say dev and dev-sfn, compared side by
 side) would otherwise add up into one metric.
 
-The Tracer patches only the libraries whose calls are subsegments: botocore (every AWS call) and httpx
-(every GitHub call: githubkit builds its client with ``httpx.Client``, which the patch replaces, so the
-client must be created after this import). Left to itself it would patch every library aws_xray_sdk
-supports that is installed, each import costing cold-start time.
+The Tracer patches only the libraries whose calls are subsegments: botocore (every AWS call) here, and
+httpx (every GitHub call) where the GitHub client is built, in ``functions.common.github``: githubkit
+builds its client with ``httpx.Client``, which the patch replaces, so the client must be created after
+that module's import. A function that never calls GitHub (the receiver) never imports httpx. Left to
+itself the Tracer would patch every library aws_xray_sdk supports that is installed, each import costing
+cold-start time.
 """
 
 import os
@@ -24,8 +26,10 @@ USE_CASE_DIMENSION = "UseCase"
 #: Delivery received (the receiver's ``receivedAt``) -> stored and notified, in milliseconds, per use case.
 #: sqs: store-records emits it; stepfunctions: the per-event machines' ``RecordLatency`` state (PutMetricData).
 DELIVERY_LATENCY = "DeliveryLatency"
-#: What the Tracer patches for X-Ray subsegments (aws_xray_sdk's module names).
-PATCHED_MODULES = ("botocore", "httpx")
+#: What the Tracer patches for X-Ray subsegments (aws_xray_sdk's module names) in every function...
+PATCHED_MODULES = ("botocore",)
+#: ... and in those that call GitHub (``functions.common.github`` patches it).
+GITHUB_PATCHED_MODULES = ("httpx",)
 
 logger = Logger()
 tracer = Tracer(patch_modules=PATCHED_MODULES)

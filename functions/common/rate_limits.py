@@ -17,11 +17,10 @@ If the send fails the error propagates and the record fails (and is retried) as 
 
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from functions.common import tracing
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
+from functions.common.events import SQSRecord
 
 MAX_DELAY_SECONDS = 900  # SQS: DelaySeconds is at most 15 minutes
 WAITED = "rateLimitWaitedSeconds"

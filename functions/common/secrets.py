@@ -18,7 +18,7 @@ SECRET_CACHE_SECONDS = 300
 class GitHubAppCredentials(BaseModel):
     """The GitHub App identity, stored as one JSON secret."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
 
     app_id: int
     installation_id: int

@@ -25,7 +25,7 @@ class MissingSetting(RuntimeError):
 class Settings(BaseModel):
     """The environment of a function. Each function uses the subset it needs (see :meth:`need`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     architecture: Architecture = Field("sqs", validation_alias="ARCHITECTURE")
     github_org: str | None = Field(None, validation_alias="GITHUB_ORG")

@@ -16,8 +16,7 @@ import json
 import time
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
+from functions.common.events import SQSRecord
 from functions.common.models import Message, result_wire
 from functions.common.observability import logger
 

@@ -875,20 +875,18 @@ def test_a_rejected_delivery_is_counted_under_its_stack_without_a_use_case(
 
 
 def test_received_at_is_api_gateways_request_time() -> None:
-    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-
+    from functions.common.events import HttpApiRequest
     from functions.receiver import received_at
 
     event = http_api_event(MEMBER_ADDED, {})
-    assert received_at(APIGatewayProxyEventV2(event)) == TIME_EPOCH
+    assert received_at(HttpApiRequest(event)) == TIME_EPOCH
 
 
 @pytest.mark.parametrize("epoch", [None, "1764633600000", True, 0])
 def test_received_at_is_now_when_the_request_time_is_missing_or_not_a_time(epoch: object) -> None:
     import time
 
-    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
-
+    from functions.common.events import HttpApiRequest
     from functions.receiver import received_at
 
     event = http_api_event(MEMBER_ADDED, {})
@@ -897,4 +895,4 @@ def test_received_at_is_now_when_the_request_time_is_missing_or_not_a_time(epoch
     else:
         event["requestContext"]["timeEpoch"] = epoch
     before = time.time_ns() // 1_000_000
-    assert before <= received_at(APIGatewayProxyEventV2(event)) <= time.time_ns() // 1_000_000
+    assert before <= received_at(HttpApiRequest(event)) <= time.time_ns() // 1_000_000

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from functions.common import dispatch, observability, tracing
+from functions.common import dispatch, tracing
 from tests.functions.test_adapter import CONTEXT, Aws, count_handler, count_record, sqs_env, square_handler
 from tests.functions.test_adapter import aws as aws  # noqa: F401  (the module's moto fixture)
 from tests.functions.xray import INVOCATION_HEADER, LAMBDA_PARENT, ROOT, Emitted
@@ -159,18 +159,66 @@ def test_the_delivery_id_annotation_key_is_one_x_ray_keeps() -> None:
     assert set(tracing.DELIVERY_ID_ANNOTATION) <= set(_valid_annotation_key_characters)
 
 
-def test_the_tracer_patches_aws_and_github_calls_and_nothing_else() -> None:
-    """In a fresh process with tracing on (as in Lambda): botocore and httpx patched, requests not."""
-    script = """
-import httpx
-from aws_xray_sdk.core import patcher
-from functions.common import observability
-print(sorted(patcher._PATCHED_MODULES), httpx.Client.__name__)
-"""
+def _traced_process(script: str) -> list[str]:
+    """``script``'s output in a fresh process with tracing on, as in Lambda."""
     # Powertools traces only in Lambda (LAMBDA_TASK_ROOT set), unless switched off
     environ = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "false", "LAMBDA_TASK_ROOT": str(REPO)}
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO, env=environ, capture_output=True, text=True, check=True, timeout=60
     )
-    assert observability.PATCHED_MODULES == ("botocore", "httpx")
-    assert result.stdout.split() == ["['botocore',", "'httpx']", "_InstrumentedClient"]
+    return result.stdout.split()
+
+
+def test_the_tracer_patches_aws_and_github_calls_and_nothing_else() -> None:
+    """A function that calls GitHub: botocore and httpx patched, requests not."""
+    script = """
+import httpx
+from aws_xray_sdk.core import patcher
+from functions.common import github
+print(sorted(patcher._PATCHED_MODULES), httpx.Client.__name__)
+"""
+    assert _traced_process(script) == ["['botocore',", "'httpx']", "_InstrumentedClient"]
+
+
+def test_the_receiver_patches_aws_calls_and_never_imports_httpx() -> None:
+    """The receiver calls no GitHub: httpx (and githubkit) stay out of its cold start."""
+    script = """
+import sys
+from aws_xray_sdk.core import patcher
+import functions.receiver
+print(sorted(patcher._PATCHED_MODULES), "httpx" in sys.modules, "githubkit" in sys.modules)
+"""
+    assert _traced_process(script) == ["['botocore']", "False", "False"]
+
+
+def test_store_records_imports_neither_httpx_nor_githubkit() -> None:
+    """store-records calls no GitHub: the GitHub quota hook's httpx types stay out of its cold start."""
+    script = """
+import sys
+import functions.store_records
+print("httpx" in sys.modules, "githubkit" in sys.modules)
+"""
+    assert _traced_process(script) == ["False", "False"]
+
+
+def test_models_are_built_on_first_use_not_at_import() -> None:
+    """A pydantic model's validators are built when a path first uses it: those it never uses cost nothing."""
+    script = """
+from functions.common import models
+from functions.common.models import StoreRequest
+before = StoreRequest.__pydantic_complete__
+models.MemberRef(org="acme", login="octocat", user_id=1, correlation_id="d-1")
+print(before, models.MemberRef.__pydantic_complete__, StoreRequest.__pydantic_complete__)
+"""
+    assert _traced_process(script) == ["False", "True", "False"]
+
+
+def test_no_function_imports_every_powertools_event_class() -> None:
+    """Powertools' data_classes package imports some thirty event modules: no handler needs them."""
+    script = """
+import sys
+import functions.receiver, functions.add_team_member, functions.lookup_directory
+import functions.price_workflow_run, functions.list_org_members, functions.store_records
+print("aws_lambda_powertools.utilities.data_classes" in sys.modules)
+"""
+    assert _traced_process(script) == ["False"]
