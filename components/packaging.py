@@ -95,8 +95,8 @@ def _version(python: str) -> str | None:
 def runtime_python() -> tuple[str, str]:
     """The Python 3.13 interpreter that compiles the bytecode and its full version (the cache key has it).
 
-    There is no fallback: bytecode of another minor version would be ignored by the runtime, and a layer
-    without bytecode where another machine builds one with it would break "same inputs, same bytes".
+    Bytecode of another minor version would be ignored by the runtime, so there is no other Python to
+    compile with; without one, :func:`bytecode_python` ships the code without bytecode.
     """
     wanted = ".".join(map(str, RUNTIME_PYTHON_VERSION))
     for candidate in _python_candidates():
@@ -107,6 +107,28 @@ def runtime_python() -> tuple[str, str]:
         f"no Python {wanted} found to compile the Lambda bytecode: install one (pyenv install {wanted}) "
         f"or point {PYTHON_ENV} at it"
     )
+
+
+NO_BYTECODE = "no-bytecode"
+
+
+def bytecode_python() -> tuple[str, str] | None:
+    """:func:`runtime_python`, or None (with one warning) on a machine that has no Python 3.13.
+
+    Then the code and the layer ship without bytecode: they work, their cold starts compile every module
+    (docs/performance.md), and their archives differ from a machine's that has one, so a stack previews
+    with a diff between the two. The sandbox runs the functions with its own Python and does not care.
+    """
+    try:
+        return runtime_python()
+    except NoRuntimePython as missing:
+        if not _warned:
+            _warned.append(True)
+            pulumi.log.warn(f"{missing}; the Lambda code and layer ship without bytecode (slower cold starts)")
+        return None
+
+
+_warned: list[bool] = []
 
 
 # --- the steps (each pure over a directory tree) -----------------------------------------------------
@@ -201,7 +223,8 @@ def source_files() -> list[Path]:
 
 def _code_digest(files: Sequence[Path]) -> str:
     digest = hashlib.sha256(_RECIPE)
-    digest.update(runtime_python()[1].encode())
+    python = bytecode_python()
+    digest.update((python[1] if python else NO_BYTECODE).encode())
     for path in files:
         digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -210,7 +233,9 @@ def _code_digest(files: Sequence[Path]) -> str:
 def compiled_code() -> Path:
     """A copy of ``functions/`` with its bytecode (as ``/var/task`` sees it), built once per source tree."""
     files = source_files()
-    directory = build_dir() / f"code-{LAMBDA_RUNTIME}-{_code_digest(files)}"
+    python = bytecode_python()
+    compiled = python[1] if python else NO_BYTECODE
+    directory = build_dir() / f"code-{LAMBDA_RUNTIME}-{_code_digest(files)}-{compiled}"
     if not directory.exists():
         partial = directory.with_name(directory.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
@@ -218,7 +243,8 @@ def compiled_code() -> Path:
             target = partial / path.relative_to(ROOT)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, target)
-        compile_tree(partial, TASK_ROOT)
+        if python is not None:
+            compile_tree(partial, TASK_ROOT, python[0])
         partial.replace(directory)
     return directory
 
@@ -242,7 +268,8 @@ def layer_zip_path(architecture: str) -> Path:
     digest = hashlib.sha256(_RECIPE)
     digest.update(LAYER_REQUIREMENTS.read_bytes())
     digest.update(f"{LAMBDA_RUNTIME}/{architecture}/{','.join(RUNTIME_PROVIDED)}".encode())
-    digest.update(runtime_python()[1].encode())
+    python = bytecode_python()
+    digest.update((python[1] if python else NO_BYTECODE).encode())
     return build_dir() / f"layer-{LAMBDA_RUNTIME}-{architecture}-{digest.hexdigest()[:16]}.zip"
 
 
@@ -289,13 +316,13 @@ def prepare_layer(layer_root: Path, provided: Iterable[str] = RUNTIME_PROVIDED, 
     """Turn a pip-installed ``layer_root/python`` into the layer: runtime-provided packages out, bytecode in."""
     site = layer_root / "python"
     prune_distributions(site, provided)
-    if precompile:
-        compile_tree(site, f"{LAYER_MOUNT}/python")
+    python = bytecode_python() if precompile else None
+    if python is not None:
+        compile_tree(site, f"{LAYER_MOUNT}/python", python[0])
 
 
 def build_layer(architecture: str, destination: Path) -> None:
     """Install the layer requirements for the Lambda platform, prepare them and zip them reproducibly."""
-    runtime_python()  # fail before the install when there is nothing to compile with
     with tempfile.TemporaryDirectory() as work:
         install_requirements(architecture, Path(work) / "python")
         prepare_layer(Path(work))

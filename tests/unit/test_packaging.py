@@ -144,3 +144,27 @@ def test_no_python_313_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
             packaging.runtime_python()
     finally:
         packaging.runtime_python.cache_clear()
+
+
+def test_without_a_python_3_13_the_code_ships_without_bytecode_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A laptop with only an older Python still runs `make run` and `pulumi preview`: one warning, no bytecode,
+    a cache entry of its own (so it never reuses, or is reused for, a compiled one)."""
+    monkeypatch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(tmp_path))
+    monkeypatch.setattr(packaging, "_python_candidates", lambda: [])
+    monkeypatch.setattr(packaging, "_warned", [])
+    warnings: list[str] = []
+    monkeypatch.setattr(packaging.pulumi.log, "warn", lambda message, *args, **kwargs: warnings.append(message))
+    with pytest.raises(packaging.NoRuntimePython):
+        packaging.runtime_python()
+
+    code = packaging.compiled_code()
+    packaging.compiled_code()  # the second build reuses the first and warns no more
+    assert code.name.endswith(f"-{packaging.NO_BYTECODE}")
+    assert (code / "functions" / "receiver.py").is_file()
+    assert not list(code.rglob("*.pyc"))
+    assert len(warnings) == 1 and "without bytecode" in warnings[0]
+    root = fake_layer(tmp_path / "layer")
+    packaging.prepare_layer(root)
+    assert not list(root.rglob("*.pyc")) and not (root / "python" / "six.py").exists()
