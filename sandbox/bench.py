@@ -383,6 +383,14 @@ def _hops(sandbox: Sandbox, architecture: str) -> dict[str, str]:
     }
 
 
+def replay_problems(label: str, report: StackReport, sent: int) -> list[str]:
+    """What went wrong in one replayed burst: deliveries not accepted, failed or parked, oracle differences."""
+    problems = []
+    if report.accepted != sent or report.failed or report.parked:
+        problems.append(f"{label}: {report.accepted}/{sent} accepted, {report.failed} failed, parked {report.parked}")
+    return problems + [f"{label}: {difference}" for difference in report.oracle_differences]
+
+
 def _all_latencies(report: StackReport) -> list[float]:
     return [latency for event, _ in E2E_EVENTS for latency in report.latencies(event)]
 
@@ -479,11 +487,7 @@ def measure(
     figures.burst_deliveries = len(burst)
     figures.burst_seconds = report.seconds
     figures.events_per_second = events_per_second(len(burst), report.seconds)
-    if report.accepted != len(burst) or report.failed or report.parked:
-        figures.problems.append(
-            f"burst: {report.accepted}/{len(burst)} accepted, {report.failed} failed, parked {report.parked}"
-        )
-    figures.problems += [f"burst: {difference}" for difference in report.oracle_differences]
+    figures.problems += replay_problems("burst", report, len(burst))
 
     phase(f"throughput: {THROUGHPUT_DELIVERIES} deliveries")
     measure_throughput(sandbox, architecture, figures)
@@ -534,11 +538,7 @@ def measure_throughput(sandbox: Sandbox, architecture: str, figures: Architectur
     figures.throughput_deliveries = len(throughput)
     figures.throughput_seconds = report.seconds
     figures.throughput_per_second = events_per_second(len(throughput), report.seconds)
-    if report.accepted != len(throughput) or report.failed or report.parked:
-        figures.problems.append(
-            f"throughput: {report.accepted}/{len(throughput)} accepted, {report.failed} failed, parked {report.parked}"
-        )
-    figures.problems += [f"throughput: {difference}" for difference in report.oracle_differences]
+    figures.problems += replay_problems("throughput", report, len(throughput))
 
 
 # --- printing ----------------------------------------------------------------------------------------

@@ -176,3 +176,16 @@ def test_the_batching_table_prints_per_hop() -> None:
     print_figures(console, {"nproc": 2, "cpu": "x", "python": "3", "platform": "L"}, 0.01, 1, 1, {"sqs": sqs}, 1.0)
     text = console.export_text()
     assert "12 / 17 / 1.42 (4)" in text and "84 / 100 / 1.19 (4)" in text
+
+
+def test_a_bursts_problems_name_what_was_not_accepted_and_each_oracle_difference() -> None:
+    from sandbox.bench import replay_problems
+    from sandbox.replay import StackReport
+
+    clean = StackReport("sqs")
+    assert replay_problems("burst", clean, 0) == []
+    broken = StackReport("sqs", parked={"add-team-member": 1}, oracle_differences=["members: bob missing"])
+    assert replay_problems("throughput", broken, 3) == [
+        "throughput: 0/3 accepted, 0 failed, parked {'add-team-member': 1}",
+        "throughput: members: bob missing",
+    ]
