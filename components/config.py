@@ -148,7 +148,7 @@ class StackConfig(BaseModel):
         json_schema_extra=_allowed(f"an integer from 0 to {RATE_LIMIT_MAX_WAIT_LIMIT} (seconds)"),
     )
     state_machine_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = Field(
-        "ALL",
+        "ERROR",
         alias="stateMachineLogLevel",
         json_schema_extra=_allowed("one of 'ALL', 'ERROR', 'FATAL', 'OFF'"),
     )

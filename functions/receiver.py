@@ -116,7 +116,8 @@ def _receive(request: HttpApiRequest) -> dict[str, Any]:
     # One webhook per invoke: the dimension applies to this invoke's metrics only (they flush at its end).
     metrics.add_dimension(name=USE_CASE_DIMENSION, value=USE_CASE[type(message)])
     _count("WebhooksAccepted")
-    logger.info("webhook accepted", extra={"message_type": type(message).__name__})
+    # What it handed over: an Express machine that logs errors only keeps no execution input to redrive from.
+    logger.info("webhook accepted", extra={"message_type": type(message).__name__, "input": message.to_wire()})
     return _response(202, {"status": "accepted", "deliveryId": delivery_id})
 
 

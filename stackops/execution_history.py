@@ -19,6 +19,7 @@ from stackops.trace_model import Outcome, TraceStep
 SCHEDULED = ("TaskScheduled", "LambdaFunctionScheduled", "ActivityScheduled")
 FAILED = ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionTimedOut", "TaskStartFailed")
 SUCCEEDED = ("TaskSucceeded", "LambdaFunctionSucceeded")
+CHILD_STATUS: Mapping[str, Outcome] = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "failed"}
 SUBMITTED = "TaskSubmitted"  # a .sync task's job started (its output names the child execution)
 EXECUTION_END: Mapping[str, Outcome] = {
     "ExecutionSucceeded": "succeeded",
@@ -49,6 +50,8 @@ class ExecutionSteps:
     cause: str | None = None
     child_executions: list[str] = field(default_factory=list)
     started_at: float | None = None
+    #: how each child ended, as the task that waited for it saw it (startSyncExecution's ``Status``)
+    child_outcomes: dict[str, Outcome] = field(default_factory=dict)
 
 
 def from_history(events: Iterable[Mapping[str, Any]]) -> list[Event]:
@@ -82,6 +85,7 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
     owner: dict[int, TraceStep | None] = {}
     iteration: dict[int, str | None] = {}
     children: list[str] = []
+    child_outcomes: dict[str, Outcome] = {}
     outcome: Outcome = "running"
     started_input: Any = None
     error = cause = None
@@ -91,7 +95,7 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
         details = event.details
         kind = event.type
         if kind == "ExecutionStarted":
-            started_input = _json(details.get("input"))
+            started_input = json_or_text(details.get("input"))
         elif kind == "MapIterationStarted":
             iteration[event.id] = str(details.get("index"))
             parent = None
@@ -103,7 +107,7 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
                 started_at=event.timestamp,
                 status="running",
                 attempts=0,
-                input=_json(details.get("input")),
+                input=json_or_text(details.get("input")),
                 iteration=iteration[event.id],
             )
             steps.append(parent)
@@ -116,6 +120,7 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
         elif parent is not None and kind in SUCCEEDED:
             parent.status = "succeeded"  # after retries, if any: the error kept is the earlier attempts'
             children.extend(_child_executions(details.get("output")))
+            child_outcomes.update(_child_outcomes(details.get("output")))
         elif kind == SUBMITTED:
             children.extend(_child_executions(details.get("output")))
         elif kind.endswith("StateExited"):
@@ -125,7 +130,7 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
                 continue
             iteration[event.id] = parent.iteration  # a Map's exit follows its last iteration's events
             parent.ended_at = event.timestamp
-            parent.output = _json(details.get("output"))
+            parent.output = json_or_text(details.get("output"))
             if parent.status == "running":
                 parent.status = "succeeded"
         elif kind in EXECUTION_END:
@@ -136,7 +141,9 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
         owner[event.id] = parent
     _close(steps, outcome, error, cause, events[-1].timestamp if events else None)
     first = events[0].timestamp if events else None
-    return ExecutionSteps(name, outcome, steps, started_input, error, cause, list(dict.fromkeys(children)), first)
+    return ExecutionSteps(
+        name, outcome, steps, started_input, error, cause, list(dict.fromkeys(children)), first, child_outcomes
+    )
 
 
 def _exiting(steps: list[TraceStep], parent: TraceStep | None, name: str) -> TraceStep | None:
@@ -168,7 +175,7 @@ def _close(steps: list[TraceStep], outcome: Outcome, error: str | None, cause: s
 
 def _child_executions(output: Any) -> list[str]:
     """The ARN of a child execution a task started (startExecution.sync:2, startSyncExecution)."""
-    data = _json(output)
+    data = json_or_text(output)
     if isinstance(data, dict):
         arn = data.get("ExecutionArn") or data.get("executionArn")
         if isinstance(arn, str):
@@ -176,7 +183,17 @@ def _child_executions(output: Any) -> list[str]:
     return []
 
 
-def _json(text: Any) -> Any:
+def _child_outcomes(output: Any) -> dict[str, Outcome]:
+    """A synchronously started child's ARN and how it ended (startSyncExecution's ``Status``)."""
+    data = json_or_text(output)
+    if isinstance(data, dict) and isinstance(data.get("ExecutionArn"), str):
+        status = CHILD_STATUS.get(str(data.get("Status")))
+        if status is not None:
+            return {data["ExecutionArn"]: status}
+    return {}
+
+
+def json_or_text(text: Any) -> Any:
     if not isinstance(text, str):
         return text
     try:

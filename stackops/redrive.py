@@ -30,9 +30,13 @@ from functions.common.dispatch import execution_name
 from stackops.execution_history import from_history, from_log_lines
 from stackops.log_search import FilterLogEventsSearch
 from stackops.stack_outputs import StackOutputs
-from stackops.trace import attempts, base_name, message_correlation_id
+from stackops.trace import RECEIVER, attempts, base_name, message_correlation_id
 
 UNSUCCESSFUL = ("FAILED", "TIMED_OUT", "ABORTED")
+NO_INPUT = (
+    "its input is not in the logs (the machine logs errors only) and the receiver did not start it: "
+    "redrive the backfill that started it"
+)
 RECEIVE_WAIT_SECONDS = 1
 #: How long a message received for a move stays invisible: long enough to send it and delete it.
 MOVE_VISIBILITY_SECONDS = 60
@@ -159,11 +163,15 @@ class Redriver:
         done: list[Redriven] = []
         for use_case, machine_arn in self.outputs.state_machine_arns.items():
             express = sfn.describe_state_machine(stateMachineArn=machine_arn)["type"] == "EXPRESS"
+            failed: list[tuple[str, str, str | None]]
             if express:
                 failed = self._failed_express(use_case, delivery_id, since)
             else:
-                failed = self._failed_standard(machine_arn, delivery_id, since)
+                failed = list(self._failed_standard(machine_arn, delivery_id, since))
             for name, arn, input_text in failed:
+                if input_text is None:
+                    done.append(Redriven("skipped", name, "", None, NO_INPUT))
+                    continue
                 done.append(self._again(machine_arn, name, arn, input_text, express))
         return done
 
@@ -201,7 +209,7 @@ class Redriver:
 
     def _failed_express(
         self, use_case: str, delivery_id: str | None, since: datetime | None
-    ) -> list[tuple[str, str, str]]:
+    ) -> list[tuple[str, str, str | None]]:
         """From the machine's logs: executions whose last run of a name failed (Express keeps no history)."""
         group = self.outputs.state_machine_log_groups.get(use_case)
         if group is None:
@@ -227,11 +235,30 @@ class Redriver:
             ended = next(
                 (e for e in reversed(events) if e.type.startswith("Execution") and e.type != "ExecutionStarted"), None
             )
-            started = next((e for e in events if e.type == "ExecutionStarted"), None)
-            if ended is None or ended.type == "ExecutionSucceeded" or started is None:
+            started = next((e for e in events if e.type == "ExecutionStarted" and "input" in e.details), None)
+            if ended is None or ended.type == "ExecutionSucceeded":
                 continue
-            failed.append((base_name(name), last_arn, str(started.details.get("input", "{}"))))
+            base = base_name(name)
+            input_text = str(started.details["input"]) if started is not None else self._handed_over(search, base)
+            failed.append((base, last_arn, input_text))
         return failed
+
+    def _handed_over(self, search: FilterLogEventsSearch, delivery_id: str) -> str | None:
+        """The input the receiver started the delivery's execution with (its "webhook accepted" line), for a
+        machine whose logs hold no ``ExecutionStarted`` input (ERROR level); None for an execution the receiver
+        did not start (a backfill's child)."""
+        group = self.outputs.function_log_groups.get(RECEIVER)
+        lines = (
+            search.group_lines(group, delivery_id, 0, int(datetime.now().timestamp() * 1000) + 60_000) if group else []
+        )
+        handed = [
+            line["input"]
+            for line in lines
+            if line.get("message") == "webhook accepted"
+            and line.get("correlation_id") == delivery_id
+            and "input" in line
+        ]
+        return json.dumps(handed[-1]) if handed else None
 
     def _again(self, machine_arn: str, name: str, arn: str, input_text: str, express: bool) -> Redriven:
         label = arn.split(":")[-1] if not express else name

@@ -19,6 +19,7 @@ from typing import Any
 from functions.common.dispatch import execution_arn, execution_name
 from functions.common.tracking import STEP_FAILED, STEP_SUCCEEDED, STEP_WAITING
 from stackops.api_meter import ApiMeter
+from stackops.error_log import MachineStates, lambda_requests, read_error_log, settle, settled_by
 from stackops.execution_history import ExecutionSteps, from_history, from_log_lines, read_execution
 from stackops.log_search import Found, LogLine, LogsMode, log_search
 from stackops.stack_outputs import StackOutputs
@@ -44,8 +45,13 @@ class Tracer:
         logs_mode: LogsMode = "auto",
         since_ms: int | None = None,
         clients: Callable[[str], Any] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.outputs = outputs
+        self._clock = clock
+        #: Express machines that log errors only (use case -> their states), and their Lambda requests
+        self._errors_only: dict[str, MachineStates] = {}
+        self._lambda_lines: list[LogLine] | None = None
         self.meter = ApiMeter()
         make = clients or outputs.client
         self._clients: dict[str, Any] = {}
@@ -75,7 +81,14 @@ class Tracer:
         else:
             outcome, stopped_at, more = self._stepfunctions_path(delivery_id, search, places)
         steps += more
-        if outcome == "not found" and steps:  # only the receiver's lines
+        notes = [
+            f"{self.outputs.state_machine_arns[use_case].rsplit(':', 1)[1]} logs errors only: a step that succeeded "
+            "leaves no line (stateMachineLogLevel ALL logs every step)"
+            for use_case in self._errors_only
+        ]
+        if outcome == "not found" and steps and self._errors_only and _receiver_outcome(steps)[0] == "running":
+            outcome, stopped_at = self._no_error_logged(steps)
+        elif outcome == "not found" and steps:  # only the receiver's lines
             outcome, stopped_at = _receiver_outcome(steps)
         steps.sort(key=lambda step: step.started_at or float("inf"))
         return Trace(
@@ -87,6 +100,7 @@ class Tracer:
             steps=steps,
             places=places,
             cost=Cost(api_calls=self.meter.calls(), seconds=round(time.perf_counter() - started, 3)),
+            notes=notes,
         )
 
     # stepfunctions
@@ -96,24 +110,36 @@ class Tracer:
     ) -> tuple[Outcome, str, list[TraceStep]]:
         sfn = self.client("stepfunctions")
         executions: list[ExecutionSteps] = []
+        self._errors_only, self._lambda_lines = {}, None
+        described = {
+            arn: sfn.describe_state_machine(stateMachineArn=arn) for arn in self.outputs.state_machine_arns.values()
+        }
         for use_case, machine_arn in self.outputs.state_machine_arns.items():
-            machine_type = sfn.describe_state_machine(stateMachineArn=machine_arn)["type"]
+            machine = described[machine_arn]
+            if machine["type"] == "EXPRESS" and machine.get("loggingConfiguration", {}).get("level", "ALL") != "ALL":
+                self._errors_only[use_case] = MachineStates.from_definition(machine["definition"])
+        for use_case, machine_arn in self.outputs.state_machine_arns.items():
             places.append(Place(kind="state machine", name=machine_arn.rsplit(":", 1)[1], found=True))
-            if machine_type == "EXPRESS":
-                executions += self._express_executions(use_case, execution_name(delivery_id), search, places)
+            if described[machine_arn]["type"] == "EXPRESS":
+                executions += self._express_executions(
+                    use_case, execution_name(delivery_id), search, places, delivery_id=delivery_id
+                )
             else:
                 executions += self._standard_executions(machine_arn, delivery_id, places)
         seen: set[str] = set()  # child execution ARNs already read
+        ended = {arn: outcome for execution in executions for arn, outcome in execution.child_outcomes.items()}
         pending = [child for execution in executions for child in execution.child_executions]
         while pending:
             child = pending.pop(0)
             if child in seen:
                 continue
             seen.add(child)
-            read = self._child_execution(child, search, places)
+            read = self._child_execution(child, search, places, delivery_id, ended.get(child))
             if read is not None:
                 executions.append(read)
                 pending += read.child_executions
+                ended.update(read.child_outcomes)
+        executions += self._later_attempts(executions, delivery_id, search)
         if not executions:
             return "not found", "", []
         steps = [step for execution in executions for step in execution.steps]
@@ -143,20 +169,94 @@ class Tracer:
         places.append(Place(kind="execution", name=name, found=True))
         return read_execution(name, from_history(events))
 
-    def _express_executions(self, use_case: str, name: str, search: Any, places: list[Place]) -> list[ExecutionSteps]:
+    def _express_executions(
+        self,
+        use_case: str,
+        name: str,
+        search: Any,
+        places: list[Place],
+        *,
+        delivery_id: str,
+        ended: Outcome | None = None,
+        arn: str | None = None,
+    ) -> list[ExecutionSteps]:
+        """The executions named ``name`` in the machine's logs (an ERROR-level machine's: only those that logged
+        an error; ``arn``, a child its parent started, is read even with no line, ``ended`` as the parent saw it)."""
         group = self.outputs.state_machine_log_groups.get(use_case)
         if group is None:
             return []
         found: Found = search.find([group], name, *self._window)
         _note_groups(places, found, [group])
-        by_execution: dict[str, list[LogLine]] = {}
+        by_execution: dict[str, list[LogLine]] = {arn: []} if arn is not None and use_case in self._errors_only else {}
         for line in found.lines.get(group, []):
-            arn = str(line.get("execution_arn", ""))
-            if arn.split(":")[-2:-1] == [name] or arn.endswith(f":{name}"):
-                by_execution.setdefault(arn, []).append(line)
-        return [read_execution(_execution_label(arn), from_log_lines(lines)) for arn, lines in by_execution.items()]
+            line_arn = str(line.get("execution_arn", ""))
+            if line_arn.split(":")[-2:-1] == [name] or line_arn.endswith(f":{name}"):
+                by_execution.setdefault(line_arn, []).append(line)
+        states = self._errors_only.get(use_case)
+        if states is None:
+            return [read_execution(_execution_label(a), from_log_lines(lines)) for a, lines in by_execution.items()]
+        requests = self._lambda_requests(search, delivery_id)
+        executions = []
+        for execution_arn_, lines in by_execution.items():
+            read = read_error_log(_execution_label(execution_arn_), from_log_lines(lines), states, requests)
+            if read.outcome == "running":
+                started = read.started_at if read.started_at is not None else self._clock()
+                settle(
+                    read, states, ended or ("succeeded" if self._clock() >= settled_by(started, states) else "running")
+                )
+            executions.append(read)
+        return executions
 
-    def _child_execution(self, arn: str, search: Any, places: list[Place]) -> ExecutionSteps | None:
+    def _lambda_requests(self, search: Any, delivery_id: str) -> dict[str, str]:
+        """The delivery's Lambda requests (request id -> function), which name the states of an ERROR-level log."""
+        return lambda_requests(self._delivery_lambda_lines(search, delivery_id))
+
+    def _delivery_lambda_lines(self, search: Any, delivery_id: str) -> list[LogLine]:
+        if self._lambda_lines is None:
+            groups = [g for key, g in self.outputs.function_log_groups.items() if key != RECEIVER]
+            found = search.find(groups, delivery_id, *self._window)
+            self._lambda_lines = [line for lines in found.lines.values() for line in lines]
+        return self._lambda_lines
+
+    def _later_attempts(self, executions: list[ExecutionSteps], delivery_id: str, search: Any) -> list[ExecutionSteps]:
+        """A redelivery's or a restart's attempt after a failed one, in a machine that logs errors only: it logs
+        nothing unless it fails too, but its Lambda functions' lines for the delivery come after the failure."""
+        later: list[ExecutionSteps] = []
+        for use_case, states in self._errors_only.items():
+            machine = self.outputs.state_machine_arns[use_case].rsplit(":", 1)[1]
+            own = [
+                e
+                for e in executions
+                if e.name.startswith(f"{machine}:") and base_name(e.name.split(":")[1]) == execution_name(delivery_id)
+            ]
+            last = max(own, key=lambda e: e.started_at or 0.0, default=None)
+            if last is None or last.outcome != "failed":
+                continue
+            ended = max((step.ended_at or 0.0 for step in last.steps), default=last.started_at or 0.0)
+            after = sorted(_seconds(line) for line in self._delivery_lambda_lines(search, delivery_id))
+            after = [at for at in after if at > ended]
+            if not after:
+                continue
+            outcome: Outcome = "succeeded" if self._clock() >= settled_by(after[0], states) else "running"
+            # labelled <machine>:<name>:<run> as the executions are, so that it counts as the delivery's latest attempt
+            run = "a later attempt (its Lambda functions ran after the failure)"
+            name = f"{machine}:{execution_name(delivery_id)}:{run}"
+            later.append(ExecutionSteps(name, outcome, [], started_at=after[0]))
+        return later
+
+    def _no_error_logged(self, receiver: list[TraceStep]) -> tuple[Outcome, str]:
+        """An accepted delivery with no execution line in ERROR-level logs: succeeded, or running until its
+        machine's timeout (a failure or a timeout would have been logged)."""
+        accepted = max(step.started_at or 0.0 for step in receiver)
+        timeout = max(states.timeout_seconds for states in self._errors_only.values())
+        if self._clock() >= accepted + timeout:
+            return "succeeded", ""
+        until = time.strftime("%H:%M:%S", time.gmtime(accepted + timeout))
+        return "running", f"no error logged so far: it has succeeded unless one is logged by {until} UTC (its timeout)"
+
+    def _child_execution(
+        self, arn: str, search: Any, places: list[Place], delivery_id: str, ended: Outcome | None
+    ) -> ExecutionSteps | None:
         if ":express:" in arn:  # an Express child (startSyncExecution): its machine's logs
             machine = arn.split(":")[6]
             use_case = next(
@@ -165,9 +265,10 @@ class Tracer:
             if use_case is None:
                 return None
             name = arn.split(":")[7]
-            matches = [
-                e for e in self._express_executions(use_case, name, search, places) if e.name == _execution_label(arn)
-            ]
+            read = self._express_executions(
+                use_case, name, search, places, delivery_id=delivery_id, ended=ended, arn=arn
+            )
+            matches = [e for e in read if e.name == _execution_label(arn)]
             return matches[0] if matches else None
         return self._standard_execution(arn, places)
 

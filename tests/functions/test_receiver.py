@@ -541,6 +541,9 @@ def test_every_log_line_carries_the_delivery_id(signed_with: str, outcome: str, 
     assert all(line["correlation_id"] == delivery_id for line in lines)
     assert lines[0]["github_event"] == "organization"
     assert SECRET not in log.getvalue()
+    if outcome == "webhook accepted":  # what it handed over: an ERROR-level Express log keeps no input to redrive
+        [handed_over] = receiver.dispatched(delivery_id)["onboarding"]
+        assert lines[0]["input"] == handed_over
 
 
 def test_a_run_completed_in_another_time_zone_is_booked_in_utc(receiver: Receiver) -> None:

@@ -173,3 +173,52 @@ def test_a_standard_execution_that_ended_in_its_fail_state_is_restarted_as_the_n
     with stub:
         (done,) = Redriver(_standard_outputs(), clients=lambda service: sfn).redrive(delivery_id=DELIVERY)
     assert (done.method, done.target) == ("restarted", f"{DELIVERY}-2")
+
+
+def test_an_express_machine_logging_errors_only_restarts_with_the_input_the_receiver_handed_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ERROR level logs no ExecutionStarted: the receiver's "webhook accepted" line holds the input; a backfill's
+    child (which the receiver did not start) is skipped with the reason, not restarted with an empty input."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    child = "carol-0123456789abcdef0123456789abcdef"
+    handed_over = {"correlationId": DELIVERY, "login": "carol", "org": "octo-org"}
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        logs = boto3.client("logs", region_name=REGION)
+        role = "arn:aws:iam::123456789012:role/r"
+        definition = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})
+        machine = sfn.create_state_machine(name="onboarding", definition=definition, roleArn=role, type="EXPRESS")
+        arn = machine["stateMachineArn"]
+        express = arn.replace(":stateMachine:", ":express:")
+        for group in ("/states/onboarding", "/aws/lambda/receiver"):
+            logs.create_log_group(logGroupName=group)
+            logs.create_log_stream(logGroupName=group, logStreamName="s")
+        failed = [
+            {"id": "3", "type": kind, "details": {"error": "GitHubRequestRejected", "cause": "403"},
+             "previous_event_id": "2", "event_timestamp": "1796000000000", "execution_arn": f"{express}:{name}:run"}
+            for name in (DELIVERY, child) for kind in ("TaskFailed", "ExecutionFailed")
+        ]  # fmt: skip
+        accepted = {"message": "webhook accepted", "correlation_id": DELIVERY, "input": handed_over}
+        for group, lines in (("/states/onboarding", failed), ("/aws/lambda/receiver", [accepted])):
+            events = [{"timestamp": 1796000000000, "message": json.dumps(line)} for line in lines]
+            logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
+        outputs = StackOutputs(
+            stack="dev-sfn",
+            architecture="stepfunctions",
+            state_machine_arns={"ONBOARDING": arn},
+            state_machine_log_groups={"ONBOARDING": "/states/onboarding"},
+            function_log_groups={"receiver": "/aws/lambda/receiver"},
+            region=REGION,
+        )
+
+        done = sorted(Redriver(outputs).redrive(), key=lambda item: item.method)
+
+        assert [(item.method, item.source, item.delivery_id) for item in done] == [
+            ("restarted", DELIVERY, DELIVERY),
+            ("skipped", child, None),
+        ]
+        assert "receiver did not start it" in done[1].detail
+        [started] = sfn.list_executions(stateMachineArn=arn)["executions"]
+        assert json.loads(sfn.describe_execution(executionArn=started["executionArn"])["input"]) == handed_over

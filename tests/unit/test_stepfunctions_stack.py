@@ -281,7 +281,7 @@ def test_each_machine_logs_everything_and_may_trace(sfn: Stack, use_case: str) -
     (group,) = [g for g in sfn.run.of_type(LOG_GROUP) if logging["logDestination"] == g.outputs["arn"] + ":*"]
     assert group.inputs["name"].startswith("/aws/vendedlogs/states/")
     assert group.inputs["retentionInDays"] == sfn.config.log_retention_days
-    assert logging["level"] == sfn.config.state_machine_log_level == "ALL"
+    assert logging["level"] == sfn.config.state_machine_log_level == "ERROR"
     assert logging["includeExecutionData"] is (machine.inputs["type"] == "EXPRESS"), (
         "Express executions have no history: their logs must carry the data"
     )
