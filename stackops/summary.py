@@ -155,7 +155,11 @@ def levers(cost: CostReport) -> Table:
 FLOOR_TARGET = 1.5
 FLOOR_TARGET_DESIGNS = ("sqs", "stepfunctions-EXPRESS")
 #: The defaults issue 9 changed, as the levers that put each back: (lever, setting, what it was).
-FORMER_DEFAULTS = (("batchWindow", "1 s (batch 10)", "window 1 s"), ("xrayTracing", "Active", "X-Ray Active"))
+FORMER_DEFAULTS = (
+    ("batchWindow", "1 s (batch 10)", "window 1 s"),
+    ("xrayTracing", "Active", "X-Ray Active"),
+    ("logLevel", "states ALL", "state machines logging ALL"),
+)
 
 
 def against_floor(usage: UsageReport, cost: CostReport) -> Table:

@@ -101,23 +101,36 @@ def test_the_function_logs_are_in_cloudwatch_logs_with_the_delivery_id_on_every_
     assert found and all(_json(e["message"])["correlation_id"] == delivery.delivery_id for e in found)
 
 
-def test_the_state_machine_log_group_has_the_execution_events(sandbox: Sandbox) -> None:
-    delivery, started = _send(sandbox, "stepfunctions")
-    assert sandbox.aws is not None
+def test_the_state_machine_log_group_has_a_failure_s_events_and_nothing_of_a_success(sandbox: Sandbox) -> None:
+    """The machines log at the default stateMachineLogLevel, ERROR: a succeeded execution writes no line, a
+    failed one its failure (TaskFailed, FailStateEntered, ExecutionFailed) with its execution data, as on AWS."""
+    assert sandbox.aws is not None and sandbox.github is not None
+    seed = sandbox.seed
+    refused = seed.members[1]
+    sandbox.github.github.fail(
+        "forbidden", times=None, path=rf"^/orgs/{seed.org}/teams/{seed.team}/memberships/{refused.login}$"
+    )
+    try:
+        succeeded, started = _send(sandbox, "stepfunctions")
+        failed = member_added(seed, refused)
+        assert sandbox.send("stepfunctions", failed).status == 202
+        sandbox.wait_until_idle()
+        assert sandbox.aws.runtime.flush_logs()
+    finally:
+        sandbox.github.github.clear_faults()
     sfn = sandbox.aws.client("stepfunctions")
     records = []
     for machine_arn in sandbox.stacks["stepfunctions"].exports["stateMachineArns"].values():
         logging_config = sfn.describe_state_machine(stateMachineArn=machine_arn)["loggingConfiguration"]
-        assert logging_config["level"] == "ALL"
+        assert logging_config["level"] == "ERROR"
         group_arn = logging_config["destinations"][0]["cloudWatchLogsLogGroup"]["logGroupArn"]
         group = group_arn.split(":log-group:", 1)[1].split(":", 1)[0]
         records += [_json(e["message"]) for e in _events(sandbox, group, startTime=int(started * 1000))]
-    executions = {r["execution_arn"] for r in records if r and delivery.delivery_id in r["execution_arn"]}
-    assert len(executions) == 1, records
-    (execution_arn,) = executions
-    mine = [r for r in records if r and r["execution_arn"] == execution_arn]
-    assert mine[0]["type"] == "ExecutionStarted" and mine[-1]["type"] == "ExecutionSucceeded"
-    assert any(r["type"] == "TaskStateEntered" for r in mine)
+    assert not [r for r in records if r and succeeded.delivery_id in r["execution_arn"]]
+    mine = [r for r in records if r and failed.delivery_id in r["execution_arn"]]
+    assert [r["type"] for r in mine] == ["TaskFailed", "FailStateEntered", "ExecutionFailed"], mine
+    assert refused.login in mine[0]["details"]["cause"]
+    assert json.loads(mine[1]["details"]["input"])["login"] == refused.login  # Express: with execution data
 
 
 @pytest.fixture(autouse=True)

@@ -157,18 +157,12 @@ def test_member_added_through_stepfunctions(meter: SandboxMeter, design: str) ->
         assert billed_mb == 64 and billed_ms % 100 == 0 and billed_ms >= 100
         assert express.quantity == pytest.approx(billed_ms / 1000 * billed_mb / 1024)
     (logs,) = (line for line in usage.lines if line.resource == "onboarding" and line.service == "logs")
-    assert logs.attributes["level"] == "ALL" and logs.quantity > 0
+    # The machines log errors only (stateMachineLogLevel ERROR): a successful execution logs nothing; the
+    # meter also sizes what ALL would have logged, with and without execution data (the logLevel lever).
+    assert logs.attributes["level"] == "ERROR" and logs.quantity == 0
     alternatives = logs.attributes
-    # A successful execution logs nothing at FATAL or ERROR; ALL without execution data logs less.
-    assert (
-        float(alternatives["gbAt.OFF"]) == float(alternatives["gbAt.FATAL"]) == float(alternatives["gbAt.ERROR"]) == 0
-    )
-    with_data = logs.quantity if alternatives["includeExecutionData"] == "true" else float(alternatives["gbAt.ALL"])
-    without = (
-        float(alternatives["gbAt.ALL.noExecutionData"])
-        if alternatives["includeExecutionData"] == "true"
-        else logs.quantity
-    )
+    assert float(alternatives["gbAt.OFF"]) == float(alternatives["gbAt.FATAL"]) == 0
+    with_data, without = float(alternatives["gbAt.ALL"]), float(alternatives["gbAt.ALL.noExecutionData"])
     assert with_data > without > 0
     _consistent(
         usage, {"receiver": "http", "add-team-member": "states", "lookup-directory": "states", "onboarding": "machine"}
