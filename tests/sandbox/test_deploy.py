@@ -281,7 +281,7 @@ def test_state_machines_have_the_programs_definitions(
         assert json.loads(machine["definition"]) == json.loads(wanted["definition"])
         assert machine["type"] == wanted["type"]
         aws.client("iam").get_role(RoleName=machine["roleArn"].rsplit("/", 1)[1])
-        assert machine["loggingConfiguration"]["level"] == "ALL"
+        assert machine["loggingConfiguration"]["level"] == wanted["loggingConfiguration"]["level"] == "ERROR"
         [destination] = machine["loggingConfiguration"]["destinations"]
         assert destination["cloudWatchLogsLogGroup"]["logGroupArn"].endswith(
             f"log-group:/aws/vendedlogs/states/{machine['name']}:*"
