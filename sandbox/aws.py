@@ -16,7 +16,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from sandbox import moto_fixes
+from sandbox import in_process, moto_fixes
 from sandbox.api_calls import LOG_SHIPPER_ACCESS_KEY, ApiCallLog
 from sandbox.lambda_runtime import DEFAULT_MAX_PROCESSES, FAKE_CREDENTIALS, LocalLambdaRuntime, OutputSink
 from sandbox.log_shipper import LogShipper
@@ -108,7 +108,18 @@ class EmbeddedAws:
         return lambda service: self.client(service, caller)
 
     def _new_client(self, service: str, caller: str | None = None) -> BaseClient:
-        return emulator_client(self.endpoint_url, service, access_key=caller)
+        return self.new_client(service, access_key=caller)
+
+    def new_client(self, service: str, config: Config | None = None, access_key: str | None = None) -> BaseClient:
+        """An unshared :func:`emulator_client` whose calls reach the emulator in process (sandbox/in_process.py)."""
+        return self.in_process(emulator_client(self.endpoint_url, service, config, access_key))
+
+    def in_process(self, client: BaseClient) -> BaseClient:
+        """``client``'s calls go to the emulator's app in the calling thread while this emulator runs."""
+        return in_process.attach(client, self._app)
+
+    def _app(self) -> in_process.WsgiApp | None:
+        return self.api_calls if self._server is not None else None
 
     def start(self) -> EmbeddedAws:
         global _active
@@ -134,7 +145,7 @@ class EmbeddedAws:
             # Must be set before any state machine is created.
             self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
             shipper = (
-                LogShipper(lambda: emulator_client(self.endpoint_url, "logs", access_key=LOG_SHIPPER_ACCESS_KEY))
+                LogShipper(lambda: self.new_client("logs", access_key=LOG_SHIPPER_ACCESS_KEY))
                 if self._ship_logs
                 else None
             )
@@ -142,7 +153,11 @@ class EmbeddedAws:
                 self.endpoint_url, REGION, self._max_processes, output=self._output, log_shipper=shipper
             )
             self._fixes = moto_fixes.install(
-                self._runtime, self.time_scale, self.sns_faults, express_executions=self.express_executions
+                self._runtime,
+                self.time_scale,
+                self.sns_faults,
+                express_executions=self.express_executions,
+                task_clients=self.in_process,
             )
         except BaseException:
             self.stop()

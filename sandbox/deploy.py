@@ -32,7 +32,7 @@ from pulumi.runtime import rpc
 
 from sandbox import program
 from sandbox.api_calls import POLLER_ACCESS_KEY
-from sandbox.aws import ACCOUNT_ID, REGION, EmbeddedAws, emulator_client
+from sandbox.aws import ACCOUNT_ID, REGION, EmbeddedAws
 from sandbox.http_api import HttpApiGateway
 from sandbox.lambda_runtime import InvokeResult
 from sandbox.sqs_poller import EventSourcePoller, QueueMapping
@@ -112,9 +112,8 @@ class ApiInvoker:
     function may run: the runtime enforces the function's own timeout.
     """
 
-    def __init__(self, endpoint_url: str) -> None:
-        self._client = emulator_client(
-            endpoint_url,
+    def __init__(self, aws: EmbeddedAws) -> None:
+        self._client = aws.new_client(
             "lambda",
             Config(read_timeout=MAX_FUNCTION_SECONDS + 30, retries={"total_max_attempts": 1}, max_pool_connections=50),
         )
@@ -713,7 +712,7 @@ def deploy_stack(
     poller_concurrency: int | None = None,
 ) -> Deployment:
     """Run the program for ``stack`` into ``aws``; serve its HTTP APIs and (unless told not to) poll its queues."""
-    invoke = ApiInvoker(aws.endpoint_url)
+    invoke = ApiInvoker(aws)
     gateway = HttpApiGateway(aws.client, invoke, account_id=ACCOUNT_ID, region=REGION)
     try:
         mocks = SandboxMocks(aws.client, gateway)

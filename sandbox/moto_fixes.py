@@ -61,12 +61,14 @@ def install(
     time_scale: float = 1.0,
     sns_faults: SnsPublishFaults | None = None,
     express_executions: list[Any] | None = None,
+    task_clients: Callable[[Any], Any] | None = None,
 ) -> Patches:
     """Apply every fix; one installation per process at a time (moto's backends are process-wide).
 
     ``sns_faults`` is the switch the sandbox's SNS fault injection reads (``fail_sns_publishes``);
     ``express_executions`` receives every Express execution started (the cost meter reads them: AWS keeps
-    no list of them, and moto none of the synchronous ones)."""
+    no list of them, and moto none of the synchronous ones); ``task_clients`` is applied to each client the
+    engine's task states call AWS with (the sandbox sends their calls to the emulator in process)."""
     global _installed
     with _installed_lock:
         if _installed is not None:
@@ -99,7 +101,7 @@ def install(
             evaluate_jsonata(patches)
             scope_query_languages_per_parse(patches)
             parse_each_definition_once(patches)
-            reuse_task_clients(patches)
+            reuse_task_clients(patches, task_clients or (lambda client: client))
             parse_each_json_path_once(patches)
         except BaseException:
             patches.uninstall()
@@ -1025,12 +1027,13 @@ _TASK_CLIENT_MODULES = (
 )
 
 
-def reuse_task_clients(patches: Patches) -> None:
+def reuse_task_clients(patches: Patches, prepare: Callable[[Any], Any]) -> None:
     """The engine creates a new boto3 client for every task it runs (``boto_client_for``: a session, the
     service model, the event emitter's copy; about 15 ms of CPU each), and most of a per-event execution's
     states are tasks. Keep one client per (module, region, service, endpoint port): boto3 clients are
     thread-safe, the engine's ones sign with fixed fake keys (``state_credentials`` is not used), and the
-    port is read per call so a later emulator on another port gets clients of its own."""
+    port is read per call so a later emulator on another port gets clients of its own. ``prepare`` is
+    applied to each new client."""
     import importlib
 
     from moto.settings import moto_server_port
@@ -1051,7 +1054,7 @@ def reuse_task_clients(patches: Patches) -> None:
             key = (region, service, moto_server_port())
             with lock:
                 if key not in clients:
-                    clients[key] = create(region=region, service=service, state_credentials=state_credentials)
+                    clients[key] = prepare(create(region=region, service=service, state_credentials=state_credentials))
                 return clients[key]
 
         patches.replace(module, "boto_client_for", boto_client_for)

@@ -188,7 +188,7 @@ class Pipe:
         return EventSourcePoller(
             [self.mapping],
             self.aws.client,
-            ApiInvoker(self.aws.endpoint_url),
+            ApiInvoker(self.aws),
             time_scale=self.aws.time_scale,
             **options,
         )
