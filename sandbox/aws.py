@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from moto.server import ThreadedMotoServer
 
 from sandbox import in_process, moto_fixes
 from sandbox.api_calls import LOG_SHIPPER_ACCESS_KEY, ApiCallLog
+from sandbox.direct import DirectLogs
 from sandbox.lambda_runtime import DEFAULT_MAX_PROCESSES, FAKE_CREDENTIALS, LocalLambdaRuntime, OutputSink
 from sandbox.log_shipper import LogShipper
 
@@ -144,11 +146,10 @@ class EmbeddedAws:
             self._saved_config = self._moto_api("config")
             # Must be set before any state machine is created.
             self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
-            shipper = (
-                LogShipper(lambda: self.new_client("logs", access_key=LOG_SHIPPER_ACCESS_KEY))
-                if self._ship_logs
-                else None
+            logs = functools.partial(
+                DirectLogs, self.api_calls, caller=LOG_SHIPPER_ACCESS_KEY, account_id=ACCOUNT_ID, region=REGION
             )
+            shipper = LogShipper(logs) if self._ship_logs else None
             self._runtime = LocalLambdaRuntime(
                 self.endpoint_url, REGION, self._max_processes, output=self._output, log_shipper=shipper
             )

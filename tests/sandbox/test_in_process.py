@@ -95,15 +95,14 @@ def test_an_error_is_the_same_in_process_as_over_http(aws: EmbeddedAws, case: st
 
 
 def test_an_invoke_is_the_same_in_process_as_over_http(aws: EmbeddedAws, spied: list[tuple[str, str]]) -> None:
-    """A function's error (FunctionError, the error payload) and its result, through the poller's and the
-    HTTP API's invoker."""
+    """A function's error (FunctionError, the error payload) and its result, through the Invoke API."""
     function = create_function(aws, f"in-process-{uuid.uuid4().hex[:6]}")
     over_http = emulator_client(aws.endpoint_url, "lambda", NO_RETRIES)
     invoke = ApiInvoker(aws)
 
     for event in ({"action": "raise", "message": "GitHub is down"}, {"action": "print", "text": "hello"}):
         payload = json.dumps(event).encode()
-        inside = invoke(function, payload)
+        inside = invoke.through_api(function, payload)
         http = over_http.invoke(FunctionName=function, Payload=payload)
         http_payload = json.loads(http["Payload"].read())
         assert inside.function_error == http.get("FunctionError")
@@ -153,15 +152,98 @@ def test_the_engine_task_calls_go_in_process_signed_as_the_engine(
     ]
 
 
-def test_the_log_shipper_goes_in_process(aws: EmbeddedAws, spied: list[tuple[str, str]]) -> None:
+def test_the_log_shipper_ships_without_a_request(aws: EmbeddedAws, spied: list[tuple[str, str]]) -> None:
     name = f"shipped-{uuid.uuid4().hex[:6]}"
     function = create_function(aws, name)
     since = time.time()
     aws.client("lambda").invoke(FunctionName=function, Payload=json.dumps({"action": "print", "text": "a line"}))
     assert aws.runtime.flush_logs()
 
-    assert any(f"Credential={LOG_SHIPPER_ACCESS_KEY}/" in authorization for _, authorization in spied)
+    assert not any(f"Credential={LOG_SHIPPER_ACCESS_KEY}/" in authorization for _, authorization in spied)
     puts = [c for c in aws.api_calls.calls(since) if c.operation == "PutLogEvents"]
     assert puts and {c.caller for c in puts} == {LOG_SHIPPER_ACCESS_KEY}
     events = aws.client("logs").filter_log_events(logGroupName=f"/aws/lambda/{name}")["events"]
     assert any("a line" in event["message"] for event in events)
+
+
+def _as_recorded(call: Any) -> tuple[Any, ...]:
+    return (call.caller, call.service, call.operation, dict(call.params), call.request_bytes, call.status)
+
+
+def test_the_invoker_goes_straight_to_the_function_and_is_recorded_as_the_api_call(
+    aws: EmbeddedAws, spied: list[tuple[str, str]]
+) -> None:
+    function = create_function(aws, f"direct-{uuid.uuid4().hex[:6]}")
+    invoke = ApiInvoker(aws)
+    for event in ({"action": "print", "text": "hello"}, {"action": "raise", "message": "GitHub is down"}):
+        payload = json.dumps(event).encode()
+        since = time.time()
+        through_api = invoke.through_api(function, payload)
+        api_call = [c for c in aws.api_calls.calls(since) if c.service == "lambda"]
+        spied.clear()
+        since = time.time()
+        direct = invoke(function, payload)
+        direct_call = [c for c in aws.api_calls.calls(since) if c.service == "lambda"]
+
+        assert not any("invocations" in target for target, _ in spied)  # no request was made
+        assert [_as_recorded(c) for c in direct_call] == [_as_recorded(c) for c in api_call]
+        assert direct_call[0].response == direct.payload
+        assert direct.function_error == through_api.function_error
+        if event["action"] == "raise":
+            assert direct.function_error == "Unhandled"
+            assert json.loads(direct.payload)["errorType"] == json.loads(through_api.payload)["errorType"]
+
+
+def test_the_invoker_leaves_an_unknown_function_to_the_api(aws: EmbeddedAws) -> None:
+    invoke = ApiInvoker(aws)
+    over_http = emulator_client(aws.endpoint_url, "lambda", NO_RETRIES)
+
+    with pytest.raises(ClientError) as direct:
+        invoke("no-such-function", b"{}")
+    assert _error(lambda c: c.invoke(FunctionName="no-such-function", Payload=b"{}"), over_http) == (
+        direct.value.response["ResponseMetadata"]["HTTPStatusCode"],
+        {k: v for k, v in direct.value.response["Error"].items() if k != "RequestId"},
+    )
+
+
+def test_the_log_shipper_writes_straight_into_the_logs_backend_as_the_api_would(
+    aws: EmbeddedAws, spied: list[tuple[str, str]]
+) -> None:
+    """The same calls recorded (and the same errors raised) as a client of the Logs API gets."""
+    from sandbox.aws import ACCOUNT_ID, REGION
+    from sandbox.direct import DirectLogs
+
+    api = aws.new_client("logs", NO_RETRIES, access_key=LOG_SHIPPER_ACCESS_KEY)
+    direct = DirectLogs(aws.api_calls, caller=LOG_SHIPPER_ACCESS_KEY, account_id=ACCOUNT_ID, region=REGION)
+    recorded: dict[str, list[tuple[Any, ...]]] = {}
+    for name, client in (("api---", api), ("direct", direct)):
+        group = f"/test/{name}"  # the same length: the same request sizes
+        since = time.time()
+        with pytest.raises(client.exceptions.ResourceNotFoundException):
+            client.create_log_stream(logGroupName=group, logStreamName="s")
+        client.create_log_group(logGroupName=group)
+        client.create_log_stream(logGroupName=group, logStreamName="s")
+        with pytest.raises(client.exceptions.ResourceAlreadyExistsException):
+            client.create_log_stream(logGroupName=group, logStreamName="s")
+        answer = client.put_log_events(
+            logGroupName=group, logStreamName="s", logEvents=[{"timestamp": 1_796_000_000_000, "message": "m"}]
+        )
+        assert answer["nextSequenceToken"]
+        recorded[name] = [
+            (*_as_recorded(c)[:3], c.request_bytes, c.status, c.response.replace(name.encode(), b"<name>"))
+            for c in aws.api_calls.calls(since)
+            if c.caller == LOG_SHIPPER_ACCESS_KEY
+        ]
+        assert [
+            e["message"] for e in aws.client("logs").get_log_events(logGroupName=group, logStreamName="s")["events"]
+        ] == ["m"]
+
+    assert not any(f"Credential={LOG_SHIPPER_ACCESS_KEY}/" in a for _, a in spied[len(recorded["api---"]) :])
+    assert [r[:5] for r in recorded["direct"]] == [r[:5] for r in recorded["api---"]]
+    assert [r[2] for r in recorded["direct"]] == [
+        "CreateLogStream",
+        "CreateLogGroup",
+        "CreateLogStream",
+        "CreateLogStream",
+        "PutLogEvents",
+    ]
