@@ -83,6 +83,7 @@ def install(
             scale_retry_sleeps(patches, time_scale)
             scale_wait_states(patches, time_scale)
             scale_message_delays(patches, time_scale)
+            wake_long_polls(patches)
             stop_synchronous_sqs_event_sources(patches)
             keep_batch_trace_headers(patches)
             isolate_dynamodb_writes(patches)
@@ -418,6 +419,35 @@ def scale_message_delays(patches: Patches, time_scale: float) -> None:
         self.delayed_until = unix_time_millis() + int(delay_seconds) * 1000 * time_scale
 
     patches.replace(Message, "delay", delay)
+
+
+def wake_long_polls(patches: Patches) -> None:
+    """A long poll (``ReceiveMessage`` with ``WaitTimeSeconds``) returns as soon as a message is available,
+    as SQS documents. moto's waits a second at a time for a new message and misses one that becomes
+    visible meanwhile (its visibility timeout or delay ends, or ``ChangeMessageVisibility`` hands it back):
+    each retry of a failing record paid up to a second more than its visibility timeout. A poll now wakes
+    when the next invisible or delayed message is due, and when a visibility change lets one go."""
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.models import Queue, SQSBackend
+
+    change_message_visibility = SQSBackend.change_message_visibility
+
+    def wait_for_messages(self: Queue, timeout: int) -> None:
+        with self._messages_lock:
+            now = unix_time_millis()
+            due = [at for message in self._messages for at in (message.visible_at, message.delayed_until) if at > now]
+            wait = min(timeout, (min(due) - now) / 1000 + 0.001) if due else timeout
+            self._messages_lock.wait_for(lambda: self.messages, timeout=wait)
+
+    @functools.wraps(change_message_visibility)
+    def change_visibility(self: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
+        change_message_visibility(self, queue_name, receipt_handle, visibility_timeout)
+        queue = self.get_queue(queue_name)
+        with queue._messages_lock:
+            queue._messages_lock.notify_all()
+
+    patches.replace(Queue, "wait_for_messages", wait_for_messages)
+    patches.replace(SQSBackend, "change_message_visibility", change_visibility)
 
 
 # --- SNS ---------------------------------------------------------------------------------------------

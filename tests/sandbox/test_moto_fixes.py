@@ -8,6 +8,7 @@ import json
 import time
 import types
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -225,6 +226,43 @@ def test_message_delays_are_scaled(aws: EmbeddedAws) -> None:
         recording.uninstall()
 
     assert [message["Body"] for message in received] == ["later"]
+
+
+def _queue_backend(aws: EmbeddedAws, name: str) -> tuple[Any, Any, str]:
+    from moto.sqs.models import sqs_backends
+
+    url = aws.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+    backend = sqs_backends["123456789012"]["us-east-1"]
+    return backend, backend.get_queue(name), url
+
+
+def _waited(queue: Any, timeout: int, meanwhile: Callable[[], Any] = lambda: None) -> float:
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        waiting = pool.submit(queue.wait_for_messages, timeout)
+        meanwhile()
+        waiting.result()
+        return time.monotonic() - started
+
+
+def test_a_long_poll_wakes_when_a_message_becomes_visible(aws: EmbeddedAws) -> None:
+    """moto's long poll waits for new messages only: one whose visibility timeout ends, or that is handed
+    back, was found a second later at best (here: after the whole 5 s)."""
+    name = f"wake-{uuid.uuid4().hex[:8]}"
+    backend, queue, url = _queue_backend(aws, name)
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=url, MessageBody="soon visible")
+    sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)
+    assert _waited(queue, 5) < 2.5  # due after 1 s
+
+    sqs.send_message(QueueUrl=url, MessageBody="handed back")
+    handle = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"][0]["ReceiptHandle"]
+
+    def hand_back() -> None:
+        time.sleep(0.2)
+        backend.change_message_visibility(name, handle, 0)
+
+    assert _waited(queue, 5, hand_back) < 2.5
 
 
 def test_batch_entries_keep_their_trace_header(aws: EmbeddedAws) -> None:
