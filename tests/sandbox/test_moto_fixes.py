@@ -876,18 +876,24 @@ def test_each_definition_is_parsed_once_and_an_ended_execution_s_program_serves_
     assert len(copies) == 1
 
 
-def test_executions_at_once_run_programs_of_their_own(aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def programs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The id of the program each execution is given, in order."""
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-    programs: list[int] = []
+    given: list[int] = []
     entrypoint = ExecutionWorker._get_evaluation_entrypoint
 
     def recording(self: ExecutionWorker) -> Any:
         program = entrypoint(self)
-        programs.append(id(program))
+        given.append(id(program))
         return program
 
     monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", recording)
+    return given
+
+
+def test_executions_at_once_run_programs_of_their_own(aws: EmbeddedAws, programs: list[int]) -> None:
     machine = _state_machine(aws, {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}}})
     sfn = aws.client("stepfunctions")
     arns = [sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"] for _ in range(3)]
@@ -898,22 +904,9 @@ def test_executions_at_once_run_programs_of_their_own(aws: EmbeddedAws, monkeypa
     assert len(set(programs)) == 3
 
 
-def test_a_reused_program_retries_afresh_and_a_failed_one_is_not_reused(
-    aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_reused_program_retries_afresh_and_a_failed_one_is_not_reused(aws: EmbeddedAws, programs: list[int]) -> None:
     """A Retry counts its attempts per execution, also on a program an earlier execution ran; a program
     whose execution failed is not given to the next one (its branches may still be running)."""
-    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-
-    programs: list[int] = []
-    entrypoint = ExecutionWorker._get_evaluation_entrypoint
-
-    def recording(self: ExecutionWorker) -> Any:
-        program = entrypoint(self)
-        programs.append(id(program))
-        return program
-
-    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", recording)
     failing = {
         "Type": "Task",
         "Resource": "arn:aws:states:::sqs:sendMessage",
