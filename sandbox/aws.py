@@ -1,4 +1,7 @@
-"""The embedded AWS: a moto server on loopback with real Step Functions execution and local Lambda."""
+"""The embedded AWS: a moto server on loopback with real Step Functions execution and local Lambda.
+
+The function processes call it over loopback HTTP; the sandbox's own clients reach the same server app in
+process (sandbox/in_process.py, sandbox/direct.py)."""
 
 from __future__ import annotations
 
