@@ -116,8 +116,13 @@ class EmbeddedAws:
         return self.new_client(service, access_key=caller)
 
     def new_client(self, service: str, config: Config | None = None, access_key: str | None = None) -> BaseClient:
-        """An unshared :func:`emulator_client` whose calls reach the emulator in process (sandbox/in_process.py)."""
-        return self.in_process(emulator_client(self.endpoint_url, service, config, access_key))
+        """A new :func:`emulator_client` whose calls reach the emulator in process (sandbox/in_process.py).
+
+        Its exception classes are made now: botocore makes them on first use, unguarded, so threads sharing
+        a new client could each get classes of their own and miss each other's errors in ``except``."""
+        client = self.in_process(emulator_client(self.endpoint_url, service, config, access_key))
+        assert client.exceptions is not None
+        return client
 
     def in_process(self, client: BaseClient) -> BaseClient:
         """``client``'s calls go to the emulator's app in the calling thread while this emulator runs."""

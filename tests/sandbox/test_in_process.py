@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import unquote
 
@@ -247,3 +248,22 @@ def test_the_log_shipper_writes_straight_into_the_logs_backend_as_the_api_would(
         "CreateLogStream",
         "PutLogEvents",
     ]
+
+
+def test_threads_sharing_a_new_client_catch_its_errors(aws: EmbeddedAws) -> None:
+    """botocore makes a client's exception classes on first use: two threads could each make their own,
+    and one's ``except client.exceptions.X`` would miss the other's error."""
+    client = aws.client("sqs", f"new-{uuid.uuid4().hex[:6]}")
+    exceptions = client._exceptions  # made already, before any thread used it
+    assert exceptions is not None
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        caught = list(pool.map(lambda _: _catches(client), range(16)))
+    assert all(caught) and client.exceptions is exceptions
+
+
+def _catches(client: BaseClient) -> bool:
+    try:
+        client.get_queue_url(QueueName="no-such-queue")
+    except client.exceptions.QueueDoesNotExist:
+        return True
+    return False
