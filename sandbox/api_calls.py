@@ -105,21 +105,29 @@ class ApiCallLog:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         call = parse_request(environ, body)
-        finishing = [done for observer in list(self.observers) if (done := observer(call)) is not None]
 
-        def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
-            call.status = int(status.split(" ", 1)[0])
-            return start_response(status, headers, *args)
+        def handle() -> bytes:
+            def recording_start_response(status: str, headers: Any, *args: Any) -> Any:
+                call.status = int(status.split(" ", 1)[0])
+                return start_response(status, headers, *args)
 
-        try:
             answer = self._app(environ, recording_start_response)
             try:
-                call.response = b"".join(answer)
+                return b"".join(answer)
             finally:
                 close = getattr(answer, "close", None)
                 if close is not None:
                     close()
-            return [call.response]
+
+        return [self.record(call, handle)]
+
+    def record(self, call: ApiCall, handle: Callable[[], bytes]) -> bytes:
+        """Record ``call`` as answered by ``handle`` (which sets ``call.status``), its observers around it:
+        the path of a request that reaches the emulator without HTTP (sandbox/direct.py)."""
+        finishing = [done for observer in list(self.observers) if (done := observer(call)) is not None]
+        try:
+            call.response = handle()
+            return call.response
         finally:
             for done in finishing:
                 call.notes.update(done())

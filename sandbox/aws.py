@@ -1,7 +1,11 @@
-"""The embedded AWS: a moto server on loopback with real Step Functions execution and local Lambda."""
+"""The embedded AWS: a moto server on loopback with real Step Functions execution and local Lambda.
+
+The function processes call it over loopback HTTP; the sandbox's own clients reach the same server app in
+process (sandbox/in_process.py, sandbox/direct.py)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -16,8 +20,9 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from sandbox import moto_fixes
+from sandbox import in_process, moto_fixes
 from sandbox.api_calls import LOG_SHIPPER_ACCESS_KEY, ApiCallLog
+from sandbox.direct import DirectLogs
 from sandbox.lambda_runtime import DEFAULT_MAX_PROCESSES, FAKE_CREDENTIALS, LocalLambdaRuntime, OutputSink
 from sandbox.log_shipper import LogShipper
 
@@ -108,7 +113,23 @@ class EmbeddedAws:
         return lambda service: self.client(service, caller)
 
     def _new_client(self, service: str, caller: str | None = None) -> BaseClient:
-        return emulator_client(self.endpoint_url, service, access_key=caller)
+        return self.new_client(service, access_key=caller)
+
+    def new_client(self, service: str, config: Config | None = None, access_key: str | None = None) -> BaseClient:
+        """A new :func:`emulator_client` whose calls reach the emulator in process (sandbox/in_process.py).
+
+        Its exception classes are made now: botocore makes them on first use, unguarded, so threads sharing
+        a new client could each get classes of their own and miss each other's errors in ``except``."""
+        client = self.in_process(emulator_client(self.endpoint_url, service, config, access_key))
+        assert client.exceptions is not None
+        return client
+
+    def in_process(self, client: BaseClient) -> BaseClient:
+        """``client``'s calls go to the emulator's app in the calling thread while this emulator runs."""
+        return in_process.attach(client, self._app)
+
+    def _app(self) -> in_process.WsgiApp | None:
+        return self.api_calls if self._server is not None else None
 
     def start(self) -> EmbeddedAws:
         global _active
@@ -133,16 +154,19 @@ class EmbeddedAws:
             self._saved_config = self._moto_api("config")
             # Must be set before any state machine is created.
             self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
-            shipper = (
-                LogShipper(lambda: emulator_client(self.endpoint_url, "logs", access_key=LOG_SHIPPER_ACCESS_KEY))
-                if self._ship_logs
-                else None
+            logs = functools.partial(
+                DirectLogs, self.api_calls, caller=LOG_SHIPPER_ACCESS_KEY, account_id=ACCOUNT_ID, region=REGION
             )
+            shipper = LogShipper(logs) if self._ship_logs else None
             self._runtime = LocalLambdaRuntime(
                 self.endpoint_url, REGION, self._max_processes, output=self._output, log_shipper=shipper
             )
             self._fixes = moto_fixes.install(
-                self._runtime, self.time_scale, self.sns_faults, express_executions=self.express_executions
+                self._runtime,
+                self.time_scale,
+                self.sns_faults,
+                express_executions=self.express_executions,
+                task_clients=self.in_process,
             )
         except BaseException:
             self.stop()

@@ -32,9 +32,10 @@ from pulumi.runtime import rpc
 
 from sandbox import program
 from sandbox.api_calls import POLLER_ACCESS_KEY
-from sandbox.aws import ACCOUNT_ID, REGION, EmbeddedAws, emulator_client
+from sandbox.aws import ACCOUNT_ID, REGION, EmbeddedAws
+from sandbox.direct import DirectInvoker
 from sandbox.http_api import HttpApiGateway
-from sandbox.lambda_runtime import InvokeResult
+from sandbox.lambda_runtime import FAKE_CREDENTIALS, InvokeResult
 from sandbox.sqs_poller import EventSourcePoller, QueueMapping
 
 if TYPE_CHECKING:
@@ -106,20 +107,30 @@ class Deployment:
 
 
 class ApiInvoker:
-    """Invoke functions through the emulator's Lambda Invoke API, the one path the runtime hook serves.
+    """Invoke functions as the Lambda Invoke API does, the one path the runtime hook serves: straight into
+    moto's function (sandbox/direct.py), or through the API for a function moto does not know.
 
     No retries (a retried invoke would run the function twice) and a read timeout longer than any
     function may run: the runtime enforces the function's own timeout.
     """
 
-    def __init__(self, endpoint_url: str) -> None:
-        self._client = emulator_client(
-            endpoint_url,
+    def __init__(self, aws: EmbeddedAws) -> None:
+        self._client = aws.new_client(
             "lambda",
             Config(read_timeout=MAX_FUNCTION_SECONDS + 30, retries={"total_max_attempts": 1}, max_pool_connections=50),
         )
+        self._direct = DirectInvoker(
+            aws.api_calls,
+            self.through_api,
+            caller=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            account_id=ACCOUNT_ID,
+            region=REGION,
+        )
 
     def __call__(self, function: str, payload: bytes) -> InvokeResult:
+        return self._direct(function, payload)
+
+    def through_api(self, function: str, payload: bytes) -> InvokeResult:
         response = self._client.invoke(FunctionName=function, InvocationType="RequestResponse", Payload=payload)
         return InvokeResult(response["Payload"].read(), response.get("FunctionError"))
 
@@ -713,7 +724,7 @@ def deploy_stack(
     poller_concurrency: int | None = None,
 ) -> Deployment:
     """Run the program for ``stack`` into ``aws``; serve its HTTP APIs and (unless told not to) poll its queues."""
-    invoke = ApiInvoker(aws.endpoint_url)
+    invoke = ApiInvoker(aws)
     gateway = HttpApiGateway(aws.client, invoke, account_id=ACCOUNT_ID, region=REGION)
     try:
         mocks = SandboxMocks(aws.client, gateway)

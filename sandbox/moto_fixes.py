@@ -61,12 +61,14 @@ def install(
     time_scale: float = 1.0,
     sns_faults: SnsPublishFaults | None = None,
     express_executions: list[Any] | None = None,
+    task_clients: Callable[[Any], Any] | None = None,
 ) -> Patches:
     """Apply every fix; one installation per process at a time (moto's backends are process-wide).
 
     ``sns_faults`` is the switch the sandbox's SNS fault injection reads (``fail_sns_publishes``);
     ``express_executions`` receives every Express execution started (the cost meter reads them: AWS keeps
-    no list of them, and moto none of the synchronous ones)."""
+    no list of them, and moto none of the synchronous ones); ``task_clients`` is applied to each client the
+    engine's task states call AWS with (the sandbox sends their calls to the emulator in process)."""
     global _installed
     with _installed_lock:
         if _installed is not None:
@@ -81,6 +83,7 @@ def install(
             scale_retry_sleeps(patches, time_scale)
             scale_wait_states(patches, time_scale)
             scale_message_delays(patches, time_scale)
+            wake_long_polls(patches)
             stop_synchronous_sqs_event_sources(patches)
             keep_batch_trace_headers(patches)
             isolate_dynamodb_writes(patches)
@@ -99,7 +102,7 @@ def install(
             evaluate_jsonata(patches)
             scope_query_languages_per_parse(patches)
             parse_each_definition_once(patches)
-            reuse_task_clients(patches)
+            reuse_task_clients(patches, task_clients or (lambda client: client))
             parse_each_json_path_once(patches)
         except BaseException:
             patches.uninstall()
@@ -416,6 +419,35 @@ def scale_message_delays(patches: Patches, time_scale: float) -> None:
         self.delayed_until = unix_time_millis() + int(delay_seconds) * 1000 * time_scale
 
     patches.replace(Message, "delay", delay)
+
+
+def wake_long_polls(patches: Patches) -> None:
+    """A long poll (``ReceiveMessage`` with ``WaitTimeSeconds``) returns as soon as a message is available,
+    as SQS documents. moto's waits a second at a time for a new message and misses one that becomes
+    visible meanwhile (its visibility timeout or delay ends, or ``ChangeMessageVisibility`` hands it back):
+    each retry of a failing record paid up to a second more than its visibility timeout. A poll now wakes
+    when the next invisible or delayed message is due, and when a visibility change lets one go."""
+    from moto.core.utils import unix_time_millis
+    from moto.sqs.models import Queue, SQSBackend
+
+    change_message_visibility = SQSBackend.change_message_visibility
+
+    def wait_for_messages(self: Queue, timeout: int) -> None:
+        with self._messages_lock:
+            now = unix_time_millis()
+            due = [at for message in self._messages for at in (message.visible_at, message.delayed_until) if at > now]
+            wait = min(timeout, (min(due) - now) / 1000 + 0.001) if due else timeout
+            self._messages_lock.wait_for(lambda: self.messages, timeout=wait)
+
+    @functools.wraps(change_message_visibility)
+    def change_visibility(self: SQSBackend, queue_name: str, receipt_handle: str, visibility_timeout: int) -> None:
+        change_message_visibility(self, queue_name, receipt_handle, visibility_timeout)
+        queue = self.get_queue(queue_name)
+        with queue._messages_lock:
+            queue._messages_lock.notify_all()
+
+    patches.replace(Queue, "wait_for_messages", wait_for_messages)
+    patches.replace(SQSBackend, "change_message_visibility", change_visibility)
 
 
 # --- SNS ---------------------------------------------------------------------------------------------
@@ -990,27 +1022,48 @@ def log_state_machine_executions(patches: Patches) -> None:
 def parse_each_definition_once(patches: Patches) -> None:
     """Every execution's worker parses its machine's definition with the ANTLR parser (pure Python, about
     0.1 s of CPU for the backfill's definition) before running it: the same text, every time. Parse each
-    definition once and give each execution its own deep copy of the program: a component may keep
-    evaluation state (a Parallel's ``BranchesDecl`` keeps the error that ended its branches), so two
-    executions must not share one. A definition that fails to parse is not kept and fails every time."""
+    definition once and keep a pool of programs per definition: an execution takes an idle one (a deep
+    copy of the parsed program when none is idle, about 5 ms) and gives it back when its program ended.
+
+    The parse tree's components keep no evaluation state: what an evaluation changes lives in its
+    Environment (the heap keyed by each component's ``heap_key``) and in objects each evaluation creates
+    (branch and job pools, map run records). Two executions at once must not share one, though:
+    ``heap_key`` is set on first use. Only a program whose execution ended is given back: after a failure
+    or a stop, a Parallel's or Map's worker threads may still be running on it. A definition that fails
+    to parse is not kept and fails every time."""
     from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
-    programs: dict[str, EvalComponent] = {}
+    parsed: dict[str, EvalComponent] = {}
+    idle: dict[str, list[EvalComponent]] = {}
     lock = threading.Lock()
+    execution_logic = ExecutionWorker._execution_logic
 
     def entrypoint(self: ExecutionWorker) -> EvalComponent:
         definition = self._evaluation_details.state_machine_details.definition
         with lock:
-            program = programs.get(definition)
+            program = idle.get(definition, []).pop() if idle.get(definition) else None
+            original = parsed.get(definition)
         if program is None:
-            program = AmazonStateLanguageParser.parse(definition)[0]
+            if original is None:
+                original = AmazonStateLanguageParser.parse(definition)[0]
+                with lock:
+                    original = parsed.setdefault(definition, original)
+            program = copy.deepcopy(original)
+        self._sandbox_program = (definition, program)  # type: ignore[attr-defined]
+        return program
+
+    def run(self: ExecutionWorker) -> None:
+        execution_logic(self)
+        taken = getattr(self, "_sandbox_program", None)
+        if taken is not None and self.env is not None and isinstance(self.env.program_state(), ProgramEnded):
             with lock:
-                program = programs.setdefault(definition, program)
-        return copy.deepcopy(program)
+                idle.setdefault(taken[0], []).append(taken[1])
 
     patches.replace(ExecutionWorker, "_get_evaluation_entrypoint", entrypoint)
+    patches.replace(ExecutionWorker, "_execution_logic", run)
 
 
 #: The engine's modules that create a boto client per task (``from ...boto_client import boto_client_for``).
@@ -1025,12 +1078,13 @@ _TASK_CLIENT_MODULES = (
 )
 
 
-def reuse_task_clients(patches: Patches) -> None:
+def reuse_task_clients(patches: Patches, prepare: Callable[[Any], Any]) -> None:
     """The engine creates a new boto3 client for every task it runs (``boto_client_for``: a session, the
     service model, the event emitter's copy; about 15 ms of CPU each), and most of a per-event execution's
     states are tasks. Keep one client per (module, region, service, endpoint port): boto3 clients are
     thread-safe, the engine's ones sign with fixed fake keys (``state_credentials`` is not used), and the
-    port is read per call so a later emulator on another port gets clients of its own."""
+    port is read per call so a later emulator on another port gets clients of its own. ``prepare`` is
+    applied to each new client."""
     import importlib
 
     from moto.settings import moto_server_port
@@ -1051,7 +1105,7 @@ def reuse_task_clients(patches: Patches) -> None:
             key = (region, service, moto_server_port())
             with lock:
                 if key not in clients:
-                    clients[key] = create(region=region, service=service, state_credentials=state_credentials)
+                    clients[key] = prepare(create(region=region, service=service, state_credentials=state_credentials))
                 return clients[key]
 
         patches.replace(module, "boto_client_for", boto_client_for)

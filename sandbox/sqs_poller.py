@@ -13,8 +13,11 @@ job properly for each enabled mapping:
   ``ApproximateReceiveCount`` incremented, and moto's ``ReceiveMessage`` moves a record that has reached
   the redrive policy's ``maxReceiveCount`` to the dead-letter queue.
 
-With ``time_scale`` below 1 a failed record's visibility timeout is cut by that factor
-(``ChangeMessageVisibility``), so a record that keeps failing reaches its dead-letter queue in seconds.
+With ``time_scale`` below 1 a failed record's visibility timeout is cut by that factor, so a record that
+keeps failing reaches its dead-letter queue in seconds: it stays invisible (the queue's visibility timeout
+since its receive) until ``VisibilityTimeout x time_scale`` seconds after the failure, then
+``ChangeMessageVisibility`` to 0 hands it back (the API takes whole seconds only: 210 s x 0.01 must not
+become 3 s).
 Each mapping runs up to ``min(ScalingConfig.MaximumConcurrency, max_concurrency)`` batches at a time.
 """
 
@@ -23,7 +26,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -208,7 +210,7 @@ class _MappingWorker:
         self._delete([m for m in batch if m["MessageId"] not in failed])
         retry = [m for m in batch if m["MessageId"] in failed]
         if retry and self.poller.time_scale != 1:
-            self._change_visibility(retry, math.ceil(self.visibility_timeout * self.poller.time_scale))
+            self.poller._hand_back_later(self, retry, self.visibility_timeout * self.poller.time_scale)
         self.poller._record(mapping, len(batch), len(retry), result.function_error)
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
@@ -268,6 +270,8 @@ class EventSourcePoller:
         self._lock = threading.Lock()
         self._busy: set[_MappingWorker] = set()
         self._workers: list[_MappingWorker] = []
+        #: Failed records waiting out their scaled visibility timeout, each batch's timer and records.
+        self._waiting: dict[threading.Timer, tuple[_MappingWorker, list[dict[str, Any]]]] = {}
         self.stats: dict[str, MappingStats] = {m.uuid: MappingStats() for m in self.mappings}
 
     def start(self) -> EventSourcePoller:
@@ -290,6 +294,30 @@ class EventSourcePoller:
         for worker in self._workers:
             worker.thread.join()
         self._workers = []
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+        for timer, (worker, messages) in waiting.items():  # hand them back rather than hold them
+            timer.cancel()
+            self._hand_back(worker, messages)
+
+    def _hand_back_later(self, worker: _MappingWorker, messages: list[dict[str, Any]], seconds: float) -> None:
+        def due() -> None:
+            with self._lock:
+                if self._waiting.pop(timer, None) is None:  # stop() took it
+                    return
+            self._hand_back(worker, messages)
+
+        timer = threading.Timer(seconds, due)
+        timer.daemon = True
+        with self._lock:
+            self._waiting[timer] = (worker, messages)
+        timer.start()
+
+    def _hand_back(self, worker: _MappingWorker, messages: list[dict[str, Any]]) -> None:
+        try:
+            worker._change_visibility(messages, 0)
+        except Exception:  # the record then comes back after the queue's own visibility timeout
+            log.exception("event source mapping %s: could not hand failed records back", worker.mapping.uuid)
 
     def idle(self) -> bool:
         """No batch is being gathered or processed and every mapped queue is empty (visible, in flight, delayed)."""

@@ -8,6 +8,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 from moto.awslambda.models import LambdaFunction
 
 from sandbox.aws import EmbeddedAws
@@ -128,3 +130,11 @@ def test_every_request_is_logged_with_its_caller_service_and_operation(aws: Embe
     send = next(c for c in aws.api_calls.calls(since) if c.operation == "SendMessage")
     assert send.params["QueueUrl"] == url and send.params["MessageBody"] == "x" * 100 and send.status == 200
     assert "MessageId" in json.loads(send.response) and send.at <= send.finished
+
+
+def test_a_client_of_a_stopped_emulator_fails_as_over_http() -> None:
+    with EmbeddedAws() as aws:
+        client = aws.new_client("sqs", Config(retries={"total_max_attempts": 1}))
+        client.list_queues()
+    with pytest.raises(EndpointConnectionError):
+        client.list_queues()

@@ -192,7 +192,7 @@ def receiver(aws: EmbeddedAws) -> str:
 
 @pytest.fixture
 def gateway(aws: EmbeddedAws) -> Iterator[HttpApiGateway]:
-    with HttpApiGateway(aws.client, ApiInvoker(aws.endpoint_url)) as served:
+    with HttpApiGateway(aws.client, ApiInvoker(aws)) as served:
         yield served
 
 

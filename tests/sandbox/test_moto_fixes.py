@@ -8,6 +8,7 @@ import json
 import time
 import types
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -225,6 +226,43 @@ def test_message_delays_are_scaled(aws: EmbeddedAws) -> None:
         recording.uninstall()
 
     assert [message["Body"] for message in received] == ["later"]
+
+
+def _queue_backend(aws: EmbeddedAws, name: str) -> tuple[Any, Any, str]:
+    from moto.sqs.models import sqs_backends
+
+    url = aws.client("sqs").create_queue(QueueName=name)["QueueUrl"]
+    backend = sqs_backends["123456789012"]["us-east-1"]
+    return backend, backend.get_queue(name), url
+
+
+def _waited(queue: Any, timeout: int, meanwhile: Callable[[], Any] = lambda: None) -> float:
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        waiting = pool.submit(queue.wait_for_messages, timeout)
+        meanwhile()
+        waiting.result()
+        return time.monotonic() - started
+
+
+def test_a_long_poll_wakes_when_a_message_becomes_visible(aws: EmbeddedAws) -> None:
+    """moto's long poll waits for new messages only: one whose visibility timeout ends, or that is handed
+    back, was found a second later at best (here: after the whole 5 s)."""
+    name = f"wake-{uuid.uuid4().hex[:8]}"
+    backend, queue, url = _queue_backend(aws, name)
+    sqs = aws.client("sqs")
+    sqs.send_message(QueueUrl=url, MessageBody="soon visible")
+    sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)
+    assert _waited(queue, 5) < 2.5  # due after 1 s
+
+    sqs.send_message(QueueUrl=url, MessageBody="handed back")
+    handle = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"][0]["ReceiptHandle"]
+
+    def hand_back() -> None:
+        time.sleep(0.2)
+        backend.change_message_visibility(name, handle, 0)
+
+    assert _waited(queue, 5, hand_back) < 2.5
 
 
 def test_batch_entries_keep_their_trace_header(aws: EmbeddedAws) -> None:
@@ -795,19 +833,27 @@ def test_each_asl_parse_has_its_own_query_language_scopes(aws: EmbeddedAws) -> N
     assert len(parsed) == 64
 
 
-def test_each_definition_is_parsed_once_and_each_execution_gets_its_own_program(
+def test_each_definition_is_parsed_once_and_an_ended_execution_s_program_serves_the_next(
     aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Executions of one machine parse its definition once; each runs its own copy of the program (one
-    execution's evaluation state never leaks into the next), and every one still computes its own output."""
+    """Executions of one machine parse its definition once; one after another they run the same program
+    (no copy), and every one still computes its own output."""
+    from moto.stepfunctions.parser.asl.component.program.program import Program
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     parse = AmazonStateLanguageParser.parse
     parsed: list[str] = []
+    copies: list[Any] = []
+    deepcopy = moto_fixes.copy.deepcopy
 
     def counting(definition: str) -> Any:
         parsed.append(definition)
         return parse(definition)
+
+    def copying(value: Any, *args: Any) -> Any:
+        if isinstance(value, Program):
+            copies.append(value)
+        return deepcopy(value, *args)
 
     definition = {
         "StartAt": "Branches",
@@ -821,11 +867,91 @@ def test_each_definition_is_parsed_once_and_each_execution_gets_its_own_program(
     }
     machine = _state_machine(aws, definition)
     monkeypatch.setattr(AmazonStateLanguageParser, "parse", staticmethod(counting))
+    monkeypatch.setattr(moto_fixes.copy, "deepcopy", copying)
 
     outputs = [json.loads(_run(aws, machine, {"n": n})["output"]) for n in range(3)]
 
     assert outputs == [[{"n": 0}], [{"n": 1}], [{"n": 2}]]
     assert parsed == [json.dumps(definition)]
+    assert len(copies) == 1
+
+
+@pytest.fixture
+def programs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The id of the program each execution is given, in order."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    given: list[int] = []
+    entrypoint = ExecutionWorker._get_evaluation_entrypoint
+
+    def recording(self: ExecutionWorker) -> Any:
+        program = entrypoint(self)
+        given.append(id(program))
+        return program
+
+    monkeypatch.setattr(ExecutionWorker, "_get_evaluation_entrypoint", recording)
+    return given
+
+
+def test_executions_at_once_run_programs_of_their_own(aws: EmbeddedAws, programs: list[int]) -> None:
+    machine = _state_machine(aws, {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 30, "End": True}}})
+    sfn = aws.client("stepfunctions")
+    arns = [sfn.start_execution(stateMachineArn=machine, input="{}")["executionArn"] for _ in range(3)]
+    for arn in arns:
+        while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+            time.sleep(0.02)
+
+    assert len(set(programs)) == 3
+
+
+def test_a_reused_program_retries_afresh_and_a_failed_one_is_not_reused(aws: EmbeddedAws, programs: list[int]) -> None:
+    """A Retry counts its attempts per execution, also on a program an earlier execution ran; a program
+    whose execution failed is not given to the next one (its branches may still be running)."""
+    failing = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sqs:sendMessage",
+        "Parameters": {"QueueUrl.$": "$.queue", "MessageBody": "x"},
+        "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 1}],
+    }
+    definition = {
+        "StartAt": "Send",
+        "States": {
+            "Send": {
+                **failing,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Fail"}],
+                "Default": "Done",
+            },
+            "Fail": {"Type": "Fail", "Error": "Asked"},
+            "Done": {"Type": "Succeed"},
+        },
+    }
+    machine = _state_machine(aws, definition)
+    sfn = aws.client("stepfunctions")
+    missing = "http://localhost/123456789012/no-such-queue"
+
+    def scheduled(execution: dict[str, Any]) -> int:
+        events = sfn.get_execution_history(executionArn=execution["executionArn"])["events"]
+        return sum(event["type"] == "TaskScheduled" for event in events)
+
+    first = _run(aws, machine, {"queue": missing, "fail": False})
+    second = _run(aws, machine, {"queue": missing, "fail": False})
+    failed = _run(aws, machine, {"queue": missing, "fail": True})
+    after_failure = _run(aws, machine, {"queue": missing, "fail": False})
+
+    assert [e["status"] for e in (first, second, failed, after_failure)] == [
+        "SUCCEEDED",
+        "SUCCEEDED",
+        "FAILED",
+        "SUCCEEDED",
+    ]
+    assert [scheduled(e) for e in (first, second, after_failure)] == [3, 3, 3]
+    assert programs[0] == programs[1] == programs[2]  # the ended executions' program, each time
+    assert programs[3] != programs[2]  # the failed one's was not given back
 
 
 def test_a_definition_that_fails_to_parse_fails_every_execution(aws: EmbeddedAws) -> None:

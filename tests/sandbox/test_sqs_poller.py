@@ -151,7 +151,7 @@ def consumer(aws: EmbeddedAws) -> str:
 class Pipe:
     """A queue (VisibilityTimeout 100 s) with a DLQ (maxReceiveCount 2), mapped to the consumer."""
 
-    def __init__(self, aws: EmbeddedAws, consumer: str, **mapping: Any) -> None:
+    def __init__(self, aws: EmbeddedAws, consumer: str, visibility_timeout: int = 100, **mapping: Any) -> None:
         self.aws, self.sqs = aws, aws.client("sqs")
         name = f"q-{uuid.uuid4().hex[:10]}"
         self.dlq_url = self.sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
@@ -159,7 +159,7 @@ class Pipe:
         self.url = self.sqs.create_queue(
             QueueName=name,
             Attributes={
-                "VisibilityTimeout": "100",
+                "VisibilityTimeout": str(visibility_timeout),
                 "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2}),
             },
         )["QueueUrl"]
@@ -188,7 +188,7 @@ class Pipe:
         return EventSourcePoller(
             [self.mapping],
             self.aws.client,
-            ApiInvoker(self.aws.endpoint_url),
+            ApiInvoker(self.aws),
             time_scale=self.aws.time_scale,
             **options,
         )
@@ -275,6 +275,41 @@ def test_failed_records_are_retried_then_land_in_the_dlq(aws: EmbeddedAws, consu
     receives = [(r["messageId"], r["attributes"]["ApproximateReceiveCount"]) for b in pipe.batches() for r in b]
     assert [count for message, count in receives if message == ok] == ["1"]  # deleted at once
     assert [count for message, count in receives if message == failing] == ["1", "2"]
+
+
+def test_a_failed_record_waits_its_scaled_visibility_timeout_exactly(aws: EmbeddedAws, consumer: str) -> None:
+    """150 s x time_scale 0.01 is 1.5 s, which ChangeMessageVisibility (whole seconds) cannot say: the record
+    stays invisible until then and is handed back with a visibility timeout of 0."""
+    pipe = Pipe(aws, consumer, visibility_timeout=150, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
+    since = time.time()
+    (failing,) = pipe.send("fail-1")
+    with pipe.poller() as poller:
+        _wait_for(pipe.dead_letters)
+        _wait_for(poller.idle)
+    invoked = sorted(r.started_at + r.duration for r in aws.runtime.records() if r.started_at >= since)
+    changes = [
+        c
+        for c in aws.api_calls.calls(since)
+        if c.operation == "ChangeMessageVisibilityBatch" and c.params.get("QueueUrl") == pipe.url
+    ]
+    assert [[int(e["VisibilityTimeout"]) for e in c.params["Entries"]] for c in changes] == [[0], [0]]
+    for change in changes:  # each 1.5 s after the failed invoke before it
+        ended = max(t for t in invoked if t <= change.at)
+        assert change.at - ended >= 1.5 * 0.98
+    receives = [
+        r["attributes"]["ApproximateReceiveCount"] for b in pipe.batches() for r in b if r["messageId"] == failing
+    ]
+    assert receives == ["1", "2"]
+
+
+def test_stopping_hands_back_the_records_waiting_for_a_retry(aws: EmbeddedAws, consumer: str) -> None:
+    pipe = Pipe(aws, consumer, visibility_timeout=900, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
+    pipe.send("fail-1")
+    with pipe.poller() as poller:
+        _wait_for(pipe.batches)
+        _wait_for(lambda: poller.stats[pipe.mapping.uuid].failed_records == 1)
+        assert pipe._attribute(pipe.url, "ApproximateNumberOfMessages") == "0"  # waiting its 9 s
+    assert pipe._attribute(pipe.url, "ApproximateNumberOfMessages") == "1"
 
 
 def test_a_function_error_retries_the_whole_batch(aws: EmbeddedAws, consumer: str) -> None:
