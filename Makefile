@@ -40,20 +40,30 @@ screenshot: venv
 ## Every test: the program under Pulumi mocks, the functions on moto, the sandbox, both stacks end to end and
 ## 50 generated workloads that must leave both stacks' tables equal to the oracle.
 ## (Two processes: the Pulumi runtime is global to a process, and a sandbox deploy that fails on purpose
-## must not share it with the unit tests' programs.)
+## must not share it with the unit tests' programs. They run side by side; the first one's output is printed
+## when both are done. The second spreads its modules over two pytest-xdist workers, each with its own
+## embedded AWS: moto's state is global to a process. tests/conftest.py groups the tests by module.)
 ## Lint, format check (ruff) and type check (mypy, strict on functions/ and components/); `make test` runs it first.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
+
 test: venv lint
-	$(BIN)/python -m pytest -q tests/unit tests/functions tests/stackops
-	$(BIN)/python -m pytest -q tests/e2e tests/sandbox
+	@mkdir -p build
+	@echo "$(BIN)/python -m pytest -q tests/unit tests/functions tests/stackops > build/test-unit.log (in the background)"
+	@$(BIN)/python -m pytest -q tests/unit tests/functions tests/stackops > build/test-unit.log 2>&1 & unit=$$!; \
+	echo "$(BIN)/python -m pytest -q $(XDIST) tests/e2e tests/sandbox"; \
+	$(BIN)/python -m pytest -q $(XDIST) tests/e2e tests/sandbox; sandbox=$$?; \
+	wait $$unit; unit=$$?; \
+	echo "--- tests/unit tests/functions tests/stackops (build/test-unit.log)"; cat build/test-unit.log; \
+	exit $$(( sandbox || unit ))
 
 ## 50 generated workloads through both architectures against the oracle (about 5 minutes; part of `make test`).
 test-equivalence: venv
-	$(BIN)/python -m pytest -q tests/e2e/test_equivalence.py
+	$(BIN)/python -m pytest -q $(XDIST) tests/e2e/test_equivalence.py
 
 test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit
@@ -62,7 +72,7 @@ test-functions: venv
 	$(BIN)/python -m pytest -q tests/functions
 
 test-sandbox: venv
-	$(BIN)/python -m pytest -q tests/sandbox tests/e2e
+	$(BIN)/python -m pytest -q $(XDIST) tests/sandbox tests/e2e
 
 ## Build the Lambda dependency layer for both CPU architectures (pulumi up builds it on demand too).
 layer: venv
