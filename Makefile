@@ -38,7 +38,7 @@ screenshot: venv
 	$(BIN)/python -m stackops screenshot build/compare/report.html docs/images/compare-report.png --height 1500
 
 ## Every test: the program under Pulumi mocks, the functions on moto, the sandbox, both stacks end to end and
-## 50 generated workloads that must leave both stacks' tables equal to the oracle.
+## 52 generated workloads (two halves, one per xdist worker) that must leave both stacks' tables equal to the oracle.
 ## (Two processes: the Pulumi runtime is global to a process, and a sandbox deploy that fails on purpose
 ## must not share it with the unit tests' programs. They run side by side; the first one's output is printed
 ## when both are done. The second spreads its modules over two pytest-xdist workers, each with its own
@@ -61,7 +61,7 @@ test: venv lint
 	echo "--- tests/unit tests/functions tests/stackops (build/test-unit.log)"; cat build/test-unit.log; \
 	exit $$(( sandbox || unit ))
 
-## 50 generated workloads through both architectures against the oracle (about 5 minutes; part of `make test`).
+## 52 generated workloads through both architectures against the oracle, in two halves (part of `make test`).
 test-equivalence: venv
 	$(BIN)/python -m pytest -q $(XDIST) tests/e2e/test_equivalence.py
 
