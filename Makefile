@@ -38,22 +38,27 @@ screenshot: venv
 	$(BIN)/python -m stackops screenshot build/compare/report.html docs/images/compare-report.png --height 1500
 
 ## Every test: the program under Pulumi mocks, the functions on moto, the sandbox, both stacks end to end and
-## 50 generated workloads that must leave both stacks' tables equal to the oracle.
+## 52 generated workloads (two halves) that must leave both stacks' tables equal to the oracle.
 ## (Two processes: the Pulumi runtime is global to a process, and a sandbox deploy that fails on purpose
-## must not share it with the unit tests' programs.)
+## must not share it with the unit tests' programs.) They run one after the other, in one process each: side by
+## side, or on two pytest-xdist workers, a cold receiver on a loaded 2-core machine can miss the HTTP API's
+## integration timeout (docs/performance.md). `make test-sandbox` and `make test-equivalence` use the two
+## workers (tests/conftest.py groups the tests by module, each worker with its own embedded AWS).
 ## Lint, format check (ruff) and type check (mypy, strict on functions/ and components/); `make test` runs it first.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
+
 test: venv lint
 	$(BIN)/python -m pytest -q tests/unit tests/functions tests/stackops
 	$(BIN)/python -m pytest -q tests/e2e tests/sandbox
 
-## 50 generated workloads through both architectures against the oracle (about 5 minutes; part of `make test`).
+## 52 generated workloads through both architectures against the oracle, in two halves (part of `make test`).
 test-equivalence: venv
-	$(BIN)/python -m pytest -q tests/e2e/test_equivalence.py
+	$(BIN)/python -m pytest -q $(XDIST) tests/e2e/test_equivalence.py
 
 test-unit: venv
 	$(BIN)/python -m pytest -q tests/unit
@@ -62,7 +67,7 @@ test-functions: venv
 	$(BIN)/python -m pytest -q tests/functions
 
 test-sandbox: venv
-	$(BIN)/python -m pytest -q tests/sandbox tests/e2e
+	$(BIN)/python -m pytest -q $(XDIST) tests/sandbox tests/e2e
 
 ## Build the Lambda dependency layer for both CPU architectures (pulumi up builds it on demand too).
 layer: venv

@@ -40,3 +40,32 @@ def function_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
     settings.cache_clear()
     yield monkeypatch
     settings.cache_clear()
+
+
+#: The slowest modules of `make test`'s second process, slowest first (`--durations`): pytest-xdist's two
+#: workers take whole modules in this order (`--dist loadgroup --no-loadscope-reorder`), so the long ones
+#: start at once and the short ones fill in behind them, and both workers end at about the same time.
+SLOWEST_FIRST = (
+    "tests/e2e/test_equivalence.py",
+    "tests/e2e/test_rate_limits.py",
+    "tests/e2e/test_redelivery.py",
+    "tests/e2e/test_trace.py",
+    "tests/e2e/test_end_to_end.py",
+    "tests/e2e/test_notifications.py",
+    "tests/e2e/test_slow_github.py",
+    "tests/e2e/test_metering.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One pytest-xdist group per module (its module-scoped sandbox is deployed once, by one worker),
+    unless a test names its own group; the slowest modules first."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+
+    def rank(item: pytest.Item) -> int:
+        module = item.nodeid.split("::", 1)[0]
+        return SLOWEST_FIRST.index(module) if module in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: each module keeps its order

@@ -21,6 +21,12 @@ from sandbox.replay import replay
 from sandbox.workload import Workload, workloads
 
 EXAMPLES = int(os.environ.get("EQUIVALENCE_EXAMPLES", "50"))
+#: The workloads are drawn in two halves, each its own pytest-xdist group, so `make test`'s two workers replay
+#: them at once, each into a sandbox of its own. Each half draws one more than half: the first workload
+#: Hypothesis draws is the simplest one, the same shape in both halves (with fresh delivery ids), so the
+#: two halves hold at least EXAMPLES different workloads.
+HALVES = 2
+EXAMPLES_PER_HALF = EXAMPLES // HALVES + 1
 
 
 @pytest.fixture(scope="module")
@@ -34,14 +40,17 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
+@pytest.mark.parametrize(
+    "half", [pytest.param(half, marks=pytest.mark.xdist_group(f"equivalence-{half}")) for half in range(HALVES)]
+)
 @settings(
-    max_examples=EXAMPLES,
+    max_examples=EXAMPLES_PER_HALF,
     deadline=None,
     derandomize=False,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(workload=workloads(failing=False))
-def test_both_architectures_agree_with_the_oracle(sandbox: Sandbox, workload: Workload) -> None:
+def test_both_architectures_agree_with_the_oracle(sandbox: Sandbox, half: int, workload: Workload) -> None:
     assert sandbox.github is not None
     sandbox.clear_tables()
     sandbox.github.github.clear_faults()
