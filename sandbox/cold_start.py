@@ -250,10 +250,18 @@ class Sample:
 
 
 def time_import(python: str, statement: str, env: Mapping[str, str]) -> Sample:
-    """Time ``python -c statement`` from spawn to exit (it must succeed)."""
+    """Time ``python -c statement`` from spawn to exit (it must succeed).
+
+    It runs in the task root, as Lambda runs a function (``-c`` puts the working directory first on
+    ``sys.path``: run from a checkout, it would import that checkout's ``functions/`` from source instead of
+    the code measured).
+    """
+    cwd = env.get("LAMBDA_TASK_ROOT") or tempfile.gettempdir()
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        process = subprocess.Popen([python, "-c", statement], env=dict(env), stdout=subprocess.DEVNULL, stderr=errors)
+        process = subprocess.Popen(
+            [python, "-c", statement], env=dict(env), cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors
+        )
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)

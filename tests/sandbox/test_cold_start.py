@@ -137,6 +137,17 @@ def test_the_githubkit_floor_is_a_row_of_its_own_without_a_target() -> None:
     assert json.loads(json.dumps(figures.to_json()))["references"]["shipped"][label]["ratio"] == 2.2
 
 
+def test_a_sample_imports_the_task_roots_code_not_the_working_directorys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for where in ("task", "checkout"):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "probe.py").write_text(f"WHERE = {where!r}\n")
+    monkeypatch.chdir(tmp_path / "checkout")
+    env = {**os.environ, "LAMBDA_TASK_ROOT": str(tmp_path / "task"), "PYTHONPATH": str(tmp_path / "task")}
+    cold_start.time_import(sys.executable, "import probe; assert probe.WHERE == 'task', probe.WHERE", env)
+
+
 def test_a_sample_that_fails_to_import_is_an_error_naming_it() -> None:
     with pytest.raises(RuntimeError, match="No module named 'no_such_handler'"):
         cold_start.time_import(sys.executable, "import no_such_handler", dict(os.environ))
