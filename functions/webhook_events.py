@@ -85,28 +85,27 @@ def _string(value: Any) -> str:
     return value
 
 
-def _optional_string(value: Any) -> str | None:
-    return None if value is None else _string(value)
+def _name(check: Callable[[str], str]) -> Callable[[Any], str]:
+    """A string held to ``check`` (a login, a repository name), its error worded as pydantic's."""
+
+    def checked(value: Any) -> str:
+        name = _string(value)
+        try:
+            return check(name)
+        except ValueError as error:
+            raise ValueError(f"Value error, {error}") from None
+
+    return checked
 
 
-def _login(value: Any) -> str:
-    name = _string(value)
-    try:
-        return check_login(name)
-    except ValueError as error:
-        raise ValueError(f"Value error, {error}") from None
+def _or_none(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
 
 
-def _optional_login(value: Any) -> str | None:
-    return None if value is None else _login(value)
-
-
-def _repository_name(value: Any) -> str:
-    name = _string(value)
-    try:
-        return check_repository_name(name)
-    except ValueError as error:
-        raise ValueError(f"Value error, {error}") from None
+_login = _name(check_login)
+_repository_name = _name(check_repository_name)
+_optional_login = _or_none(_login)
+_optional_string = _or_none(_string)
 
 
 def _github_id(value: Any) -> int:
