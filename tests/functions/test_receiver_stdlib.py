@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging import logger as powertools_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from moto import mock_aws
 
@@ -58,6 +59,8 @@ def test_the_wire_message_is_the_models_own(path: Path) -> None:
 
 def test_a_log_line_has_powertools_fields_in_powertools_order(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(xray_header.TRACE_HEADER_ENV, f"Root={ROOT};Parent={LAMBDA_PARENT};Sampled=1")
+    # Powertools keeps cold_start per process: an earlier test's invocation has used it up.
+    monkeypatch.setattr(powertools_logger, "is_cold_start", True)
     lines: dict[str, list[dict[str, Any]]] = {}
     for name in ("powertools", "stdlib"):
         stream = io.StringIO()
