@@ -4,6 +4,12 @@ It verifies the delivery, turns a handled event into its pipeline message and ha
 answers 202 at once: GitHub waits 10 s and never retries on its own, so the work happens behind the
 queue or the state machine. An AWS failure answers 500, so the delivery shows as failed in GitHub and
 can be redelivered (same delivery id: the pipeline is idempotent on it).
+
+Its cold start is on GitHub's clock, so its path imports the standard library and boto3 only (a test
+holds it to that): no pydantic, no Powertools, no X-Ray SDK. It reads its settings from the environment
+(``functions.common.environment``), the payload with ``functions.webhook_events``, logs and counts with
+``functions.common.json_logging`` and ``functions.common.emf`` (the lines and metric documents the other
+functions write with Powertools) and traces with ``functions.common.xray_daemon``.
 """
 
 from __future__ import annotations
@@ -13,26 +19,25 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-from functions.common import tracing
-from functions.common.dispatch import RedeliveryLimitExceeded, dispatch
+from functions.common import dispatch as pipeline
+from functions.common import emf, secret_cache, xray_header
+from functions.common.dispatch import RedeliveryLimitExceeded
+from functions.common.emf import USE_CASE_DIMENSION, EmfMetrics
+from functions.common.environment import MissingSetting, need
 from functions.common.events import HttpApiRequest
-from functions.common.models import BackfillRequest, MemberRef, Message, WorkflowRunRef
-from functions.common.observability import USE_CASE_DIMENSION, logger, metrics, name_deliveries, tracer
-from functions.common.secrets import webhook_secret
-from functions.common.settings import settings
-from functions.webhook_events import Ignored, MalformedWebhook, to_message
+from functions.common.json_logging import logger
+from functions.common.xray_daemon import Tracer
+from functions.webhook_events import Ignored, MalformedWebhook, Outgoing, to_outgoing
 
-DELIVERY_ID_PATH = 'headers."x-github-delivery"'
 SIGNATURE_PREFIX = "sha256="
 #: GitHub's payloads nest 7 levels at most; a bound far below Python's recursion limit keeps json.loads safe.
 MAX_JSON_DEPTH = 64
@@ -41,20 +46,26 @@ FORM_TYPE = "application/x-www-form-urlencoded"
 ACCEPTED_TYPES = f"GitHub sends {JSON_TYPE} or {FORM_TYPE}"
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_A_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
-AWS_ERRORS = (ClientError, BotoCoreError, GetParameterError)
+AWS_ERRORS = (ClientError, BotoCoreError)
+ARCHITECTURES = ("sqs", "stepfunctions")
+DEFAULT_MAX_WEBHOOK_BYTES = 1024 * 1024
 
-# Which setting names the target (queue URL or state machine ARN) of each message.
-TARGET_SETTING: dict[type[Message], str] = {
-    MemberRef: "onboarding_target",
-    WorkflowRunRef: "chargeback_target",
-    BackfillRequest: "backfill_target",
+#: Which variable names the target (queue URL or state machine ARN) of each message.
+TARGET_VARIABLE: dict[str, str] = {
+    "MemberRef": "ONBOARDING_TARGET",
+    "WorkflowRunRef": "CHARGEBACK_TARGET",
+    "BackfillRequest": "BACKFILL_TARGET",
 }
 #: The ``UseCase`` dimension of WebhooksAccepted: deliveries per use case (stackops.aws_usage reads them).
-USE_CASE: dict[type[Message], str] = {
-    MemberRef: "member_added",
-    WorkflowRunRef: "workflow_run",
-    BackfillRequest: "installation",
+USE_CASE: dict[str, str] = {
+    "MemberRef": "member_added",
+    "WorkflowRunRef": "workflow_run",
+    "BackfillRequest": "installation",
 }
+
+metrics = EmfMetrics()
+tracer = Tracer()
+emf.set_stack_dimension(metrics)
 
 
 class Rejected(Exception):
@@ -66,15 +77,22 @@ class Rejected(Exception):
         self.reason = reason
 
 
-@logger.inject_lambda_context(correlation_id_path=DELIVERY_ID_PATH, clear_state=True)
+def delivery_id_of(event: Mapping[str, Any]) -> str | None:
+    """The delivery id, from the header API Gateway passes on (lower-cased): every log line carries it."""
+    headers = event.get("headers")
+    value = headers.get("x-github-delivery") if isinstance(headers, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+@logger.inject_lambda_context(correlation_id=delivery_id_of)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = HttpApiRequest(event)
     logger.append_keys(github_event=request.headers.get("x-github-event"))
     delivery_id = request.headers.get("x-github-delivery")
     if delivery_id:  # the invocation's metric document names it, as every log line does
-        name_deliveries([delivery_id])
+        metrics.name_deliveries([delivery_id])
     try:
         return _receive(request)
     except Rejected as rejection:
@@ -96,11 +114,11 @@ def _receive(request: HttpApiRequest) -> dict[str, Any]:
     _verify_signature(body, request.headers.get("x-hub-signature-256"))
     event_name = _required_header(request, "x-github-event")
     delivery_id = _required_header(request, "x-github-delivery")
-    tracing.annotate_delivery(delivery_id)
+    tracer.put_annotation(xray_header.DELIVERY_ID_ANNOTATION, delivery_id)
     payload = _json_object(_json_bytes(body, request.headers.get("content-type")))
     logger.append_keys(action=payload.get("action"))
     try:
-        message = to_message(event_name, payload, delivery_id, settings().need("github_org"))
+        message = to_outgoing(event_name, payload, delivery_id, need("GITHUB_ORG"))
     except MalformedWebhook as error:
         raise Rejected(400, str(error)) from error
     if isinstance(message, Ignored):
@@ -111,14 +129,33 @@ def _receive(request: HttpApiRequest) -> dict[str, Any]:
         _count("WebhooksIgnored")
         logger.info("webhook ignored")
         return _response(202, {"status": "ignored"})
-    message = message.model_copy(update={"received_at": received_at(request)})
-    dispatch(settings().architecture, settings().need(TARGET_SETTING[type(message)]), message)
+    handed_over = _dispatch(message, received_at(request))
     # One webhook per invoke: the dimension applies to this invoke's metrics only (they flush at its end).
-    metrics.add_dimension(name=USE_CASE_DIMENSION, value=USE_CASE[type(message)])
+    metrics.add_dimension(name=USE_CASE_DIMENSION, value=USE_CASE[message.kind])
     _count("WebhooksAccepted")
     # What it handed over: an Express machine that logs errors only keeps no execution input to redrive from.
-    logger.info("webhook accepted", extra={"message_type": type(message).__name__, "input": message.to_wire()})
+    logger.info("webhook accepted", extra={"message_type": message.kind, "input": handed_over})
     return _response(202, {"status": "accepted", "deliveryId": delivery_id})
+
+
+def architecture() -> str:
+    value = os.environ.get("ARCHITECTURE") or "sqs"
+    if value not in ARCHITECTURES:
+        raise MissingSetting(f"environment variable ARCHITECTURE is {value!r}: one of {', '.join(ARCHITECTURES)}")
+    return value
+
+
+def _dispatch(message: Outgoing, received: int) -> dict[str, Any]:
+    """Hand the message (with ``receivedAt``, after ``correlationId`` as the models write it) to its target;
+    what was handed over."""
+    correlation_id, *rest = message.wire.items()
+    wire = dict([correlation_id, ("receivedAt", received), *rest])
+    body = json.dumps(wire)
+    kind, target = architecture(), need(TARGET_VARIABLE[message.kind])
+    tracer.instrument(pipeline.sqs_client() if kind == "sqs" else pipeline.sfn_client())
+    system_attributes = xray_header.message_system_attributes(tracer.trace_header())
+    pipeline.dispatch(kind, target, message.correlation_id, body, system_attributes)
+    return wire
 
 
 def received_at(request: HttpApiRequest) -> int:
@@ -138,7 +175,7 @@ def _raw_body(request: HttpApiRequest) -> bytes:
         body = base64.b64decode(text, validate=True) if request.is_base64_encoded else text.encode()
     except binascii.Error as error:
         raise Rejected(400, "body is marked base64 but is not valid base64") from error
-    limit = settings().max_webhook_bytes
+    limit = int(os.environ.get("MAX_WEBHOOK_BYTES") or DEFAULT_MAX_WEBHOOK_BYTES)
     if len(body) > limit:
         raise Rejected(413, f"body is {len(body)} bytes; the limit is {limit}")
     return body
@@ -160,6 +197,12 @@ def signature_matches(body: bytes, signature: str) -> bool:
     """
     expected = SIGNATURE_PREFIX + hmac.new(webhook_secret().encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature)
+
+
+def webhook_secret() -> str:
+    """The secret GitHub signs each delivery with (``X-Hub-Signature-256``), cached for a while."""
+    client = tracer.instrument(secret_cache.secrets_client())
+    return secret_cache.get_secret(need("WEBHOOK_SECRET_ARN"), client=client)
 
 
 def _required_header(request: HttpApiRequest, name: str) -> str:
@@ -219,7 +262,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _count(metric: str) -> None:
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=metric, unit="Count", value=1)
 
 
 def _response(status: int, body: dict[str, Any]) -> dict[str, Any]:

@@ -6,19 +6,28 @@ lose the event for good (GitHub does not retry). githubkit's full models do reje
 ``installation.created`` without ``app_slug`` (older deliveries, the octokit examples) fails
 ``githubkit.webhooks.parse``, and such drift is a known class of githubkit bug (yanyongyu/githubkit#14,
 #118). A payload that lacks a field we *do* read is malformed and answered with 400.
+
+This module is on the receiver's hot path, so it reads the payload with the standard library only and
+gives the message in its wire form (:class:`Outgoing`): the JSON the next step reads, the same as
+``functions.common.models``' ``to_wire()`` (a test holds every example to that). The rules are those of
+the message models: names and ids by ``functions.common.github_names``, ids strictly positive integers
+(never a bool, float or string), text fields strings, ``updated_at`` an ISO 8601 time with its offset.
+Errors name each field the way pydantic does (``membership.user.id: Field required``).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
+from functions.common.github_names import check_login, check_repository_name
 
-from functions.common.github_names import GitHubId, Login, RepositoryName
-from functions.common.models import BackfillRequest, MemberRef, Message, WorkflowRunRef
+if TYPE_CHECKING:
+    from functions.common.models import Message
+
+_MISSING = object()
 
 
 class MalformedWebhook(ValueError):
@@ -32,144 +41,213 @@ class Ignored:
     reason: str
 
 
-class _Payload(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+@dataclass(frozen=True)
+class Outgoing:
+    """A handled event's pipeline message: its model's name (``MemberRef``...) and its wire form."""
 
-
-class _Event(_Payload, ABC):
-    """The fields of one handled event that the pipeline reads."""
-
-    @property
-    @abstractmethod
-    def org(self) -> str | None:
-        """The organization the event happened in."""
-
-    @abstractmethod
-    def to_message(self, delivery_id: str) -> Message | Ignored:
-        """The pipeline message; only called for events of the stack's organization."""
-
-
-class _Account(_Payload):
-    login: Login
-
-
-class _User(_Payload):
-    login: Login
-    id: GitHubId
-
-
-class _Membership(_Payload):
-    user: _User | None  # GitHub's schema allows null: then there is nobody to onboard
-
-
-class OrganizationMemberAdded(_Event):
-    organization: _Account
-    membership: _Membership
+    kind: str
+    wire: dict[str, Any]
 
     @property
-    def org(self) -> str:
-        return self.organization.login
+    def correlation_id(self) -> str:
+        return str(self.wire["correlationId"])
 
-    def to_message(self, delivery_id: str) -> MemberRef | Ignored:
-        user = self.membership.user
+
+class _Fields:
+    """Reads typed fields of a JSON object, collecting every error with its dotted location."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def get(self, data: Any, path: str, check: Callable[[Any], Any], *, required: bool = True) -> Any:
+        """The value at the dotted ``path`` of ``data`` checked by ``check``; None (and an error) if it is not."""
+        value: Any = data
+        parts = path.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(value, Mapping):
+                self.errors.append(f"{'.'.join(parts[:depth])}: Input should be a valid dictionary")
+                return None
+            value = value.get(part, _MISSING)
+            if value is _MISSING:
+                if required or depth < len(parts) - 1:
+                    self.errors.append(f"{'.'.join(parts[: depth + 1])}: Field required")
+                return None
+        try:
+            return check(value)
+        except ValueError as error:
+            self.errors.append(f"{path}: {error}")
+            return None
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("Input should be a valid string")
+    return value
+
+
+def _name(check: Callable[[str], str]) -> Callable[[Any], str]:
+    """A string held to ``check`` (a login, a repository name), its error worded as pydantic's."""
+
+    def checked(value: Any) -> str:
+        name = _string(value)
+        try:
+            return check(name)
+        except ValueError as error:
+            raise ValueError(f"Value error, {error}") from None
+
+    return checked
+
+
+def _or_none(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else check(value)
+
+
+_login = _name(check_login)
+_repository_name = _name(check_repository_name)
+_optional_login = _or_none(_login)
+_optional_string = _or_none(_string)
+
+
+def _github_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("Input should be a valid integer")
+    if value <= 0:
+        raise ValueError("Input should be greater than 0")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("Input should be a valid boolean")
+    return value
+
+
+def _object_or_null(value: Any) -> Mapping[str, Any] | None:
+    if value is not None and not isinstance(value, Mapping):
+        raise ValueError("Input should be a valid dictionary")
+    return value
+
+
+def _aware_time(value: Any) -> datetime:
+    try:
+        moment = datetime.fromisoformat(_string(value))
+    except ValueError:
+        raise ValueError("Input should be a valid datetime") from None
+    if moment.tzinfo is None:
+        raise ValueError("Input should have timezone info")
+    return moment
+
+
+def _member_added(payload: Mapping[str, Any], delivery_id: str) -> tuple[str | None, Callable[[], Outgoing | Ignored]]:
+    fields = _Fields()
+    org = fields.get(payload, "organization.login", _login)
+    user = fields.get(payload, "membership.user", _object_or_null)
+    login = user_id = None
+    if user is not None:
+        login = fields.get(payload, "membership.user.login", _login)
+        user_id = fields.get(payload, "membership.user.id", _github_id)
+    _raise(fields, "organization.member_added")
+
+    def message() -> Outgoing | Ignored:
         if user is None:
             return Ignored("membership.user is null: nobody to onboard")
-        return MemberRef(correlation_id=delivery_id, org=self.organization.login, login=user.login, user_id=user.id)
+        wire = {"correlationId": delivery_id, "org": org, "login": login, "userId": user_id, "source": "member_added"}
+        return Outgoing("MemberRef", wire)
+
+    return org, message
 
 
-class _Repository(_Payload):
-    name: RepositoryName
-    private: bool
-    owner: _Account
+def _workflow_run_completed(
+    payload: Mapping[str, Any], delivery_id: str
+) -> tuple[str | None, Callable[[], Outgoing | Ignored]]:
+    fields = _Fields()
+    repo = fields.get(payload, "repository.name", _repository_name)
+    private = fields.get(payload, "repository.private", _boolean)
+    owner = fields.get(payload, "repository.owner.login", _login)
+    run_id = fields.get(payload, "workflow_run.id", _github_id)
+    attempt = fields.get(payload, "workflow_run.run_attempt", _github_id)
+    optional = {
+        name: fields.get(payload, f"workflow_run.{name}", _optional_string, required=False)
+        for name in ("name", "path", "conclusion", "event", "head_branch", "html_url")
+    }
+    updated_at = fields.get(payload, "workflow_run.updated_at", _aware_time)
+    _raise(fields, "workflow_run.completed")
+
+    def message() -> Outgoing:
+        wire = {
+            "correlationId": delivery_id,
+            "owner": owner,
+            "repo": repo,
+            "repositoryPrivate": private,
+            "runId": run_id,
+            "runAttempt": attempt,
+            "workflowName": optional["name"] or optional["path"] or str(run_id),  # GitHub may send an empty name
+            "conclusion": optional["conclusion"],
+            "event": optional["event"],
+            "headBranch": optional["head_branch"],
+            "completedAt": updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "htmlUrl": optional["html_url"],
+        }
+        return Outgoing("WorkflowRunRef", {name: value for name, value in wire.items() if value is not None})
+
+    return owner, message
 
 
-class _WorkflowRun(_Payload):
-    id: GitHubId
-    run_attempt: GitHubId
-    name: str | None = None
-    path: str | None = None
-    conclusion: str | None = None
-    event: str | None = None
-    head_branch: str | None = None
-    updated_at: AwareDatetime
-    html_url: str | None = None
+def _installation_created(
+    payload: Mapping[str, Any], delivery_id: str
+) -> tuple[str | None, Callable[[], Outgoing | Ignored]]:
+    fields = _Fields()
+    installation_id = fields.get(payload, "installation.id", _github_id)
+    account = fields.get(payload, "installation.account", _object_or_null, required=False)
+    org = fields.get(payload, "installation.account.login", _optional_login, required=False) if account else None
+    _raise(fields, "installation.created")
 
-
-class WorkflowRunCompleted(_Event):
-    repository: _Repository
-    workflow_run: _WorkflowRun
-
-    @property
-    def org(self) -> str:
-        return self.repository.owner.login
-
-    def to_message(self, delivery_id: str) -> WorkflowRunRef:
-        run = self.workflow_run
-        return WorkflowRunRef(
-            correlation_id=delivery_id,
-            owner=self.repository.owner.login,
-            repo=self.repository.name,
-            repository_private=self.repository.private,
-            run_id=run.id,
-            run_attempt=run.run_attempt,
-            workflow_name=run.name or run.path or str(run.id),  # GitHub may send an empty name
-            conclusion=run.conclusion,
-            event=run.event,
-            head_branch=run.head_branch,
-            completed_at=run.updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            html_url=run.html_url,
-        )
-
-
-class _InstallationAccount(_Payload):
-    login: Login | None = None  # an enterprise installation's account has a slug, not a login
-
-
-class _Installation(_Payload):
-    id: GitHubId
-    account: _InstallationAccount | None = None
-
-
-class InstallationCreated(_Event):
-    installation: _Installation
-
-    @property
-    def org(self) -> str | None:
-        return self.installation.account.login if self.installation.account else None
-
-    def to_message(self, delivery_id: str) -> BackfillRequest:
-        org = self.org
+    def message() -> Outgoing:
         if org is None:
             raise MalformedWebhook("installation.created payload: installation.account.login is missing")
-        return BackfillRequest(correlation_id=delivery_id, org=org, installation_id=self.installation.id)
+        return Outgoing(
+            "BackfillRequest", {"correlationId": delivery_id, "org": org, "installationId": installation_id}
+        )
+
+    return org, message
 
 
-HANDLED_EVENTS: dict[tuple[str, str], type[_Event]] = {
-    ("organization", "member_added"): OrganizationMemberAdded,
-    ("workflow_run", "completed"): WorkflowRunCompleted,
-    ("installation", "created"): InstallationCreated,
+def _raise(fields: _Fields, event: str) -> None:
+    if fields.errors:
+        raise MalformedWebhook(f"{event} payload: {'; '.join(fields.errors)}")
+
+
+HANDLED_EVENTS: dict[
+    tuple[str, str], Callable[[Mapping[str, Any], str], tuple[str | None, Callable[[], Outgoing | Ignored]]]
+] = {
+    ("organization", "member_added"): _member_added,
+    ("workflow_run", "completed"): _workflow_run_completed,
+    ("installation", "created"): _installation_created,
 }
 
 
-def to_message(event_name: str, payload: dict[str, Any], delivery_id: str, github_org: str) -> Message | Ignored | None:
-    """The message for a handled event of ``github_org``; ``None`` for any other event, action or org;
+def to_outgoing(
+    event_name: str, payload: Mapping[str, Any], delivery_id: str, github_org: str
+) -> Outgoing | Ignored | None:
+    """The wire message for a handled event of ``github_org``; ``None`` for any other event, action or org;
     :class:`Ignored` for a handled event that has nothing to do."""
-    action = payload.get("action")
-    model = HANDLED_EVENTS.get((event_name, str(action)))
-    if model is None:
+    read = HANDLED_EVENTS.get((event_name, str(payload.get("action"))))
+    if read is None:
         return None
-    try:
-        event = model.model_validate(payload)
-    except ValidationError as error:
-        raise MalformedWebhook(f"{event_name}.{action} payload: {_summary(error)}") from error
-    if (event.org or "").casefold() != github_org.casefold():
+    org, message = read(payload, delivery_id)
+    if (org or "").casefold() != github_org.casefold():
         return None
-    return event.to_message(delivery_id)
+    return message()
 
 
-def _summary(error: ValidationError) -> str:
-    """Which fields are missing or wrong, without echoing their values."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in detail['loc'])}: {detail['msg']}"
-        for detail in error.errors(include_url=False, include_input=False)
-    )
+def to_message(
+    event_name: str, payload: Mapping[str, Any], delivery_id: str, github_org: str
+) -> Message | Ignored | None:
+    """:func:`to_outgoing` as the message model the next step reads (for the sandbox's oracle and tests; the
+    receiver itself sends the wire form and never imports the models)."""
+    from functions.common.models import MESSAGE_TYPES
+
+    outgoing = to_outgoing(event_name, payload, delivery_id, github_org)
+    if not isinstance(outgoing, Outgoing):
+        return outgoing
+    return MESSAGE_TYPES[outgoing.kind].model_validate(outgoing.wire)

@@ -39,9 +39,13 @@ from rich.console import Console
 from rich.table import Table
 
 from components import packaging
-from components.catalog import BUSINESS_FUNCTIONS, STORE_RECORDS, FunctionSpec
+from components.catalog import ADD_TEAM_MEMBER, BUSINESS_FUNCTIONS, STORE_RECORDS, FunctionSpec
 
 BARE_HANDLER = "import json, boto3"
+#: Imports measured beside the functions, in a GitHub function's environment, as what no handler built on
+#: them can go below: githubkit alone (it always loads pydantic, httpx, anyio, hishel and PyJWT with
+#: cryptography, and builds its models' base) against the GitHub functions' 2x target.
+REFERENCES = {"floor: json, boto3, githubkit": "import json, boto3, githubkit"}
 PAIRS = 7
 #: The receiver must cost at most this much more than the bare handler; every other function this much.
 RECEIVER_TARGET = 1.3
@@ -246,10 +250,18 @@ class Sample:
 
 
 def time_import(python: str, statement: str, env: Mapping[str, str]) -> Sample:
-    """Time ``python -c statement`` from spawn to exit (it must succeed)."""
+    """Time ``python -c statement`` from spawn to exit (it must succeed).
+
+    It runs in the task root, as Lambda runs a function (``-c`` puts the working directory first on
+    ``sys.path``: run from a checkout, it would import that checkout's ``functions/`` from source instead of
+    the code measured).
+    """
+    cwd = env.get("LAMBDA_TASK_ROOT") or tempfile.gettempdir()
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        process = subprocess.Popen([python, "-c", statement], env=dict(env), stdout=subprocess.DEVNULL, stderr=errors)
+        process = subprocess.Popen(
+            [python, "-c", statement], env=dict(env), cwd=cwd, stdout=subprocess.DEVNULL, stderr=errors
+        )
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
@@ -266,15 +278,19 @@ def bare_environment(env: Mapping[str, str], dirs: LayerDirs) -> dict[str, str]:
 
 
 def measure_function(python: str, spec: FunctionSpec, env: Mapping[str, str], pairs: int) -> ColdStart:
-    module = spec.handler.rsplit(".", 1)[0]
+    return measure_statement(python, f"import {spec.handler.rsplit('.', 1)[0]}", env, pairs)
+
+
+def measure_statement(python: str, statement: str, env: Mapping[str, str], pairs: int) -> ColdStart:
+    """``statement`` in ``env`` against the bare handler, in ``pairs`` alternating pairs."""
     bare_env = bare_environment(env, LayerDirs(Path(), Path(), Path(env["LAMBDA_RUNTIME_DIR"])))
     samples: list[tuple[Sample, Sample]] = []
     for pair in range(pairs):
         if bare_first(pair):
             bare = time_import(python, BARE_HANDLER, bare_env)
-            function = time_import(python, f"import {module}", env)
+            function = time_import(python, statement, env)
         else:
-            function = time_import(python, f"import {module}", env)
+            function = time_import(python, statement, env)
             bare = time_import(python, BARE_HANDLER, bare_env)
         samples.append((bare, function))
     wall = cold_start([(bare.wall, function.wall) for bare, function in samples])
@@ -289,6 +305,7 @@ class ColdStartFigures:
     variants: dict[str, str] = field(default_factory=dict)  # name -> description
     layer_sizes: dict[str, LayerSize] = field(default_factory=dict)
     functions: dict[str, dict[str, ColdStart]] = field(default_factory=dict)  # variant -> key -> figure
+    references: dict[str, dict[str, ColdStart]] = field(default_factory=dict)  # variant -> REFERENCES label -> figure
     seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -329,6 +346,11 @@ def measure(
             for spec in FUNCTIONS:
                 on_step(f"{variant.name}: {spec.key} ({pairs} pairs)")
                 results[spec.key] = measure_function(python, spec, sample_environment(spec, dirs, work), pairs)
+            references = figures.references.setdefault(variant.name, {})
+            for label, statement in REFERENCES.items():
+                on_step(f"{variant.name}: {label} ({pairs} pairs)")
+                env = sample_environment(ADD_TEAM_MEMBER, dirs, work)
+                references[label] = measure_statement(python, statement, env, pairs)
     figures.seconds = time.perf_counter() - started
     return figures
 
@@ -365,6 +387,13 @@ def print_figures(console: Console, figures: ColdStartFigures) -> None:
             cpu = "" if figure.cpu_ratio is None else f", cpu {figure.cpu_ratio:.2f}x"
             cells.append(f"{figure.seconds:.2f} s ({figure.ratio:.2f}x{cpu}){mark}")
         table.add_row(key, *cells)
+    for label in next(iter(figures.references.values()), {}):
+        cells = []
+        for name in names:
+            figure = figures.references[name][label]
+            cpu = "" if figure.cpu_ratio is None else f", cpu {figure.cpu_ratio:.2f}x"
+            cells.append(f"{figure.seconds:.2f} s ({figure.ratio:.2f}x{cpu})")
+        table.add_row(label, *cells)
     table.add_row(
         "bare handler (median)",
         *(f"{statistics.median(f.bare_seconds for f in figures.functions[n].values()):.2f} s" for n in names),

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from functions.common import secrets
+from functions.common import secret_cache
 from sandbox import program
 from sandbox.api_calls import ApiCall
 from sandbox.aws import ACCOUNT_ID, REGION
@@ -78,8 +78,8 @@ WARM_UP_TRIES = 3
 #: and 5% beyond, not configurable for Lambda) records every request below one a second per function, i.e.
 #: up to 2.6 million a month; the cost model's xrayTracing lever applies the 5% above that.
 XRAY_SAMPLING_RATE = 1.0
-#: How long a function keeps a secret (functions/common/secrets.py).
-SECRET_CACHE_SECONDS = float(secrets.SECRET_CACHE_SECONDS)
+#: How long a function keeps a secret (functions/common/secret_cache.py, the same in functions/common/secrets.py).
+SECRET_CACHE_SECONDS = float(secret_cache.SECRET_CACHE_SECONDS)
 Progress = Callable[[str, int, int], None]
 _TRACED = "Active"
 

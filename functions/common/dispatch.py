@@ -17,7 +17,6 @@ delivery id. What a GitHub redelivery (same delivery id) then does depends on th
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from functools import cache
 from typing import Any
@@ -25,10 +24,7 @@ from typing import Any
 import boto3
 from botocore.client import BaseClient
 
-from functions.common import tracing
-from functions.common.models import Message
-from functions.common.observability import logger
-from functions.common.settings import Architecture
+from functions.common.json_logging import logger
 
 #: Statuses of a Standard execution under which a redelivery of its delivery is a duplicate.
 IN_PROGRESS_OR_DONE = frozenset({"RUNNING", "SUCCEEDED", "PENDING_REDRIVE"})
@@ -90,21 +86,23 @@ class RedeliveryLimitExceeded(RuntimeError):
     """Every attempt name a delivery may use is taken by a closed, unsuccessful execution."""
 
 
-def dispatch(architecture: Architecture, target: str, message: Message) -> None:
-    """Send ``message`` to ``target``: a queue URL (sqs) or a state machine ARN (stepfunctions).
+def dispatch(
+    architecture: str, target: str, correlation_id: str, body: str, system_attributes: dict[str, Any] | None = None
+) -> None:
+    """Send the message ``body`` of delivery ``correlation_id`` to ``target``: a queue URL (sqs, with
+    ``system_attributes``: the trace header) or a state machine ARN (stepfunctions).
 
     AWS errors propagate: the caller answers 500 so that the delivery can be redelivered.
     """
-    body = json.dumps(message.to_wire())
     if architecture == "sqs":
         sqs_client().send_message(
             QueueUrl=target,
             MessageBody=body,
-            MessageAttributes=correlation_attributes(message.correlation_id),
-            **tracing.message_system_attributes(),
+            MessageAttributes=correlation_attributes(correlation_id),
+            **(system_attributes or {}),
         )
         return
-    start_execution(target, message.correlation_id, body)
+    start_execution(target, correlation_id, body)
 
 
 def start_execution(state_machine_arn: str, delivery_id: str, body: str, client: BaseClient | None = None) -> str:

@@ -1,8 +1,9 @@
 """GitHub's syntax for the names and ids the pipeline reads, defined once.
 
-The webhook models (``functions.webhook_events``) and the step messages (``functions.common.models``)
-both use these types, so a signed webhook and a message put on a queue by hand are held to the same
-rules. The rules are GitHub's own:
+The webhook reader (``functions.webhook_events``, standard library only: it is on the receiver's hot
+path) and the step messages (``functions.common.models``, whose pydantic types wrap these checks) both
+use them, so a signed webhook and a message put on a queue by hand are held to the same rules. The
+rules are GitHub's own:
 
 - a login (user or organization): letters, digits and single hyphens, neither first nor last, at
   most 39 characters (GitHub's sign-up rule; bot actors such as ``dependabot[bot]`` are never read);
@@ -16,9 +17,6 @@ validation says what GitHub would send, escaping makes sure nothing else can cha
 from __future__ import annotations
 
 import re
-from typing import Annotated
-
-from pydantic import AfterValidator, Field
 
 LOGIN_MAX_LENGTH = 39
 REPOSITORY_NAME_MAX_LENGTH = 100
@@ -45,9 +43,3 @@ def check_repository_name(value: str) -> str:
             "letters, digits, '.', '_' or '-', and not '.' or '..'"
         )
     return value
-
-
-Login = Annotated[str, Field(strict=True), AfterValidator(check_login)]
-RepositoryName = Annotated[str, Field(strict=True), AfterValidator(check_repository_name)]
-GitHubId = Annotated[int, Field(strict=True, gt=0)]
-"""A GitHub id, run id or run attempt: a strictly positive integer, never a bool, float or string."""

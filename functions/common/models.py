@@ -13,10 +13,15 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, computed_field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 from pydantic.alias_generators import to_camel
 
-from functions.common.github_names import GitHubId, Login, RepositoryName
+from functions.common.github_names import check_login, check_repository_name
+
+Login = Annotated[str, Field(strict=True), AfterValidator(check_login)]
+RepositoryName = Annotated[str, Field(strict=True), AfterValidator(check_repository_name)]
+GitHubId = Annotated[int, Field(strict=True, gt=0)]
+"""A GitHub id, run id or run attempt: a strictly positive integer, never a bool, float or string."""
 
 
 class Message(BaseModel):
@@ -85,6 +90,12 @@ class BackfillRequest(Message):
 
     org: Login
     installation_id: GitHubId | None = None
+
+
+#: The messages a webhook starts, by name (``functions.webhook_events.Outgoing.kind``).
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    model.__name__: model for model in (MemberRef, WorkflowRunRef, BackfillRequest)
+}
 
 
 #: SNS: a subject "must be less than 100 characters", ASCII, with no line breaks or control characters, and

@@ -20,9 +20,11 @@ from collections.abc import Iterable, Mapping
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-STACK_ENV = "GITHUB_AUTOMATION_STACK"
-STACK_DIMENSION = "Stack"
-USE_CASE_DIMENSION = "UseCase"
+from functions.common import emf
+from functions.common.emf import STACK_DIMENSION, STACK_ENV, USE_CASE_DIMENSION, delivery_keys
+
+__all__ = ["STACK_DIMENSION", "STACK_ENV", "USE_CASE_DIMENSION", "delivery_keys", "logger", "metrics", "tracer"]
+
 #: Delivery received (the receiver's ``receivedAt``) -> stored and notified, in milliseconds, per use case.
 #: sqs: store-records emits it; stepfunctions: the per-event machines' ``RecordLatency`` state (PutMetricData).
 DELIVERY_LATENCY = "DeliveryLatency"
@@ -41,23 +43,10 @@ def set_stack_dimension(environ: Mapping[str, str] = os.environ) -> None:
 
     Runs at import; call it again only between invocations (it drops metrics not flushed yet).
     """
-    metrics.clear_default_dimensions()
-    metrics.clear_metrics()
-    stack = environ.get(STACK_ENV)
-    if stack:
-        metrics.set_default_dimensions(**{STACK_DIMENSION: stack})
+    emf.set_stack_dimension(metrics, environ)
 
 
 set_stack_dimension()
-
-
-def delivery_keys(correlation_ids: Iterable[str]) -> dict[str, str | list[str]]:
-    """What a metric document says of the deliveries it counts, so that every line a function writes names
-    them: ``correlation_id`` (one delivery, as on every log line), ``correlation_ids`` (a batch's)."""
-    unique = list(dict.fromkeys(correlation_ids))
-    if not unique:
-        return {}
-    return {"correlation_id": unique[0]} if len(unique) == 1 else {"correlation_ids": unique}
 
 
 def name_deliveries(correlation_ids: Iterable[str]) -> None:

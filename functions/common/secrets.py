@@ -10,9 +10,8 @@ from aws_lambda_powertools.utilities import parameters
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from functions.common.secret_cache import SECRET_CACHE_SECONDS
 from functions.common.settings import settings
-
-SECRET_CACHE_SECONDS = 300
 
 
 class GitHubAppCredentials(BaseModel):
@@ -28,12 +27,6 @@ class GitHubAppCredentials(BaseModel):
         return f"GitHubAppCredentials(app_id={self.app_id}, installation_id={self.installation_id})"
 
     __str__ = __repr__
-
-
-def webhook_secret() -> str:
-    """The secret GitHub signs each delivery with (``X-Hub-Signature-256``)."""
-    value = parameters.get_secret(settings().need("webhook_secret_arn"), max_age=SECRET_CACHE_SECONDS)
-    return value if isinstance(value, str) else value.decode()
 
 
 def github_app_credentials() -> GitHubAppCredentials:

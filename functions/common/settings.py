@@ -12,14 +12,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.common.environment import MissingSetting
+
 Architecture = Literal["sqs", "stepfunctions"]
+__all__ = ["Architecture", "MissingSetting", "Settings", "settings"]
 #: The REST API version github.com uses without the header and every supported GitHub Enterprise Server
 #: release knows (githubkit would send its own newest, which GHES releases answer with a 400).
 DEFAULT_GITHUB_API_VERSION = "2022-11-28"
-
-
-class MissingSetting(RuntimeError):
-    """A function needed an environment variable that its deployment did not set."""
 
 
 class Settings(BaseModel):

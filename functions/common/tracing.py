@@ -25,23 +25,17 @@ AWS calls) nest under the invocation instead of starting a detached facade segme
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from functions.common import xray_header
 from functions.common.observability import tracer
+from functions.common.xray_header import AWS_TRACE_HEADER, DELIVERY_ID_ANNOTATION, TRACE_HEADER_ENV
 
-DELIVERY_ID_ANNOTATION = "DeliveryId"
-AWS_TRACE_HEADER = "AWSTraceHeader"
-#: The invocation's trace header, set by the Lambda runtime for every invoke.
-TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
+__all__ = ["AWS_TRACE_HEADER", "DELIVERY_ID_ANNOTATION", "TRACE_HEADER_ENV"]
 #: Where a record subsegment keeps the trace header the record arrived with.
 PRODUCER_METADATA_NAMESPACE = "sqs"
-
-_ROOT = re.compile(r"1-[0-9a-f]{8}-[0-9a-f]{24}")
-_ENTITY_ID = re.compile(r"[0-9a-f]{16}")
-_NO_ENTITY_ID = "0" * 16  # what the SDK's dummy (not sampled) entities use
 
 
 def _recorder() -> Any:
@@ -110,26 +104,15 @@ def trace_header(
         return None
     if entity is None:
         entity = _recorder().get_trace_entity()
-    if entity is not None and getattr(entity, "sampled", False):
-        root, parent = str(getattr(entity, "trace_id", "")), str(getattr(entity, "id", ""))
-        if _ROOT.fullmatch(root) and _ENTITY_ID.fullmatch(parent) and parent != _NO_ENTITY_ID:
-            return f"Root={root};Parent={parent};Sampled=1"
-    fields = dict(part.strip().split("=", 1) for part in invocation.split(";") if "=" in part)
-    root, parent, sampled = fields.get("Root", ""), fields.get("Parent", ""), fields.get("Sampled")
-    if not _ROOT.fullmatch(root):
-        return None
-    header = f"Root={root}"
-    if _ENTITY_ID.fullmatch(parent):
-        header += f";Parent={parent}"
-    if sampled in ("0", "1"):
-        header += f";Sampled={sampled}"
-    return header
+    return xray_header.trace_header_from(
+        invocation,
+        str(getattr(entity, "trace_id", "")),
+        str(getattr(entity, "id", "")),
+        entity is not None and bool(getattr(entity, "sampled", False)),
+    )
 
 
 def message_system_attributes(header: str | None = None) -> dict[str, Any]:
     """The ``MessageSystemAttributes`` parameter of a SendMessage (or of a batch entry), as keyword arguments:
     the trace header (``header``, else :func:`trace_header`'s), or nothing when there is none."""
-    value = header if header is not None else trace_header()
-    if value is None:
-        return {}
-    return {"MessageSystemAttributes": {AWS_TRACE_HEADER: {"DataType": "String", "StringValue": value}}}
+    return xray_header.message_system_attributes(header if header is not None else trace_header())

@@ -15,11 +15,11 @@ from urllib.parse import quote, urlencode
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
-from functions.common import dispatch
-from functions.common.observability import logger, set_stack_dimension
+from functions import receiver as receiver_module
+from functions.common import dispatch, emf, secret_cache
+from functions.common.json_logging import logger
 from functions.receiver import MAX_JSON_DEPTH
 from tests.functions.webhooks import (
     FIXTURES,
@@ -33,8 +33,8 @@ from tests.functions.webhooks import (
     signature,
     signed_delivery,
 )
-from tests.functions.xray import ROOT, Emitted
-from tests.functions.xray import xray as xray  # noqa: F401  (the fixture)
+from tests.functions.xray_daemon import ROOT, XRayDaemon
+from tests.functions.xray_daemon import xray_daemon as xray_daemon  # noqa: F401  (the fixture)
 
 SECRET = "It's a Secret to Everybody"
 MEMBER_ADDED = (FIXTURES / "organization" / "member_added.payload.json").read_bytes()
@@ -127,7 +127,7 @@ class Pipeline:
 def _clear_clients() -> None:
     dispatch.sqs_client.cache_clear()
     dispatch.sfn_client.cache_clear()
-    parameters.clear_caches()
+    secret_cache.clear_cache()
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +253,9 @@ def test_every_example_is_accepted_or_ignored(path: Path, receiver: Receiver) ->
         assert receiver.dispatched(delivery_id) == {}
 
 
-def test_the_receivers_trace_carries_the_delivery_id_to_the_pipeline(receiver: Receiver, xray: Emitted) -> None:
+def test_the_receivers_trace_carries_the_delivery_id_to_the_pipeline(
+    receiver: Receiver, xray_daemon: XRayDaemon
+) -> None:
     delivery_id = new_delivery_id()
     sent: list[dict[str, Any]] = []
     events = dispatch.sqs_client().meta.events
@@ -265,7 +267,7 @@ def test_the_receivers_trace_carries_the_delivery_id_to_the_pipeline(receiver: R
         events.unregister("provide-client-params.sqs.SendMessage", record)
     receiver.dispatched(delivery_id)
 
-    (handler,) = xray.named("## handler")
+    (handler,) = xray_daemon.named("## handler")
     assert handler["annotations"]["DeliveryId"] == delivery_id
     if receiver.architecture == "sqs":  # stepfunctions: botocore's X-Amzn-Trace-Id (patched in Lambda) carries it
         (params,) = sent
@@ -846,14 +848,14 @@ def test_an_accepted_delivery_is_counted_per_use_case_under_its_stack(
 ) -> None:
     body = (FIXTURES / f"{fixture}.payload.json").read_bytes()
     receiver.env.setenv("GITHUB_ORG", org_of(json.loads(body)))
-    set_stack_dimension({"GITHUB_AUTOMATION_STACK": "dev-sfn"})
+    emf.set_stack_dimension(receiver_module.metrics, {"GITHUB_AUTOMATION_STACK": "dev-sfn"})
     delivery_id = new_delivery_id()
     try:
         capsys.readouterr()
         assert receiver.deliver(body, event_name=fixture.split("/")[0], delivery_id=delivery_id)[0] == 202
         (document,) = emitted_metrics(capsys.readouterr().out)
     finally:
-        set_stack_dimension({})
+        emf.set_stack_dimension(receiver_module.metrics, {})
     (directive,) = document["_aws"]["CloudWatchMetrics"]
     assert directive["Namespace"] == "GitHubAutomationTests"
     assert [m["Name"] for m in directive["Metrics"]] == ["WebhooksAccepted"]
@@ -865,14 +867,14 @@ def test_an_accepted_delivery_is_counted_per_use_case_under_its_stack(
 def test_a_rejected_delivery_is_counted_under_its_stack_without_a_use_case(
     receiver: Receiver, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    set_stack_dimension({"GITHUB_AUTOMATION_STACK": "dev"})
+    emf.set_stack_dimension(receiver_module.metrics, {"GITHUB_AUTOMATION_STACK": "dev"})
     try:
         capsys.readouterr()
         event = signed_delivery(MEMBER_ADDED, event_name="organization", secret="not the secret")
         assert receiver.post(event)[0] == 401
         (document,) = emitted_metrics(capsys.readouterr().out)
     finally:
-        set_stack_dimension({})
+        emf.set_stack_dimension(receiver_module.metrics, {})
     assert sorted(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0]) == ["Stack", "service"]
     assert (document["Stack"], document["WebhooksRejected"]) == ("dev", [1.0])
 

@@ -16,13 +16,12 @@ from urllib.parse import quote
 
 import boto3
 import pytest
-from aws_lambda_powertools.utilities import parameters
 from githubkit.webhooks import verify
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from functions.common import dispatch
+from functions.common import dispatch, secret_cache
 from functions.common.settings import settings as function_settings
 from tests.functions.webhooks import (
     FIXTURES,
@@ -60,14 +59,14 @@ class Pipeline:
 def pipeline() -> Iterator[Pipeline]:
     with mock_aws(), pytest.MonkeyPatch.context() as env:
         dispatch.sqs_client.cache_clear()
-        parameters.clear_caches()
+        secret_cache.clear_cache()
         queue_url = dispatch.sqs_client().create_queue(QueueName="onboarding")["QueueUrl"]
         env.setenv("ARCHITECTURE", "sqs")
         env.setenv("GITHUB_ORG", "Octocoders")
         env.setenv("ONBOARDING_TARGET", queue_url)
         yield Pipeline(queue_url)
         dispatch.sqs_client.cache_clear()
-        parameters.clear_caches()
+        secret_cache.clear_cache()
     function_settings.cache_clear()
 
 

@@ -126,6 +126,28 @@ def test_the_figures_go_into_bench_json() -> None:
     assert document["targets"] == {"receiver": 1.3, "others": 2.0}
 
 
+def test_the_githubkit_floor_is_a_row_of_its_own_without_a_target() -> None:
+    figures = _figures()
+    label = next(iter(cold_start.REFERENCES))
+    figures.references = {name: {label: ColdStart(0.55, 0.25, 2.2, 7)} for name in figures.functions}
+    console = Console(record=True, width=200)
+    cold_start.print_figures(console, figures)
+    (row,) = [line for line in console.export_text().splitlines() if label in line]
+    assert "0.55 s (2.20x)" in row and "!" not in row
+    assert json.loads(json.dumps(figures.to_json()))["references"]["shipped"][label]["ratio"] == 2.2
+
+
+def test_a_sample_imports_the_task_roots_code_not_the_working_directorys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for where in ("task", "checkout"):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "probe.py").write_text(f"WHERE = {where!r}\n")
+    monkeypatch.chdir(tmp_path / "checkout")
+    env = {**os.environ, "LAMBDA_TASK_ROOT": str(tmp_path / "task"), "PYTHONPATH": str(tmp_path / "task")}
+    cold_start.time_import(sys.executable, "import probe; assert probe.WHERE == 'task', probe.WHERE", env)
+
+
 def test_a_sample_that_fails_to_import_is_an_error_naming_it() -> None:
     with pytest.raises(RuntimeError, match="No module named 'no_such_handler'"):
         cold_start.time_import(sys.executable, "import no_such_handler", dict(os.environ))
