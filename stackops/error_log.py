@@ -23,8 +23,10 @@ from typing import Any
 from stackops.execution_history import EXECUTION_END, FAILED, Event, ExecutionSteps, json_or_text
 from stackops.trace_model import Outcome, TraceStep
 
-#: Express executions run five minutes at most.
+#: Express executions run five minutes at most (AWS's limit; components.config has it too, but importing it
+#: would load pulumi into every `trace`).
 EXPRESS_MAX_SECONDS = 300
+
 _SERVICE_PREFIX = "arn:aws:states:::"
 _LAMBDA_RESOURCES = ("lambda:invoke", "lambda")
 

@@ -239,18 +239,19 @@ class Redriver:
             if ended is None or ended.type == "ExecutionSucceeded":
                 continue
             base = base_name(name)
-            input_text = str(started.details["input"]) if started is not None else self._handed_over(search, base)
+            if started is not None:
+                input_text: str | None = str(started.details["input"])
+            else:
+                input_text = self._handed_over(search, base, end_ms)
             failed.append((base, last_arn, input_text))
         return failed
 
-    def _handed_over(self, search: FilterLogEventsSearch, delivery_id: str) -> str | None:
+    def _handed_over(self, search: FilterLogEventsSearch, delivery_id: str, end_ms: int) -> str | None:
         """The input the receiver started the delivery's execution with (its "webhook accepted" line), for a
         machine whose logs hold no ``ExecutionStarted`` input (ERROR level); None for an execution the receiver
         did not start (a backfill's child)."""
         group = self.outputs.function_log_groups.get(RECEIVER)
-        lines = (
-            search.group_lines(group, delivery_id, 0, int(datetime.now().timestamp() * 1000) + 60_000) if group else []
-        )
+        lines = search.group_lines(group, delivery_id, 0, end_ms) if group else []
         handed = [
             line["input"]
             for line in lines

@@ -201,9 +201,7 @@ class Tracer:
             read = read_error_log(_execution_label(execution_arn_), from_log_lines(lines), states, requests)
             if read.outcome == "running":
                 started = read.started_at if read.started_at is not None else self._clock()
-                settle(
-                    read, states, ended or ("succeeded" if self._clock() >= settled_by(started, states) else "running")
-                )
+                settle(read, states, ended or self._by_clock(settled_by(started, states)))
             executions.append(read)
         return executions
 
@@ -237,7 +235,7 @@ class Tracer:
             after = [at for at in after if at > ended]
             if not after:
                 continue
-            outcome: Outcome = "succeeded" if self._clock() >= settled_by(after[0], states) else "running"
+            outcome = self._by_clock(settled_by(after[0], states))
             # labelled <machine>:<name>:<run> as the executions are, so that it counts as the delivery's latest attempt
             run = "a later attempt (its Lambda functions ran after the failure)"
             name = f"{machine}:{execution_name(delivery_id)}:{run}"
@@ -248,11 +246,15 @@ class Tracer:
         """An accepted delivery with no execution line in ERROR-level logs: succeeded, or running until its
         machine's timeout (a failure or a timeout would have been logged)."""
         accepted = max(step.started_at or 0.0 for step in receiver)
-        timeout = max(states.timeout_seconds for states in self._errors_only.values())
-        if self._clock() >= accepted + timeout:
+        ended_by = max(settled_by(accepted, states) for states in self._errors_only.values())
+        if self._by_clock(ended_by) == "succeeded":
             return "succeeded", ""
-        until = time.strftime("%H:%M:%S", time.gmtime(accepted + timeout))
+        until = time.strftime("%H:%M:%S", time.gmtime(ended_by))
         return "running", f"no error logged so far: it has succeeded unless one is logged by {until} UTC (its timeout)"
+
+    def _by_clock(self, ended_by: float) -> Outcome:
+        """An execution that logged no error and no end: succeeded once ``ended_by`` (its timeout) has passed."""
+        return "succeeded" if self._clock() >= ended_by else "running"
 
     def _child_execution(
         self, arn: str, search: Any, places: list[Place], delivery_id: str, ended: Outcome | None
