@@ -90,6 +90,22 @@ class DefinitionTemplate:
         """Whether a Task waits for a job (``.sync``): only STANDARD state machines may."""
         return any(_SYNC_SUFFIX.search(resource) for resource in self.resources(values))
 
+    def express_children_using_sync(self, values: Mapping[str, Any]) -> list[str]:
+        """The ``.sync`` resources inside a Distributed Map whose child executions are EXPRESS: Express
+        children cannot wait for a job either, whatever the parent's type."""
+        found = []
+        for key, value in key_values(self.document):
+            if key != "ItemProcessor" or not isinstance(value, dict):
+                continue
+            config = value.get("ProcessorConfig", {})
+            if config.get("Mode") != "DISTRIBUTED":
+                continue
+            if _substitute(config.get("ExecutionType", "STANDARD"), values, self.path) != "EXPRESS":
+                continue
+            child = DefinitionTemplate(self.path, value)
+            found += [resource for resource in child.resources(values) if _SYNC_SUFFIX.search(resource)]
+        return found
+
 
 def _substitute(node: Any, values: Mapping[str, Any], path: Path) -> Any:
     if isinstance(node, dict):

@@ -129,6 +129,20 @@ class StackConfig(BaseModel):
     backfill_max_concurrency: int = Field(
         10, alias="backfillMaxConcurrency", ge=1, le=40, json_schema_extra=_allowed("an integer from 1 to 40")
     )
+    backfill_page_concurrency: int = Field(
+        1,
+        alias="backfillPageConcurrency",
+        ge=1,
+        le=40,
+        json_schema_extra=_allowed("an integer from 1 to 40"),
+    )
+    backfill_tolerated_failure_percentage: int = Field(
+        0,
+        alias="backfillToleratedFailurePercentage",
+        ge=0,
+        le=100,
+        json_schema_extra=_allowed("an integer from 0 to 100"),
+    )
     workflow_type: Literal["STANDARD", "EXPRESS"] = Field(
         "STANDARD", alias="workflowType", json_schema_extra=_allowed("one of 'STANDARD', 'EXPRESS'")
     )

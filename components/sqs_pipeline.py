@@ -121,7 +121,8 @@ class SqsPipeline(pulumi.ComponentResource):
                     [queue.arn],
                     sid="ConsumeOwnQueue",
                 ),
-                # a rate-limited record is re-sent to its own queue with a delay (functions/common/rate_limits.py)
+                # a rate-limited record is re-sent to its own queue with a delay (functions/common/rate_limits.py);
+                # a paginated step sends the request for its next page there (functions/common/adapter.py)
                 iam.allow(["sqs:SendMessage"], [queue.arn], sid="DelayRateLimitedRecords"),
             ]
             next_step = wiring.NEXT_STEP[key]

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 from components import iam, wiring
 from components.alarms import Alarms
 from components.asl import DefinitionTemplate
+from components.backfill_bucket import PAGES_PREFIX, BackfillBucket, BackfillBucketArgs
 from components.catalog import ADD_TEAM_MEMBER, LIST_ORG_MEMBERS, LOOKUP_DIRECTORY, PRICE_WORKFLOW_RUN, RECEIVER
 from components.config import STANDARD_MAX_SECONDS, StackConfig
 from components.naming import AwsIdentity, Naming
@@ -75,7 +76,14 @@ class WorkflowTypeError(ValueError):
 def check_workflow_type(
     machine: str, template: DefinitionTemplate, values: Mapping[str, Any], workflow_type: str
 ) -> None:
-    """Express workflows cannot wait for a job (``.sync``): such a machine must be STANDARD."""
+    """Express workflows cannot wait for a job (``.sync``): such a machine must be STANDARD, and so must the
+    child executions of a Distributed Map whose item processor does."""
+    express_sync = template.express_children_using_sync(values)
+    if express_sync:
+        raise WorkflowTypeError(
+            f"state machine {machine!r} ({template.path.name}): a Distributed Map with EXPRESS child executions "
+            f"uses a .sync integration ({', '.join(express_sync)}); its ExecutionType must be {STANDARD}"
+        )
     if workflow_type != STANDARD and template.uses_sync_integration(values):
         sync = ", ".join(r for r in template.resources(values) if ".sync" in r)
         raise WorkflowTypeError(
@@ -103,6 +111,31 @@ def start_child_statements(
             sid="SyncCompletionEvents",
         ),
     ]
+
+
+def map_run_statements(machine_name: str, identity: AwsIdentity) -> list[iam.Statement]:
+    """What a Distributed Map needs of its own machine: start its child executions (they run the machine's
+    ARN), and follow and stop them (``execution:<machine>/<map run label>:<id>``). Step Functions developer
+    guide, "IAM policies for using Distributed Map states"."""
+    return [
+        iam.allow(["states:StartExecution"], [identity.state_machine_arn(machine_name)], sid="StartPageExecutions"),
+        iam.allow(
+            ["states:DescribeExecution", "states:StopExecution"],
+            [identity.arn("states", f"execution:{machine_name}/*")],
+            sid="FollowPageExecutions",
+        ),
+    ]
+
+
+def page_execution_type(onboarding_type: str) -> str:
+    """The type of the backfill's page children: STANDARD, whatever onboarding's type.
+
+    A page child starts onboarding executions: ``.sync:2`` (Standard onboarding) needs a STANDARD child, and
+    an EXPRESS child could start Express onboarding synchronously through the SDK. Standard children keep a
+    history that ``trace`` reads and the meter counts; Express ones would save the per-member transitions
+    of a page (3 per member, about $0.08 per 1,000 members) but leave only log lines, so they wait until
+    trace and the meter read a map run's Express children."""
+    return STANDARD
 
 
 def rate_limit_budget_seconds(config: StackConfig, workflow_type: str) -> int:
@@ -158,6 +191,7 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
         #: each state machine's log group, by use case
         self.log_groups: dict[str, aws.cloudwatch.LogGroup] = {}
         functions = shared.functions
+        child_opts = pulumi.ResourceOptions(parent=self)
 
         onboarding = self._state_machine(
             "ONBOARDING",
@@ -200,6 +234,8 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
                 put_latency_statement(),
             ],
         )
+        pages = BackfillBucket(f"{name}-backfill-pages", BackfillBucketArgs(naming=args.naming), child_opts)
+        backfill_name = wiring.state_machine_name(args.naming, "BACKFILL")
         backfill = self._state_machine(
             "BACKFILL",
             "backfill.asl.json",
@@ -211,11 +247,18 @@ class StepFunctionsPipeline(pulumi.ComponentResource):
                 "OnboardingStateMachineArn": onboarding.arn,
                 "NotificationTopicArn": shared.topic.arn,
                 "MaxConcurrency": config.backfill_max_concurrency,
+                "PageConcurrency": config.backfill_page_concurrency,
+                "ToleratedFailurePercentage": config.backfill_tolerated_failure_percentage,
+                "PageExecutionType": page_execution_type(config.workflow_type),
+                "BackfillBucket": pages.bucket.id,
+                "BackfillPrefix": PAGES_PREFIX,
                 "RateLimitBudgetSeconds": rate_limit_budget_seconds(config, STANDARD),
                 "RateLimitMaxWaits": RATE_LIMIT_MAX_WAITS,
             },
             [
                 iam.allow(["lambda:InvokeFunction"], [functions[LIST_ORG_MEMBERS.key].arn], sid="InvokeSteps"),
+                *pages.page_statements(),
+                *map_run_statements(backfill_name, self._identity),
                 *start_child_statements(
                     config.workflow_type,
                     onboarding.arn,

@@ -205,9 +205,9 @@ def _installation_created(
     def message() -> Outgoing:
         if org is None:
             raise MalformedWebhook("installation.created payload: installation.account.login is missing")
-        return Outgoing(
-            "BackfillRequest", {"correlationId": delivery_id, "org": org, "installationId": installation_id}
-        )
+        # page 1, nobody listed yet: list-org-members lists one page per call (functions/list_org_members.py)
+        request = {"correlationId": delivery_id, "org": org, "installationId": installation_id, "page": 1, "listed": 0}
+        return Outgoing("BackfillRequest", request)
 
     return org, message
 

@@ -218,6 +218,14 @@ class SandboxMocks(pulumi.runtime.Mocks):
             "aws:apigatewayv2/integration:Integration": self._integration,
             "aws:apigatewayv2/route:Route": self._route,
             "aws:apigatewayv2/stage:Stage": self._stage,
+            "aws:s3/bucket:Bucket": self._bucket,
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+                self._bucket_encryption
+            ),
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": self._bucket_public_access_block,
+            "aws:s3/bucketOwnershipControls:BucketOwnershipControls": self._bucket_ownership_controls,
+            "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": self._bucket_lifecycle,
+            "aws:s3/bucketPolicy:BucketPolicy": self._bucket_policy,
         }
 
     @property
@@ -640,6 +648,70 @@ class SandboxMocks(pulumi.runtime.Mocks):
             **_pick(inputs, Target="target", AuthorizationType="authorizationType"),
         )
         return route["RouteId"], {"id": route["RouteId"]}
+
+    # --- S3: the stepfunctions backfill's page bucket (components/backfill_bucket.py) ---------------------
+
+    def _bucket(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
+        bucket = inputs.get("bucket") or f"{inputs['bucketPrefix']}{uuid.uuid4().hex[:12]}"
+        self._client("s3").create_bucket(Bucket=bucket)
+        arn = f"arn:aws:s3:::{bucket}"
+        return bucket, {"id": bucket, "bucket": bucket, "arn": arn}
+
+    def _bucket_encryption(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
+        rules = [
+            {
+                "ApplyServerSideEncryptionByDefault": {
+                    "SSEAlgorithm": rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"],
+                    **_pick(rule["applyServerSideEncryptionByDefault"], KMSMasterKeyID="kmsMasterKeyId"),
+                },
+                **_pick(rule, BucketKeyEnabled="bucketKeyEnabled"),
+            }
+            for rule in inputs["rules"]
+        ]
+        self._client("s3").put_bucket_encryption(
+            Bucket=inputs["bucket"], ServerSideEncryptionConfiguration={"Rules": rules}
+        )
+        return inputs["bucket"], {"id": inputs["bucket"]}
+
+    def _bucket_public_access_block(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
+        settings = {
+            "BlockPublicAcls": "blockPublicAcls",
+            "IgnorePublicAcls": "ignorePublicAcls",
+            "BlockPublicPolicy": "blockPublicPolicy",
+            "RestrictPublicBuckets": "restrictPublicBuckets",
+        }
+        self._client("s3").put_public_access_block(
+            Bucket=inputs["bucket"],
+            PublicAccessBlockConfiguration={key: bool(inputs.get(field, False)) for key, field in settings.items()},
+        )
+        return inputs["bucket"], {"id": inputs["bucket"]}
+
+    def _bucket_ownership_controls(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
+        self._client("s3").put_bucket_ownership_controls(
+            Bucket=inputs["bucket"],
+            OwnershipControls={"Rules": [{"ObjectOwnership": inputs["rule"]["objectOwnership"]}]},
+        )
+        return inputs["bucket"], {"id": inputs["bucket"]}
+
+    def _bucket_lifecycle(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
+        rules = []
+        for rule in inputs["rules"]:
+            entry: dict[str, Any] = {"ID": rule["id"], "Status": rule["status"]}
+            entry["Filter"] = {"Prefix": rule.get("filter", {}).get("prefix", "")}
+            if "expiration" in rule:
+                entry["Expiration"] = {"Days": rule["expiration"]["days"]}
+            if "abortIncompleteMultipartUpload" in rule:
+                days = rule["abortIncompleteMultipartUpload"]["daysAfterInitiation"]
+                entry["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+            rules.append(entry)
+        self._client("s3").put_bucket_lifecycle_configuration(
+            Bucket=inputs["bucket"], LifecycleConfiguration={"Rules": rules}
+        )
+        return inputs["bucket"], {"id": inputs["bucket"]}
+
+    def _bucket_policy(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
+        self._client("s3").put_bucket_policy(Bucket=inputs["bucket"], Policy=inputs["policy"])
+        return inputs["bucket"], {"id": inputs["bucket"]}
 
     def _stage(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:
         api_id, stage_name = inputs["apiId"], inputs["name"]

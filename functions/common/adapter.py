@@ -1,15 +1,16 @@
 """Turn a plain business step into a Lambda handler that works in both architectures.
 
-A step is ``step(message: In) -> Out | list[Out]`` and knows nothing of SQS or Step Functions:
+A step is ``step(message: In) -> Out | list[Out] | Page[Out, In]`` and knows nothing of SQS or Step Functions:
 
 - Step Functions invokes the handler with the state input; the handler returns the step's result (a list
-  as ``{"items": [...], "count": n}``) and lets exceptions propagate, so the ASL ``Retry``/``Catch``
-  rules see the exception's class name as the error name.
+  as ``{"items": [...], "count": n}``, a page as ``Page.state_output``: the state machine loops) and lets
+  exceptions propagate, so the ASL ``Retry``/``Catch`` rules see the exception's class name as the error name.
 - An SQS event source mapping invokes it with a batch; each record is processed on its own, all of them
   at once in threads (``functions.common.batch``: a batch of slow GitHub calls answers before the
-  function times out), its result sent to ``NEXT_QUEUE_URL``, and a failing record (or one still
-  running when the invocation must answer) reported as a batch item failure, so one bad record does
-  not redrive the batch. On the record's last receive before the dead-letter queue, a failure
+  function times out), its result sent to ``NEXT_QUEUE_URL`` (a page's items, then the request for the
+  next page to the step's own queue: a paginated step lists one page per message), and a failing record
+  (or one still running when the invocation must answer) reported as a batch item failure, so one bad
+  record does not redrive the batch. On the record's last receive before the dead-letter queue, a failure
   notification is published to ``NOTIFICATION_TOPIC_ARN`` (``_record_failed``: the one failure hook).
   A record that GitHub rate-limits is re-sent with a delay instead of failed, within
   ``RATE_LIMIT_MAX_WAIT_SECONDS`` (functions/common/rate_limits.py).
@@ -39,13 +40,13 @@ from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
 from functions.common.events import SQSRecord
-from functions.common.models import Message, Notification, result_wire
+from functions.common.models import Message, Notification, Page, result_wire
 from functions.common.observability import delivery_keys, logger, metrics, name_deliveries, tracer
 from functions.common.settings import settings
 
 In = TypeVar("In", bound=Message)
 Out = TypeVar("Out", bound=Message)
-StepResult = Message | Sequence[Message] | None
+StepResult = Message | Sequence[Message] | Page[Any, Any] | None
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 SEND_MESSAGE_BATCH_LIMIT = 10
@@ -74,7 +75,7 @@ def sns_client() -> BaseClient:
 
 
 def step_handler(
-    step: Callable[[In], Out | list[Out] | None],
+    step: Callable[[In], Out | list[Out] | Page[Out, In] | None],
     input_model: type[In],
     *,
     serial_key: Callable[[In], Hashable] | None = None,
@@ -123,7 +124,7 @@ def step_handler(
                     step_name, record, durations.get(record.message_id), result.wait_seconds, result.reason
                 )
             return
-        _forward(result)
+        _forward(result, record)
         _count_success()
         tracking.succeeded(step_name, record, durations.get(record.message_id), result)
 
@@ -234,6 +235,9 @@ def _carry_received_at(message: Message, result: StepResult) -> StepResult:
 
     if isinstance(result, Message):
         return carried(result)
+    if isinstance(result, Page):
+        following = None if result.next is None else carried(result.next)
+        return result.model_copy(update={"items": [carried(item) for item in result.items], "next": following})
     return [carried(output) for output in result]
 
 
@@ -241,21 +245,39 @@ def _state_output(result: StepResult) -> dict[str, Any]:
     return {} if result is None else result_wire(result)
 
 
-def _forward(result: StepResult) -> None:
-    """Send the step's result to the next queue, one message per item of a list."""
+def _forward(result: StepResult, record: SQSRecord) -> None:
+    """Send the step's result to the next queue, one message per item of a list or a page.
+
+    A page's request for the next page goes to the queue ``record`` came from, after its items: if sending
+    them fails, the record is retried before any later page is listed.
+    """
     queue_url = settings().next_queue_url
+    if isinstance(result, Page):
+        if queue_url:
+            _send_items(queue_url, result.items)
+        if result.next is not None:
+            _send(rate_limits.queue_url(record.event_source_arn), result.next)
+        return
     if not queue_url or result is None:
         return
     if isinstance(result, Message):
-        sqs_client().send_message(
-            QueueUrl=queue_url,
-            MessageBody=json.dumps(result.to_wire()),
-            MessageAttributes=correlation_attributes(result.correlation_id),
-            **tracing.message_system_attributes(),
-        )
+        _send(queue_url, result)
         return
-    for start in range(0, len(result), SEND_MESSAGE_BATCH_LIMIT):
-        _send_batch(queue_url, result[start : start + SEND_MESSAGE_BATCH_LIMIT])
+    _send_items(queue_url, result)
+
+
+def _send(queue_url: str, message: Message) -> None:
+    sqs_client().send_message(
+        QueueUrl=queue_url,
+        MessageBody=json.dumps(message.to_wire()),
+        MessageAttributes=correlation_attributes(message.correlation_id),
+        **tracing.message_system_attributes(),
+    )
+
+
+def _send_items(queue_url: str, items: Sequence[Message]) -> None:
+    for start in range(0, len(items), SEND_MESSAGE_BATCH_LIMIT):
+        _send_batch(queue_url, items[start : start + SEND_MESSAGE_BATCH_LIMIT])
 
 
 def _send_batch(queue_url: str, items: Sequence[Message]) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 from pydantic.alias_generators import to_camel
@@ -38,14 +38,6 @@ class Message(BaseModel):
     def to_wire(self) -> dict[str, Any]:
         """The JSON-ready form sent to the next step."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
-
-
-def result_wire(result: Message | Sequence[Message]) -> dict[str, Any]:
-    """A step's result as the next step receives it: a message, or a list as ``{"items": [...], "count": n}``
-    (the shape the state machines' Map states read)."""
-    if isinstance(result, Message):
-        return result.to_wire()
-    return {"items": [item.to_wire() for item in result], "count": len(result)}
 
 
 class MemberRef(Message):
@@ -85,11 +77,57 @@ class WorkflowRunRef(Message):
 LatencyUseCase = Literal["member_added", "workflow_run", "installation"]
 
 
+Item = TypeVar("Item", bound=Message)
+Request = TypeVar("Request", bound=Message)
+
+
 class BackfillRequest(Message):
-    """Onboard every member of an organization: from ``installation.created`` or by hand."""
+    """Onboard every member of an organization: from ``installation.created`` or by hand.
+
+    ``list-org-members`` lists one page per invocation: the receiver asks for page 1, and each page's
+    result carries the request for the next one (``page``, and ``listed``: the members on the pages before
+    it), so no invocation's work grows with the organization.
+    """
 
     org: Login
     installation_id: GitHubId | None = None
+    page: Annotated[int, Field(strict=True, ge=1)] = 1
+    listed: Annotated[int, Field(strict=True, ge=0)] = 0
+
+
+class Page(BaseModel, Generic[Item, Request]):
+    """One page of a paginated step's result: its items, and the request for the next page (None: last).
+
+    The adapter forwards ``items`` like a list result and, in the sqs architecture, sends ``next`` back to
+    the step's own queue; a state machine gets ``{"items", "count", "page", "listed", "next"}`` and loops.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    items: Sequence[Item]
+    number: int  # this page's number, from 1
+    listed: int  # the items on this page and the pages before it
+    next: Request | None
+
+    def state_output(self) -> dict[str, Any]:
+        """What a state machine reads: ``next`` is always present (null on the last page), so a Choice can test it."""
+        return {
+            "items": [item.to_wire() for item in self.items],
+            "count": len(self.items),
+            "page": self.number,
+            "listed": self.listed,
+            "next": None if self.next is None else self.next.to_wire(),
+        }
+
+
+def result_wire(result: Message | Sequence[Message] | Page[Any, Any]) -> dict[str, Any]:
+    """A step's result as the next step receives it: a message, a list as ``{"items": [...], "count": n}``
+    (the shape the state machines' Map states read), or a page (``Page.state_output``)."""
+    if isinstance(result, Message):
+        return result.to_wire()
+    if isinstance(result, Page):
+        return result.state_output()
+    return {"items": [item.to_wire() for item in result], "count": len(result)}
 
 
 #: The messages a webhook starts, by name (``functions.webhook_events.Outgoing.kind``).

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from functions.common.events import SQSRecord
-from functions.common.models import Message, result_wire
+from functions.common.models import Message, Page, result_wire
 from functions.common.observability import logger
 
 #: The ``message`` of the tracking lines: what ``stackops trace`` looks for.
@@ -73,7 +73,7 @@ def wire(output: Any) -> Any:
     """A step's result as the next step receives it (a list of messages as the items it fans out to)."""
     if output is None:
         return None
-    if isinstance(output, Message | list | tuple):
+    if isinstance(output, Message | Page | list | tuple):
         return result_wire(output)
     return str(output)
 

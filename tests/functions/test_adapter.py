@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from functions.common import adapter, dispatch
 from functions.common.errors import GitHubUnavailable
-from functions.common.models import Message
+from functions.common.models import Message, Page
 from functions.common.observability import logger
 from tests.functions.webhooks import FakeLambdaContext
 
@@ -51,7 +51,32 @@ def count(message: Count) -> list[Number]:
     return [Number(correlation_id=message.correlation_id, value=value) for value in range(1, message.up_to + 1)]
 
 
+class Listing(Message):
+    """Toy paginated input: the numbers 1..up_to, PER_PAGE a page, from ``page``."""
+
+    up_to: int
+    page: int = 1
+    listed: int = 0
+
+
+PER_PAGE = 3
+
+
+def list_numbers(message: Listing) -> Page[Number, Listing]:
+    start = (message.page - 1) * PER_PAGE + 1
+    values = range(start, min(start + PER_PAGE, message.up_to + 1))
+    listed = message.listed + len(values)
+    more = listed < message.up_to
+    return Page[Number, Listing](
+        items=[Number(correlation_id=message.correlation_id, value=value) for value in values],
+        number=message.page,
+        listed=listed,
+        next=message.model_copy(update={"page": message.page + 1, "listed": listed}) if more else None,
+    )
+
+
 square_handler = adapter.step_handler(square, Count)
+list_handler = adapter.step_handler(list_numbers, Listing)
 count_handler = adapter.step_handler(count, Count)
 discard_handler = adapter.step_handler(discard, Count)
 
@@ -199,7 +224,74 @@ def test_step_functions_an_outputs_own_received_at_is_kept() -> None:
     assert stamped_handler({"correlationId": "d-9", "upTo": 3, "receivedAt": 1700}, CONTEXT)["receivedAt"] == 1
 
 
+def test_step_functions_gets_a_page_with_the_request_for_the_next_or_null() -> None:
+    first = list_handler({"correlationId": "d-4", "upTo": 4, "receivedAt": 1700}, CONTEXT)
+    assert first == {
+        "items": [{"correlationId": "d-4", "value": value, "receivedAt": 1700} for value in (1, 2, 3)],
+        "count": 3,
+        "page": 1,
+        "listed": 3,
+        "next": {"correlationId": "d-4", "upTo": 4, "page": 2, "listed": 3, "receivedAt": 1700},
+    }
+    last = list_handler(first["next"], CONTEXT)
+    assert (last["items"], last["listed"], last["next"]) == (
+        [{"correlationId": "d-4", "value": 4, "receivedAt": 1700}],
+        4,
+        None,
+    ), "a Choice tests next for null: it is there on the last page too"
+
+
 # SQS: each record processed alone, results forwarded, failures reported per record.
+
+
+def listing_record(body: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    record = sqs_record(json.dumps(body), correlation_id=body["correlationId"])
+    return {**record, "eventSourceARN": queue_arn}
+
+
+def test_sqs_a_page_forwards_its_items_and_sends_the_next_page_to_its_own_queue(sqs_env: Aws) -> None:
+    sqs = dispatch.sqs_client()
+    own = sqs.create_queue(QueueName="listing")["QueueUrl"]
+    own_arn = sqs.get_queue_attributes(QueueUrl=own, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pages, forwarded = 0, []
+    request: dict[str, Any] | None = {"correlationId": "d-5", "upTo": 7, "receivedAt": 1700}
+    while request is not None:
+        assert list_handler({"Records": [listing_record(request, own_arn)]}, CONTEXT) == {"batchItemFailures": []}
+        pages += 1
+        forwarded += sqs_env.forwarded()
+        (*following,) = sqs_env.received(own)
+        assert len(following) <= 1, "one request for the next page, never more"
+        request = json.loads(following[0]["Body"]) if following else None
+        if following:
+            assert following[0]["MessageAttributes"]["correlationId"]["StringValue"] == "d-5"
+            assert request == {
+                "correlationId": "d-5",
+                "upTo": 7,
+                "page": pages + 1,
+                "listed": 3 * pages,
+                "receivedAt": 1700,
+            }
+    assert pages == 3
+    assert sorted(body["value"] for _, body in forwarded) == list(range(1, 8))
+    assert {(correlation_id, body["receivedAt"]) for correlation_id, body in forwarded} == {("d-5", 1700)}
+
+
+def test_sqs_a_page_whose_items_are_not_all_forwarded_does_not_ask_for_the_next(sqs_env: Aws) -> None:
+    sqs = dispatch.sqs_client()
+    own = sqs.create_queue(QueueName="listing-refused")["QueueUrl"]
+    own_arn = sqs.get_queue_attributes(QueueUrl=own, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    refused = {
+        "Successful": [{"Id": "0", "MessageId": "0", "MD5OfMessageBody": "x"}],
+        "Failed": [
+            {"Id": str(i), "SenderFault": False, "Code": "InternalError", "Message": "try again"} for i in (1, 2)
+        ],
+    }
+    record = listing_record({"correlationId": "d-6", "upTo": 9}, own_arn)
+    with Stubber(sqs) as stubber:
+        stubber.add_response("send_message_batch", refused)
+        response = list_handler({"Records": [record]}, CONTEXT)
+    assert response == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert sqs_env.received(own) == [], "the page is retried before any later page is listed"
 
 
 def test_sqs_forwarded_messages_carry_the_records_received_at(sqs_env: Aws) -> None:

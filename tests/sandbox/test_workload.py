@@ -256,8 +256,12 @@ def run_in_process(deliveries: list[Delivery]) -> list[str]:
             elif isinstance(message, WorkflowRunRef):
                 store_records(price_workflow_run(message))
             elif isinstance(message, BackfillRequest):
-                for member in list_org_members(message):
-                    onboard(member)
+                page: BackfillRequest | None = message
+                while page is not None:
+                    listed = list_org_members(page)
+                    for member in listed.items:
+                        onboard(member)
+                    page = listed.next
         except GitHubUnavailable:
             outcomes.append("failed")
             continue

@@ -122,6 +122,9 @@ def computed_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, A
                 "domainName": f"{name}.cloudfront.net",
                 "hostedZoneId": "Z2FDTNDATAQYW2",
             }
+        case "aws:s3/bucket:Bucket":
+            bucket = f"{inputs['bucketPrefix']}0123456789ab"
+            outputs |= {"id": bucket, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
         case "aws:cloudwatch/metricAlarm:MetricAlarm":
             outputs |= {"arn": _arn("cloudwatch", f"alarm:{physical}")}
     return outputs

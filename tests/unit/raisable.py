@@ -72,6 +72,7 @@ SDK = {
     "dynamodb": ("dynamodb", "DynamoDb"),
     "sfn": ("stepfunctions", "Sfn"),
     "cloudwatch": ("cloudwatch", "CloudWatch"),
+    "s3": ("s3", "S3"),
 }
 _RESOURCE = re.compile(r"^arn:aws:states:::(?:(aws-sdk):)?([a-z0-9]+):([A-Za-z]+)(?:\.[a-z0-9:]+)?$")
 

@@ -32,7 +32,14 @@ from moto.stepfunctions.parser.asl.static_analyser.express_static_analyser impor
 from moto.stepfunctions.parser.asl.static_analyser.static_analyser import StaticAnalyser
 
 from components.asl import STATEMACHINES_DIR, DefinitionError, DefinitionTemplate, key_values
-from components.stepfunctions_pipeline import START_CHILD_RESOURCE, START_CHILD_RETRY_ERRORS
+from components.backfill_bucket import PAGES_PREFIX
+from components.stepfunctions_pipeline import (
+    START_CHILD_RESOURCE,
+    START_CHILD_RETRY_ERRORS,
+    WorkflowTypeError,
+    check_workflow_type,
+    page_execution_type,
+)
 from functions import records
 from functions.common.errors import RATE_LIMITED_ERROR_NAME, RETRYABLE_ERROR_NAMES, GitHubRateLimited
 from functions.common.models import TeamMembership, WorkflowRunRef
@@ -89,6 +96,11 @@ PLACEHOLDERS = {
         "OnboardingStateMachineArn",
         "NotificationTopicArn",
         "MaxConcurrency",
+        "PageConcurrency",
+        "ToleratedFailurePercentage",
+        "PageExecutionType",
+        "BackfillBucket",
+        "BackfillPrefix",
         *RATE_LIMIT_PLACEHOLDERS,
     },
 }
@@ -106,6 +118,11 @@ def sample_values(file_name: str, child_type: str = "STANDARD") -> dict[str, Any
         "OnboardingStateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:onboarding",
         "MetricsNamespace": "GitHubAutomation",
         "Stack": "dev-sfn",
+        "PageConcurrency": 3,
+        "ToleratedFailurePercentage": 5,
+        "PageExecutionType": page_execution_type(child_type),
+        "BackfillBucket": "github-automation-dev-sfn-backfill-0123456789ab",
+        "BackfillPrefix": PAGES_PREFIX,
     }
     for name in PLACEHOLDERS[file_name]:
         if name.endswith("FunctionArn"):
@@ -340,6 +357,9 @@ def test_every_transition_lands_on_a_state_and_every_state_is_reachable(file_nam
         assert reached == set(states), f"unreachable: {set(states) - reached}"
 
 
+PAYLOADS = {"ListOrgMembers": "$.listing.next"}
+
+
 @pytest.mark.parametrize("file_name", DEFINITIONS)
 def test_lambda_tasks_retry_lambda_service_errors_and_transient_business_errors(file_name: str) -> None:
     lambda_tasks = [
@@ -353,7 +373,8 @@ def test_lambda_tasks_retry_lambda_service_errors_and_transient_business_errors(
         assert len(business) == 1 and business[0] <= set(RETRYABLE_ERROR_NAMES), name
         assert "GitHubUnavailable" in business[0], name
         assert "GitHubRateLimited" not in business[0], f"{name} waits out rate limits as GitHub asks instead"
-        assert state["Parameters"]["Payload.$"] == "$", f"{name} must pass the message unchanged"
+        # the message unchanged; a paginated step the request for the page the last call named
+        assert state["Parameters"]["Payload.$"] == PAYLOADS.get(name, "$"), f"{name} must pass the message unchanged"
 
 
 @pytest.mark.parametrize("file_name", DEFINITIONS)
@@ -457,7 +478,7 @@ def longest_formatted(expression: str) -> int:
     template, arguments = match.group(1), re.split(r", (?![^()]*\))", match.group(2))
     longest = len(template.replace("{}", ""))
     for argument in arguments:
-        if argument.startswith("States.ArrayLength(") or argument.endswith(".count"):
+        if argument.startswith("States.ArrayLength(") or argument.endswith((".count", ".listed")):
             longest += COUNT_DIGITS
         else:
             assert argument in SUBJECT_ARGUMENT_MAX, f"{argument} has no known bound"
@@ -527,13 +548,58 @@ def test_per_event_machines_store_natively_once_then_notify(file_name: str) -> N
     assert [s for s in states.values() if s.get("Resource") == LAMBDA_INVOKE][-1]["Next"] == "Store"
 
 
-def test_the_backfill_runs_one_onboarding_per_member_bounded_and_tolerant() -> None:
+def page_processor(child_type: str = "STANDARD") -> dict[str, Any]:
+    """The Distributed Map's item processor: what each page's child execution runs."""
+    return rendered("backfill.asl.json", child_type)["States"]["OnboardPages"]["ItemProcessor"]
+
+
+def test_the_backfill_lists_one_page_per_call_and_keeps_each_where_the_map_reads_it() -> None:
+    states = rendered("backfill.asl.json")["States"]
+    assert states["FirstPage"]["Parameters"] == {"next.$": "$$.Execution.Input"}
+    listing = states["ListOrgMembers"]
+    assert listing["Parameters"]["Payload.$"] == "$.listing.next", "each call asks for the page the last one named"
+    assert listing["ResultPath"] == "$.listing" and listing["Next"] == "PutPage"
+    put = states["PutPage"]
+    assert put["Resource"] == "arn:aws:states:::aws-sdk:s3:putObject"
+    assert put["Parameters"]["Bucket"] == sample_values("backfill.asl.json")["BackfillBucket"]
+    assert put["Parameters"]["Key.$"] == (
+        f"States.Format('{PAGES_PREFIX}{{}}/members-{{}}.json', $$.Execution.Name, $.listing.page)"
+    )
+    assert put["Parameters"]["Body.$"] == "States.JsonToString($.listing.items)"
+    assert put["ResultPath"] is None, "the page's members leave the parent's state once written"
+    more = states["MorePages"]
+    assert more["Choices"] == [{"Variable": "$.listing.next", "IsNull": False, "Next": "ListOrgMembers"}]
+    assert more["Default"] == "OnboardPages"
+
+
+def test_the_backfill_onboards_the_pages_with_a_distributed_map_configured_by_the_stack() -> None:
+    values = sample_values("backfill.asl.json")
+    pages = rendered("backfill.asl.json")["States"]["OnboardPages"]
+    assert pages["ItemReader"] == {
+        "Resource": "arn:aws:states:::s3:listObjectsV2",
+        "Parameters": {
+            "Bucket": values["BackfillBucket"],
+            "Prefix.$": f"States.Format('{PAGES_PREFIX}{{}}/', $$.Execution.Name)",
+        },
+    }
+    assert pages["MaxConcurrency"] == values["PageConcurrency"]
+    assert pages["ToleratedFailurePercentage"] == values["ToleratedFailurePercentage"]
+    assert pages["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert pages["ItemSelector"]["backfill.$"] == "$$.Execution.Name", "children name their members after the parent"
+    assert pages["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "DescribeFailure"}]
+
+
+def test_each_page_runs_one_onboarding_per_member_bounded_and_tolerant() -> None:
     definition = rendered("backfill.asl.json")
     assert "TimeoutSeconds" not in definition
-    onboard = definition["States"]["OnboardMembers"]
+    processor = page_processor()
+    read = processor["States"]["ReadPage"]
+    assert read["Resource"] == "arn:aws:states:::aws-sdk:s3:getObject"
+    assert read["ResultSelector"] == {"members.$": "States.StringToJson($.Body)"}
+    onboard = processor["States"]["OnboardMembers"]
     assert onboard["Type"] == "Map" and onboard["ItemProcessor"]["ProcessorConfig"] == {"Mode": "INLINE"}
     assert onboard["MaxConcurrency"] == sample_values("backfill.asl.json")["MaxConcurrency"]
-    assert onboard["ItemsPath"] == "$.members.items"
+    assert onboard["ItemsPath"] == "$.page.members"
     assert "ToleratedFailurePercentage" not in onboard, "Distributed Map only; each iteration catches instead"
     start = onboard["ItemProcessor"]["States"]["OnboardMember"]
     assert start["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
@@ -545,19 +611,35 @@ def test_the_backfill_runs_one_onboarding_per_member_bounded_and_tolerant() -> N
     assert start["Parameters"]["Name.$"] == "$.name"
     assert start["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MemberFailed"}]
     assert onboard["ItemProcessor"]["States"]["MemberFailed"].get("End") is True, "a failed member ends its iteration"
+    ends = {name: state["Parameters"] for name, state in processor["States"].items() if state.get("End")}
+    assert set(ends) == {"PageDone", "PageWithFailures"}
+    for parameters in ends.values():
+        assert {key.removesuffix(".$") for key in parameters} == {"count", "anyFailed", "failed"}, (
+            "a page's result is counts and failed members only: the parent keeps every page's"
+        )
 
 
-def test_an_express_onboarding_is_run_synchronously_by_the_backfill() -> None:
-    start = rendered("backfill.asl.json", "EXPRESS")["States"]["OnboardMembers"]["ItemProcessor"]["States"]
+def test_an_express_onboarding_is_run_synchronously_by_the_page_children() -> None:
+    processor = page_processor("EXPRESS")
+    assert processor["ProcessorConfig"]["ExecutionType"] == "STANDARD", "trace and the meter read their histories"
+    start = processor["States"]["OnboardMembers"]["ItemProcessor"]["States"]
     assert start["OnboardMember"]["Resource"] == "arn:aws:states:::aws-sdk:sfn:startSyncExecution"
     assert start["OnboardMember"]["Next"] == "CheckOnboarding", "startSyncExecution reports a failed child in Status"
 
 
+def test_an_express_page_child_cannot_wait_with_sync() -> None:
+    values = {**sample_values("backfill.asl.json"), "PageExecutionType": "EXPRESS"}
+    template = DefinitionTemplate.load("backfill.asl.json")
+    assert template.express_children_using_sync(values) == ["arn:aws:states:::states:startExecution.sync:2"]
+    with pytest.raises(WorkflowTypeError, match="ExecutionType must be STANDARD"):
+        check_workflow_type("backfill", template, values, "STANDARD")
+    express_onboarding = {**sample_values("backfill.asl.json", "EXPRESS"), "PageExecutionType": "EXPRESS"}
+    assert template.express_children_using_sync(express_onboarding) == [], "startSyncExecution is no .sync"
+
+
 def test_child_execution_names_are_deterministic_and_fit() -> None:
-    selector = rendered("backfill.asl.json")["States"]["OnboardMembers"]["ItemSelector"]
-    assert selector["name.$"] == (
-        "States.Format('{}-{}', $$.Map.Item.Value.login, States.Hash($$.Execution.Name, 'MD5'))"
-    )
+    selector = page_processor()["States"]["OnboardMembers"]["ItemSelector"]
+    assert selector["name.$"] == "States.Format('{}-{}', $$.Map.Item.Value.login, States.Hash($.backfill, 'MD5'))"
     md5_hex = 32
     assert GITHUB_LOGIN_MAX + 1 + md5_hex <= EXECUTION_NAME_MAX
 

@@ -59,11 +59,15 @@ def owned_arns(run: ProgramRun) -> set[str]:
 
 
 def is_scoped(resource: str, owned: set[str]) -> bool:
-    """This stack's resource, the items in it (``<arn>:*`` log streams), or the executions of one of its
-    state machines; or an AWS-managed resource that is documented as needed."""
+    """This stack's resource, the items in it (``<arn>:*`` log streams, ``<bucket arn>/<prefix>*`` objects),
+    or the executions of one of its state machines (``execution:<machine>:*``, and a Distributed Map's child
+    executions ``execution:<machine>/*``); or an AWS-managed resource that is documented as needed."""
     if resource in owned or (resource.endswith(":*") and resource[:-2] in owned):
         return True
-    executions = re.fullmatch(r"(arn:aws:states:[^:]+:\d+):execution:([^:*]+):\*", resource)
+    objects = re.fullmatch(r"(arn:aws:s3:::[a-z0-9.-]+)/[A-Za-z0-9/_-]*\*", resource)
+    if objects and objects.group(1) in owned:
+        return True
+    executions = re.fullmatch(r"(arn:aws:states:[^:]+:\d+):execution:([^:*/]+)(:\*|/\*)", resource)
     if executions and f"{executions.group(1)}:stateMachine:{executions.group(2)}" in owned:
         return True
     return any(pattern.match(resource) for pattern in AWS_MANAGED_RESOURCES)

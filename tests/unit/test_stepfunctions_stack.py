@@ -13,6 +13,7 @@ import pytest
 
 from components import wiring
 from components.asl import PLACEHOLDER, DefinitionTemplate, key_values
+from components.backfill_bucket import PAGES_PREFIX
 from components.catalog import BUSINESS_FUNCTIONS, RECEIVER
 from components.config import StackConfig, parse_config
 from components.naming import Naming
@@ -34,6 +35,8 @@ STANDARD_VARIANT = {
     "workflowType": "STANDARD",
     "workflowTimeoutSeconds": "900",
     "backfillMaxConcurrency": "7",
+    "backfillPageConcurrency": "3",
+    "backfillToleratedFailurePercentage": "5",
     "logRetentionDays": "90",
 }
 MACHINE = "aws:sfn/stateMachine:StateMachine"
@@ -151,8 +154,20 @@ def test_the_backfill_waits_for_rate_limits_within_the_configured_budget(sfn: St
     assert within["And"][0]["NumericLessThanEquals"] == sfn.config.rate_limit_max_wait_seconds
 
 
+def page_states(stack: Stack) -> dict[str, Any]:
+    states: dict[str, Any] = stack.definition("BACKFILL")["States"]["OnboardPages"]["ItemProcessor"]["States"]
+    return states
+
+
 def test_the_backfill_map_runs_onboarding_with_the_configured_concurrency(sfn: Stack) -> None:
-    onboard = sfn.definition("BACKFILL")["States"]["OnboardMembers"]
+    pages = sfn.definition("BACKFILL")["States"]["OnboardPages"]
+    assert pages["MaxConcurrency"] == sfn.config.backfill_page_concurrency
+    assert pages["ToleratedFailurePercentage"] == sfn.config.backfill_tolerated_failure_percentage
+    assert pages["ItemProcessor"]["ProcessorConfig"] == {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": sfn.config.workflow_type,
+    }
+    onboard = page_states(sfn)["OnboardMembers"]
     assert onboard["MaxConcurrency"] == sfn.config.backfill_max_concurrency
     start = onboard["ItemProcessor"]["States"]["OnboardMember"]
     assert start["Parameters"]["StateMachineArn"] == sfn.machine("ONBOARDING").outputs["arn"]
@@ -165,7 +180,7 @@ def test_the_backfill_map_runs_onboarding_with_the_configured_concurrency(sfn: S
 
 def test_a_standard_onboarding_is_followed_with_sync_2(stacks: Callable[[str, bool], Stack]) -> None:
     standard = stacks(SFN_STACK, True)
-    start = standard.definition("BACKFILL")["States"]["OnboardMembers"]["ItemProcessor"]["States"]["OnboardMember"]
+    start = page_states(standard)["OnboardMembers"]["ItemProcessor"]["States"]["OnboardMember"]
     assert start["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
     statements = {s.get("Sid"): s for s in standard.statements("BACKFILL")}
     onboarding = standard.machine("ONBOARDING").outputs["arn"]
@@ -183,10 +198,82 @@ def test_a_standard_onboarding_is_followed_with_sync_2(stacks: Callable[[str, bo
 
 def test_an_express_onboarding_is_run_synchronously(stacks: Callable[[str, bool], Stack]) -> None:
     express = stacks(SFN_STACK, False)
-    states_actions = {a for s in express.statements("BACKFILL") for a in s["Action"] if a.startswith("states:")}
-    assert states_actions == {"states:StartSyncExecution"}
-    (start,) = [s for s in express.statements("BACKFILL") if s["Action"] == ["states:StartSyncExecution"]]
-    assert start["Resource"] == [express.machine("ONBOARDING").outputs["arn"]]
+    statements = {s.get("Sid"): s for s in express.statements("BACKFILL")}
+    states_actions = {a for s in statements.values() for a in s["Action"] if a.startswith("states:")}
+    assert states_actions == {"states:StartSyncExecution", *MAP_RUN_ACTIONS}
+    assert statements["RunOnboarding"]["Action"] == ["states:StartSyncExecution"]
+    assert statements["RunOnboarding"]["Resource"] == [express.machine("ONBOARDING").outputs["arn"]]
+
+
+MAP_RUN_ACTIONS = {"states:StartExecution", "states:DescribeExecution", "states:StopExecution"}
+
+
+@pytest.mark.parametrize("standard", [True, False], ids=["standard", "express"])
+def test_the_backfill_may_run_its_own_page_executions_and_nothing_more(
+    stacks: Callable[[str, bool], Stack], standard: bool
+) -> None:
+    stack = stacks(SFN_STACK, standard)
+    statements = {s.get("Sid"): s for s in stack.statements("BACKFILL")}
+    backfill = stack.machine("BACKFILL").outputs["arn"]
+    assert statements["StartPageExecutions"]["Action"] == ["states:StartExecution"]
+    assert statements["StartPageExecutions"]["Resource"] == [backfill]
+    assert statements["FollowPageExecutions"]["Action"] == ["states:DescribeExecution", "states:StopExecution"]
+    assert statements["FollowPageExecutions"]["Resource"] == [backfill.replace(":stateMachine:", ":execution:") + "/*"]
+
+
+def backfill_bucket(stack: Stack) -> Resource:
+    (bucket,) = stack.run.of_type("aws:s3/bucket:Bucket")
+    return bucket
+
+
+def bucket_setting(stack: Stack, typ: str) -> Resource:
+    (setting,) = [r for r in stack.run.of_type(typ) if r.inputs["bucket"] == backfill_bucket(stack).outputs["id"]]
+    return setting
+
+
+def test_the_page_bucket_is_private_encrypted_tls_only_and_expires_its_pages(sfn: Stack) -> None:
+    bucket = backfill_bucket(sfn)
+    assert re.fullmatch(r"[a-z0-9-]{3,37}", bucket.inputs["bucketPrefix"]), "a valid bucket name prefix"
+    encryption = bucket_setting(
+        sfn, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    (rule,) = encryption.inputs["rules"]
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+    block = bucket_setting(sfn, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+    assert all(
+        block.inputs[k] is True
+        for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    )
+    ownership = bucket_setting(sfn, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+    assert ownership.inputs["rule"]["objectOwnership"] == "BucketOwnerEnforced", "ACLs off"
+    lifecycle = bucket_setting(sfn, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")
+    (expiry,) = lifecycle.inputs["rules"]
+    assert expiry["status"] == "Enabled" and expiry["filter"]["prefix"] == PAGES_PREFIX
+    assert 1 <= expiry["expiration"]["days"] <= 14
+    assert expiry["abortIncompleteMultipartUpload"]["daysAfterInitiation"] == 1
+    policy = json.loads(bucket_setting(sfn, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    (deny,) = policy["Statement"]
+    arn = bucket.outputs["arn"]
+    assert deny["Effect"] == "Deny" and deny["Principal"] == "*" and deny["Action"] == "s3:*"
+    assert deny["Resource"] == [arn, f"{arn}/*"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_backfill_reads_and_writes_only_its_pages(sfn: Stack) -> None:
+    arn = backfill_bucket(sfn).outputs["arn"]
+    s3 = [s for s in sfn.statements("BACKFILL") if any(a.startswith("s3:") for a in s["Action"])]
+    assert [(s["Action"], s["Resource"], s.get("Condition")) for s in s3] == [
+        (["s3:GetObject", "s3:PutObject"], [f"{arn}/{PAGES_PREFIX}*"], None),
+        (["s3:ListBucket"], [arn], {"StringLike": {"s3:prefix": [f"{PAGES_PREFIX}*"]}}),
+    ]
+    for use_case in ("ONBOARDING", "CHARGEBACK"):
+        assert not any(a.startswith("s3:") for s in sfn.statements(use_case) for a in s["Action"]), use_case
+    definition = json.dumps(sfn.definition("BACKFILL"))
+    assert definition.count(backfill_bucket(sfn).outputs["id"]) == 3, "PutPage, the ItemReader and ReadPage"
+
+
+def test_the_sqs_stack_has_no_page_bucket(stacks: Callable[[str, bool], Stack]) -> None:
+    assert not stacks(SQS_STACK, False).run.of_type("aws:s3/bucket:Bucket"), "sqs pages through its queue"
 
 
 def test_a_machine_using_sync_must_be_standard() -> None:

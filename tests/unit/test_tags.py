@@ -31,6 +31,12 @@ UNTAGGABLE = {
     "aws:acm/certificateValidation:CertificateValidation",
     "aws:cloudwatch/dashboard:Dashboard",
     "aws:cloudwatch/queryDefinition:QueryDefinition",
+    # a bucket's settings are sub-resources of the (tagged) bucket
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketPolicy:BucketPolicy",
 }
 
 
