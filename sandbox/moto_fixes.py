@@ -104,6 +104,7 @@ def install(
             parse_each_definition_once(patches)
             reuse_task_clients(patches, task_clients or (lambda client: client))
             parse_each_json_path_once(patches)
+            name_distributed_children(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -1117,3 +1118,58 @@ def parse_each_json_path_once(patches: Patches) -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
     patches.replace(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse))
+
+
+#: The distributed worker classes (item processor, and the legacy Iterator) whose jobs are child executions.
+_DISTRIBUTED_WORKERS = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor."
+    "distributed_item_processor_worker.DistributedItemProcessorWorker",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator."
+    "distributed_iterator_worker.DistributedIteratorWorker",
+)
+
+
+def _distributed_workers() -> list[type]:
+    import importlib
+
+    modules_and_names = (path.rsplit(".", 1) for path in _DISTRIBUTED_WORKERS)
+    return [getattr(importlib.import_module(module), name) for module, name in modules_and_names]
+
+
+def name_distributed_children(patches: Patches) -> None:
+    """Give each child of a Distributed Map an execution of its own in the context object, as AWS does.
+
+    On AWS every item runs as a child execution: inside it ``$$.Execution`` is the child's (its own name
+    and ARN, ``arn:...:execution:<machine>/<map run label>:<name>``, its input, its start) and
+    ``$$.StateMachine`` is the map run's child machine (``<machine>/<label>``); an Express child's ARN is
+    made as the sandbox makes every Express execution's (``...:express:<machine>/<label>:<name>:<uuid>``).
+    moto runs the item in a frame of the parent and left the parent's there, so a child read its parent's
+    name and input. The ``ItemSelector`` (or ``Parameters``) is still evaluated in the parent's context
+    first, as on AWS (the parent's ``$$.Execution.Name``, ``$$.Map.Item``); only then does the child get
+    its own.
+    """
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+
+    for worker in _distributed_workers():
+        eval_input = worker._eval_input
+
+        def child_input(self: Any, env_frame: Any, eval_input: Callable[..., None] = eval_input) -> None:
+            eval_input(self, env_frame)
+            record = self._map_run_record
+            context = env_frame.states.context_object.context_object_data
+            name = str(uuid.uuid4())
+            machine = record.map_state_machine_arn
+            if getattr(record, "execution_type", "STANDARD") == "EXPRESS":
+                arn = f"{machine.replace(':stateMachine:', ':express:', 1)}:{name}:{uuid.uuid4()}"
+            else:
+                arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{name}"
+            context["Execution"] = {
+                "Id": arn,
+                "Input": copy.deepcopy(env_frame.states.get_input()),
+                "Name": name,
+                "RoleArn": context["Execution"]["RoleArn"],
+                "StartTime": iso_8601_datetime_with_milliseconds(datetime.datetime.now(datetime.UTC)),
+            }
+            context["StateMachine"] = {"Id": machine, "Name": machine.split(":stateMachine:", 1)[-1]}
+
+        patches.replace(worker, "_eval_input", child_input)

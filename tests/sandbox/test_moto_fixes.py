@@ -987,3 +987,47 @@ def test_a_json_path_is_parsed_once_and_still_found(aws: EmbeddedAws) -> None:
     assert json_path.parse("$.member.login") is json_path.parse("$.member.login")
     assert json_path.extract_json("$.member.login", {"member": {"login": "alice"}}) == "alice"
     assert json_path.extract_json("$.member.login", {"member": {"login": "bob"}}) == "bob"
+
+
+# --- Distributed Map --------------------------------------------------------------------------------------
+
+
+def _distributed(states: dict[str, Any], execution_type: str = "STANDARD", **fields: Any) -> dict[str, Any]:
+    """A machine whose one state is a Distributed Map running ``states`` (starting at the first) per item."""
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
+        "StartAt": next(iter(states)),
+        "States": states,
+    }
+    return {"StartAt": "Pages", "States": {"Pages": {"Type": "Map", "ItemProcessor": processor, "End": True, **fields}}}
+
+
+def test_a_distributed_child_runs_as_an_execution_of_its_own(aws: EmbeddedAws) -> None:
+    """In a child ``$$.Execution`` is the child's (AWS starts an execution per item); the ItemSelector is
+    evaluated in the parent's context: its ``$$.Execution.Name`` and ``$$.Map.Item``. MaxConcurrency is
+    accepted on a distributed map."""
+    who = {
+        "Who": {
+            "Type": "Pass",
+            "Parameters": {"selected.$": "$", "name.$": "$$.Execution.Name", "input.$": "$$.Execution.Input"},
+            "End": True,
+        }
+    }
+    selector = {"parent.$": "$$.Execution.Name", "value.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index"}
+    machine = _state_machine(aws, _distributed(who, ItemsPath="$.items", ItemSelector=selector, MaxConcurrency=1))
+    sfn = aws.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=machine, name="the-parent", input='{"items": ["a", "b"]}')["executionArn"]
+    deadline = time.monotonic() + 10
+    while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    children = json.loads(execution["output"])
+    assert [child["selected"] for child in children] == [
+        {"parent": "the-parent", "value": "a", "index": 0},
+        {"parent": "the-parent", "value": "b", "index": 1},
+    ]
+    assert [child["input"] for child in children] == [child["selected"] for child in children]
+    names = [child["name"] for child in children]
+    assert len(set(names)) == 2 and "the-parent" not in names
