@@ -104,6 +104,7 @@ def install(
             parse_each_definition_once(patches)
             reuse_task_clients(patches, task_clients or (lambda client: client))
             parse_each_json_path_once(patches)
+            accept_express_map_children(patches)
             name_distributed_children(patches)
         except BaseException:
             patches.uninstall()
@@ -1118,6 +1119,132 @@ def parse_each_json_path_once(patches: Patches) -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
     patches.replace(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse))
+
+
+# --- Step Functions: Distributed Map ---------------------------------------------------------------------
+#
+# Where moto's grammar and engine fall short of AWS for the backfill's Distributed Map (a child per page of
+# members, the pages listed by an s3:listObjectsV2 ItemReader). The two grammar gaps are fixed on the
+# definition's JSON before moto's ANTLR parser reads it; the definition moto stores (DescribeStateMachine)
+# is the one created, unchanged.
+
+
+def _definition_json(definition: str) -> dict[str, Any] | None:
+    """The definition as JSON, or None when it is not a JSON object (moto's parser then reports why)."""
+    try:
+        loaded = json.loads(definition)
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _states_in(states: Any) -> Any:
+    """Every (name, declaration) of a ``States`` object, those of its Parallel branches and Map processors
+    included (state names are unique in the whole state machine)."""
+    if not isinstance(states, dict):
+        return
+    for name, state in states.items():
+        if not isinstance(state, dict):
+            continue
+        yield name, state
+        if state.get("Type") == "Map":
+            for key in ("ItemProcessor", "Iterator"):
+                if isinstance(state.get(key), dict):
+                    yield from _states_in(state[key].get("States"))
+        elif state.get("Type") == "Parallel":
+            for branch in state.get("Branches") or []:
+                if isinstance(branch, dict):
+                    yield from _states_in(branch.get("States"))
+
+
+def _map_states(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, state) for name, state in _states_in(definition.get("States")) if state.get("Type") == "Map"]
+
+
+def _program_map_states(states: Any) -> Any:
+    """Every parsed Map state (moto's ``StateMap``) of a parsed ``States``, nested ones included."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.state_parallel import StateParallel
+
+    for state in states.states.values():
+        if isinstance(state, StateMap):
+            yield state
+            yield from _program_map_states(state.iteration_component._states)
+        elif isinstance(state, StateParallel):
+            for program in state.branches.programs:
+                yield from _program_map_states(program.states)
+
+
+#: Task resources an Express workflow cannot run (AWS: "Express workflows don't support .sync" integrations,
+#: nor waiting for a task token).
+_EXPRESS_UNSUPPORTED = (".sync", ".waitForTaskToken")
+
+
+def _express_unsupported_tasks(processor: dict[str, Any]) -> list[str]:
+    """The ``Resource`` of each Task of an item processor that waits for a job or a token."""
+    return [
+        f"{name}: {state['Resource']}"
+        for name, state in _states_in(processor.get("States"))
+        if state.get("Type") == "Task"
+        and isinstance(state.get("Resource"), str)
+        and state["Resource"].startswith("arn:aws:states:::")
+        and any(pattern in state["Resource"] for pattern in _EXPRESS_UNSUPPORTED)
+    ]
+
+
+def accept_express_map_children(patches: Patches) -> None:
+    """Accept a Distributed Map whose children are Express workflows (``"ProcessorConfig": {"Mode":
+    "DISTRIBUTED", "ExecutionType": "EXPRESS"}``), as AWS does.
+
+    moto's grammar knows only ``"ExecutionType": "STANDARD"``, so CreateStateMachine refused the definition
+    (``mismatched input '"EXPRESS"' expecting '"STANDARD"'``). The parser now reads such a processor as
+    STANDARD (moto runs every child in process either way) and, as AWS, a definition whose Express children
+    would run a ``.sync`` or ``.waitForTaskToken`` task is refused at creation. The parsed Map's iteration
+    component keeps ``execution_type = "EXPRESS"`` and each of its map runs (moto's ``MapRunRecord``, in
+    the execution's ``env.map_run_record_pool_manager``) gets the same ``execution_type`` ("STANDARD"
+    otherwise), with the run's child count in its ``execution_counter``: what a cost meter reads to price
+    the children as Express executions rather than as state transitions.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    parse = AmazonStateLanguageParser.parse
+    eval_body = DistributedIterationComponent._eval_body
+
+    def express_processors(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        processors = {}
+        for name, state in _map_states(definition):
+            processor = state.get("ItemProcessor") or state.get("Iterator")
+            config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+            if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
+                processors[name] = processor
+        return processors
+
+    def parse_express(definition: str) -> Any:
+        loaded = _definition_json(definition)
+        processors = express_processors(loaded) if loaded is not None else {}
+        if not processors:
+            return parse(definition)
+        for name, processor in processors.items():
+            if unsupported := _express_unsupported_tasks(processor):
+                raise ASLParserException(
+                    errors=[f"Map {name!r} runs Express children, and Express workflows don't support {unsupported}"]
+                )
+            processor["ProcessorConfig"]["ExecutionType"] = "STANDARD"
+        program, tree = parse(json.dumps(loaded, ensure_ascii=False))
+        for state_map in _program_map_states(program.states):
+            if state_map.name in processors:
+                state_map.iteration_component.execution_type = "EXPRESS"
+        return program, tree
+
+    def record_execution_type(self: Any, env: Any) -> None:
+        env.stack[-1].map_run_record.execution_type = getattr(self, "execution_type", "STANDARD")
+        eval_body(self, env)
+
+    patches.replace(AmazonStateLanguageParser, "parse", staticmethod(parse_express))
+    patches.replace(DistributedIterationComponent, "_eval_body", record_execution_type)
 
 
 #: The distributed worker classes (item processor, and the legacy Iterator) whose jobs are child executions.

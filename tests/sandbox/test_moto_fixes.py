@@ -1002,6 +1002,55 @@ def _distributed(states: dict[str, Any], execution_type: str = "STANDARD", **fie
     return {"StartAt": "Pages", "States": {"Pages": {"Type": "Map", "ItemProcessor": processor, "End": True, **fields}}}
 
 
+def _items(failing: int, total: int) -> dict[str, Any]:
+    return {"items": [{"n": n, "fail": n < failing} for n in range(total)]}
+
+
+def _map_runs(aws: EmbeddedAws, execution_arn: str) -> list[Any]:
+    """moto's map run records of an execution (its worker's environment keeps them)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
+    (execution,) = [e for m in backend.state_machines for e in m.executions if e.exec_arn == execution_arn]
+    return execution.exec_worker.env.map_run_record_pool_manager.get_all()  # type: ignore[no-any-return]
+
+
+def test_a_distributed_map_runs_express_children(aws: EmbeddedAws) -> None:
+    """AWS accepts ``"ExecutionType": "EXPRESS"``; moto's grammar knew only STANDARD. The map run says which."""
+    who = {"Who": {"Type": "Pass", "Parameters": {"id.$": "$$.Execution.Id", "n.$": "$.n"}, "End": True}}
+    definition = json.dumps(_distributed(who, "EXPRESS", ItemsPath="$.items"))
+    sfn = aws.client("stepfunctions")
+    machine = sfn.create_state_machine(name=f"m-{uuid.uuid4().hex[:12]}", definition=definition, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+
+    execution = _run(aws, machine, _items(0, 2))
+
+    assert sfn.describe_state_machine(stateMachineArn=machine)["definition"] == definition  # as created
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    assert [child["n"] for child in output] == [0, 1]
+    assert all(":express:" in child["id"] for child in output)
+    assert [run.execution_type for run in _map_runs(aws, execution["executionArn"])] == ["EXPRESS"]
+
+
+def test_express_children_cannot_wait_for_a_job(aws: EmbeddedAws) -> None:
+    """AWS: Express workflows don't support ``.sync`` (nor ``.waitForTaskToken``): refused at creation."""
+    sync = {
+        "Start": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:c"},
+            "End": True,
+        }
+    }
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="Express workflows don't support.*startExecution.sync:2"):  # (moto's
+        _state_machine(aws, _distributed(sync, "EXPRESS"))  # InvalidDefinition answers with no error code)
+    assert _state_machine(aws, _distributed(sync, "STANDARD"))
+
+
 def test_a_distributed_child_runs_as_an_execution_of_its_own(aws: EmbeddedAws) -> None:
     """In a child ``$$.Execution`` is the child's (AWS starts an execution per item); the ItemSelector is
     evaluated in the parent's context: its ``$$.Execution.Name`` and ``$$.Map.Item``. MaxConcurrency is
