@@ -105,6 +105,7 @@ def install(
             reuse_task_clients(patches, task_clients or (lambda client: client))
             parse_each_json_path_once(patches)
             accept_express_map_children(patches)
+            accept_integer_failure_percentages(patches)
             name_distributed_children(patches)
         except BaseException:
             patches.uninstall()
@@ -1245,6 +1246,34 @@ def accept_express_map_children(patches: Patches) -> None:
 
     patches.replace(AmazonStateLanguageParser, "parse", staticmethod(parse_express))
     patches.replace(DistributedIterationComponent, "_eval_body", record_execution_type)
+
+
+def accept_integer_failure_percentages(patches: Patches) -> None:
+    """Accept an integer ``ToleratedFailurePercentage`` (``10``), as AWS documents it (0 to 100).
+
+    moto's grammar takes only a NUMBER token there, which an integer is not (its lexer makes ``10`` an INT),
+    so CreateStateMachine refused ``"ToleratedFailurePercentage": 10`` (``no viable alternative``); ``10.0``
+    parsed. The parser now reads an integer percentage as that float. (``ToleratedFailureCount`` is an INT
+    in the grammar: an integer count always parsed.)
+    """
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parse = AmazonStateLanguageParser.parse
+
+    def parse_integer_percentages(definition: str) -> Any:
+        loaded = _definition_json(definition)
+        integers = [
+            state
+            for _, state in (_map_states(loaded) if loaded is not None else [])
+            if type(state.get("ToleratedFailurePercentage")) is int
+        ]
+        if not integers:
+            return parse(definition)
+        for state in integers:
+            state["ToleratedFailurePercentage"] = float(state["ToleratedFailurePercentage"])
+        return parse(json.dumps(loaded, ensure_ascii=False))
+
+    patches.replace(AmazonStateLanguageParser, "parse", staticmethod(parse_integer_percentages))
 
 
 #: The distributed worker classes (item processor, and the legacy Iterator) whose jobs are child executions.

@@ -1002,6 +1002,18 @@ def _distributed(states: dict[str, Any], execution_type: str = "STANDARD", **fie
     return {"StartAt": "Pages", "States": {"Pages": {"Type": "Map", "ItemProcessor": processor, "End": True, **fields}}}
 
 
+#: A child that fails (``Boom``) when its item says so, and otherwise answers the item's ``n``.
+FAILING_CHILD = {
+    "Check": {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Boom"}],
+        "Default": "Done",
+    },
+    "Boom": {"Type": "Fail", "Error": "Boom", "Cause": "the item asked to fail"},
+    "Done": {"Type": "Pass", "InputPath": "$.n", "End": True},
+}
+
+
 def _items(failing: int, total: int) -> dict[str, Any]:
     return {"items": [{"n": n, "fail": n < failing} for n in range(total)]}
 
@@ -1049,6 +1061,20 @@ def test_express_children_cannot_wait_for_a_job(aws: EmbeddedAws) -> None:
     with pytest.raises(ClientError, match="Express workflows don't support.*startExecution.sync:2"):  # (moto's
         _state_machine(aws, _distributed(sync, "EXPRESS"))  # InvalidDefinition answers with no error code)
     assert _state_machine(aws, _distributed(sync, "STANDARD"))
+
+
+def test_an_integer_tolerated_failure_percentage_is_accepted(aws: EmbeddedAws) -> None:
+    """AWS documents the percentage as 0 to 100 (``10``); moto's grammar took only ``10.0``."""
+    sfn = aws.client("stepfunctions")
+    definition = json.dumps(_distributed(FAILING_CHILD, ItemsPath="$.items", ToleratedFailurePercentage=10))
+    machine = sfn.create_state_machine(name=f"m-{uuid.uuid4().hex[:12]}", definition=definition, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+
+    assert sfn.describe_state_machine(stateMachineArn=machine)["definition"] == definition
+    execution = _run(aws, machine, _items(0, 3))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert _state_machine(aws, _distributed(FAILING_CHILD, ToleratedFailureCount=1))  # (an INT: always parsed)
 
 
 def test_a_distributed_child_runs_as_an_execution_of_its_own(aws: EmbeddedAws) -> None:
