@@ -107,6 +107,7 @@ def install(
             accept_express_map_children(patches)
             accept_integer_failure_percentages(patches)
             name_distributed_children(patches)
+            enforce_tolerated_failures(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -1329,3 +1330,133 @@ def name_distributed_children(patches: Patches) -> None:
             context["StateMachine"] = {"Id": machine, "Name": machine.split(":stateMachine:", 1)[-1]}
 
         patches.replace(worker, "_eval_input", child_input)
+
+
+class _FailedChild(dict):  # type: ignore[type-arg]
+    """A failed child execution's result in the Map's output (marked, to be counted; a dict otherwise)."""
+
+
+def _failed_child_result(env: Any) -> _FailedChild | None:
+    """What AWS puts in a Distributed Map's output for a child that failed or timed out (its execution
+    result unchanged: the ``NONE`` transformation's metadata, with ``Error`` and ``Cause``), or None when
+    the child succeeded or was stopped."""
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+    from moto.stepfunctions.parser.asl.eval.program_state import (
+        ProgramEnded,
+        ProgramError,
+        ProgramStopped,
+        ProgramTimedOut,
+    )
+
+    state = env.program_state()
+    if isinstance(state, ProgramEnded | ProgramStopped):
+        return None
+    if isinstance(state, ProgramTimedOut):
+        status, error, cause = "TIMED_OUT", "States.Timeout", None
+    elif isinstance(state, ProgramError):
+        status, error, cause = "FAILED", (state.error or {}).get("error"), (state.error or {}).get("cause")
+    else:  # the item's input or the program raised before the program could end
+        status, error, cause = "FAILED", "States.Runtime", None
+    context = env.states.context_object.context_object_data
+    result = _FailedChild(
+        ExecutionArn=context["Execution"]["Id"],
+        Input=json.dumps(context["Execution"]["Input"]),
+        InputDetails={"Included": True},
+        Name=context["Execution"]["Name"],
+        StartDate=context["Execution"]["StartTime"],
+        StateMachineArn=context["StateMachine"]["Id"],
+        Status=status,
+        StopDate=iso_8601_datetime_with_milliseconds(datetime.datetime.now(datetime.UTC)),
+    )
+    result.update({key: value for key, value in (("Error", error), ("Cause", cause)) if value is not None})
+    return result
+
+
+def _exceeds_tolerance(failed: int, total: int, declared: tuple[bool, bool], count: int, percentage: float) -> bool:
+    """Whether ``failed`` of ``total`` items fail the map run: beyond ``ToleratedFailureCount`` or beyond
+    ``ToleratedFailurePercentage`` of the items, whichever is declared (either one, if both are); with
+    neither declared, both are 0: any failure does."""
+    count_declared, percentage_declared = declared
+    if not count_declared and not percentage_declared:
+        return failed > 0
+    return (count_declared and failed > count) or (percentage_declared and failed * 100 > percentage * total)
+
+
+def enforce_tolerated_failures(patches: Patches) -> None:
+    """Fail a Distributed Map whose failed children exceed its tolerated failures, as AWS does.
+
+    AWS counts the child executions that failed or timed out; beyond ``ToleratedFailureCount`` or
+    ``ToleratedFailurePercentage`` of the items (both 0 by default: any failure), the map run fails and
+    the Map state fails with ``States.ExceedToleratedFailureThreshold``, which a Catch on the Map catches.
+    Within the tolerance the Map succeeds and, without a ResultWriter, each failed child's place in its
+    output holds the child's execution result unchanged (``ExecutionArn``, ``Name``, ``Input``,
+    ``Status``, ``Error``, ``Cause``...; AWS's ResultWriter documentation: a failed child's result is
+    as with the ``NONE`` transformation). moto parsed both fields, logged that they "have no effect", put
+    ``null`` in a failed child's place and let the Map succeed whatever failed. Thresholds are read from
+    the map run record when the run ends (``UpdateMapRun`` changes them there).
+    """
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_failure import (
+        ToleratedFailureCountDecl,
+        ToleratedFailurePercentageDecl,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    from_state_props = StateMap.from_state_props
+    map_run = DistributedIterationComponent._map_run
+
+    def declare_tolerance(self: StateMap, state_props: Any) -> None:
+        from_state_props(self, state_props)
+        self.iteration_component.tolerance_declared = (  # type: ignore[attr-defined]
+            state_props.get(ToleratedFailureCountDecl) is not None,
+            state_props.get(ToleratedFailurePercentageDecl) is not None,
+        )
+
+    def fail_beyond_tolerance(self: Any, env: Any, eval_input: Any) -> None:
+        map_run(self, env, eval_input)
+        outputs = env.stack[-1]
+        failed = sum(isinstance(output, _FailedChild) for output in outputs)
+        env.stack[-1] = [dict(output) if isinstance(output, _FailedChild) else output for output in outputs]
+        record = eval_input.map_run_record
+        declared = getattr(self, "tolerance_declared", (False, False))
+        count, percentage = record.tolerated_failure_count, record.tolerated_failure_percentage
+        if failed and _exceeds_tolerance(failed, len(outputs), declared, count, percentage):
+            error = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+            cause = (
+                f"{failed} of {len(outputs)} child executions failed, more than tolerated "
+                f"(ToleratedFailureCount {count}, ToleratedFailurePercentage {percentage})"
+            )
+            raise FailureEventException(
+                FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=error),
+                    event_type=HistoryEventType.MapRunFailed,
+                    event_details=EventDetails(
+                        mapRunFailedEventDetails=MapRunFailedEventDetails(error=error.to_name(), cause=cause)
+                    ),
+                )
+            )
+
+    patches.replace(StateMap, "from_state_props", declare_tolerance)
+    patches.replace(DistributedIterationComponent, "_map_run", fail_beyond_tolerance)
+    for worker in _distributed_workers():
+        eval_job = worker._eval_job
+
+        def record_failure(self: Any, env: Any, job: Any, eval_job: Callable[..., None] = eval_job) -> None:
+            eval_job(self, env, job)
+            if (failed := _failed_child_result(env)) is not None:
+                job.job_output = failed
+
+        patches.replace(worker, "_eval_job", record_failure)

@@ -1077,6 +1077,67 @@ def test_an_integer_tolerated_failure_percentage_is_accepted(aws: EmbeddedAws) -
     assert _state_machine(aws, _distributed(FAILING_CHILD, ToleratedFailureCount=1))  # (an INT: always parsed)
 
 
+@pytest.mark.parametrize(
+    ("tolerance", "failing", "status"),
+    [
+        ({}, 1, "FAILED"),  # default 0: any failure
+        ({}, 0, "SUCCEEDED"),
+        ({"ToleratedFailureCount": 1}, 1, "SUCCEEDED"),
+        ({"ToleratedFailureCount": 1}, 2, "FAILED"),
+        ({"ToleratedFailurePercentage": 50}, 2, "SUCCEEDED"),  # 2 of 4: not beyond 50 %
+        ({"ToleratedFailurePercentage": 50}, 3, "FAILED"),
+        ({"ToleratedFailurePercentage": 50, "ToleratedFailureCount": 1}, 2, "FAILED"),  # beyond either one
+    ],
+)
+def test_failed_children_beyond_the_tolerance_fail_the_map(
+    aws: EmbeddedAws, tolerance: dict[str, Any], failing: int, status: str
+) -> None:
+    machine = _state_machine(aws, _distributed(FAILING_CHILD, ItemsPath="$.items", **tolerance))
+
+    execution = _run(aws, machine, _items(failing, 4))
+
+    assert execution["status"] == status, execution.get("cause")
+    if status == "FAILED":
+        assert execution["error"] == "States.ExceedToleratedFailureThreshold"
+        events = aws.client("stepfunctions").get_execution_history(executionArn=execution["executionArn"])["events"]
+        assert [e["type"] for e in events if e["type"].startswith("Map")][-2:] == ["MapRunFailed", "MapStateFailed"]
+        assert [run.status for run in _map_runs(aws, execution["executionArn"])] == ["FAILED"]
+
+
+def test_a_failed_child_within_the_tolerance_leaves_its_execution_result(aws: EmbeddedAws) -> None:
+    """AWS (ResultWriter, COMPACT): a succeeded child's place holds its output, a failed one's its execution
+    result unchanged (the NONE transformation's fields); moto left ``null`` there."""
+    machine = _state_machine(aws, _distributed(FAILING_CHILD, ItemsPath="$.items", ToleratedFailureCount=1))
+
+    execution = _run(aws, machine, _items(1, 2))
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    failed, succeeded = json.loads(execution["output"])
+    assert succeeded == 1
+    assert (failed["Status"], failed["Error"], failed["Cause"]) == ("FAILED", "Boom", "the item asked to fail")
+    assert json.loads(failed["Input"]) == {"n": 0, "fail": True}
+    child_machine = failed["StateMachineArn"]  # <machine>/<map run label>
+    assert failed["ExecutionArn"] == f"{child_machine.replace(':stateMachine:', ':execution:')}:{failed['Name']}"
+    assert {"InputDetails", "StartDate", "StopDate"} <= set(failed)
+
+
+def test_a_catch_on_the_map_catches_the_exceeded_threshold(aws: EmbeddedAws) -> None:
+    definition = _distributed(
+        FAILING_CHILD,
+        ItemsPath="$.items",
+        Catch=[{"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "ResultPath": "$.error", "Next": "Caught"}],
+    )
+    del definition["States"]["Pages"]["End"]
+    definition["States"]["Pages"]["Next"] = "Done"
+    definition["States"]["Done"] = {"Type": "Succeed"}
+    definition["States"]["Caught"] = {"Type": "Pass", "OutputPath": "$.error", "End": True}
+
+    execution = _run(aws, _state_machine(aws, definition), _items(1, 2))
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["output"])["Error"] == "States.ExceedToleratedFailureThreshold"
+
+
 def test_a_distributed_child_runs_as_an_execution_of_its_own(aws: EmbeddedAws) -> None:
     """In a child ``$$.Execution`` is the child's (AWS starts an execution per item); the ItemSelector is
     evaluated in the parent's context: its ``$$.Execution.Name`` and ``$$.Map.Item``. MaxConcurrency is
