@@ -108,6 +108,7 @@ def install(
             accept_integer_failure_percentages(patches)
             name_distributed_children(patches)
             enforce_tolerated_failures(patches)
+            count_ended_children(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -1460,3 +1461,26 @@ def enforce_tolerated_failures(patches: Patches) -> None:
                 job.job_output = failed
 
         patches.replace(worker, "_eval_job", record_failure)
+
+
+def count_ended_children(patches: Patches) -> None:
+    """Count a Distributed Map child that failed or was stopped as no longer running, as AWS's DescribeMapRun
+    does: moto's worker takes a child off ``executionCounts.running`` only when it succeeded, so a map run
+    that had failed children said some were running when all had ended (and a child whose input could
+    not be evaluated was not counted as failed at all)."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning, ProgramTimedOut
+
+    for worker in _distributed_workers():
+        eval_job = worker._eval_job
+
+        def count(self: Any, env: Any, job: Any, eval_job: Callable[..., None] = eval_job) -> None:
+            eval_job(self, env, job)
+            state = env.program_state()
+            if isinstance(state, ProgramEnded | ProgramTimedOut):  # (moto took these off ``running``)
+                return
+            executions = self._map_run_record.execution_counter
+            executions.running.offset(-1)
+            if isinstance(state, ProgramRunning):
+                executions.failed.count()
+
+        patches.replace(worker, "_eval_job", count)

@@ -1121,6 +1121,17 @@ def test_a_failed_child_within_the_tolerance_leaves_its_execution_result(aws: Em
     assert {"InputDetails", "StartDate", "StopDate"} <= set(failed)
 
 
+def test_a_map_run_counts_its_failed_children_as_ended(aws: EmbeddedAws) -> None:
+    machine = _state_machine(aws, _distributed(FAILING_CHILD, ItemsPath="$.items", ToleratedFailureCount=2))
+    sfn = aws.client("stepfunctions")
+
+    execution = _run(aws, machine, _items(2, 3))
+
+    (run,) = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
+    counts = sfn.describe_map_run(mapRunArn=run["mapRunArn"])["executionCounts"]
+    assert (counts["total"], counts["running"], counts["failed"], counts["succeeded"]) == (3, 0, 2, 1)
+
+
 def test_a_catch_on_the_map_catches_the_exceeded_threshold(aws: EmbeddedAws) -> None:
     definition = _distributed(
         FAILING_CHILD,
