@@ -109,6 +109,7 @@ def install(
             name_distributed_children(patches)
             enforce_tolerated_failures(patches)
             count_ended_children(patches)
+            list_s3_objects_as_items(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -1484,3 +1485,39 @@ def count_ended_children(patches: Patches) -> None:
                 executions.failed.count()
 
         patches.replace(worker, "_eval_job", count)
+
+
+def list_s3_objects_as_items(patches: Patches) -> None:
+    """Give a Distributed Map's ``arn:aws:states:::s3:listObjectsV2`` ItemReader every object under the
+    prefix, each as AWS gives it: ``{"Etag", "Key", "LastModified", "Size", "StorageClass"}``, with
+    ``LastModified`` in epoch seconds.
+
+    moto's reader passed on boto3's ``Contents`` of the first page: ``ETag``, a ``datetime``
+    ``LastModified`` (the Map's input could not be written as JSON: an item selected whole failed the
+    execution), the checksum fields; at most 1,000 objects, and a prefix with no objects failed with
+    ``KeyError: 'Contents'`` where AWS runs the Map over no items.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
+
+    def list_objects_v2(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+        s3 = ResourceEvalS3._get_s3_client(
+            resource_runtime_part=resource_runtime_part, state_credentials=state_credentials
+        )
+        pages = s3.get_paginator("list_objects_v2").paginate(**env.stack.pop())
+        env.stack.append(
+            [
+                {
+                    "Etag": listed["ETag"],
+                    "Key": listed["Key"],
+                    "LastModified": int(listed["LastModified"].timestamp()),
+                    "Size": listed["Size"],
+                    "StorageClass": listed.get("StorageClass", "STANDARD"),
+                }
+                for page in pages
+                for listed in page.get("Contents", [])
+            ]
+        )
+
+    patches.replace(ResourceEvalS3, "_handle_list_objects_v2", staticmethod(list_objects_v2))

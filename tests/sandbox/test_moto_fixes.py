@@ -1178,3 +1178,31 @@ def test_a_distributed_child_runs_as_an_execution_of_its_own(aws: EmbeddedAws) -
     assert [child["input"] for child in children] == [child["selected"] for child in children]
     names = [child["name"] for child in children]
     assert len(set(names)) == 2 and "the-parent" not in names
+
+
+def test_the_list_objects_reader_gives_every_object_as_aws_does(aws: EmbeddedAws) -> None:
+    """Every object under the prefix (all pages: here two to a page), each as ``{Etag, Key, LastModified
+    (epoch seconds), Size, StorageClass}``; moto gave boto3's first page, datetimes and all."""
+    s3 = aws.client("s3")
+    bucket = f"pages-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    for n in range(3):
+        s3.put_object(Bucket=bucket, Key=f"members/{n}.json", Body=b"[]")
+    echo = {"Echo": {"Type": "Pass", "End": True}}
+
+    def reading(prefix: str) -> dict[str, Any]:
+        reader = {
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 2},
+        }
+        return _run(aws, _state_machine(aws, _distributed(echo, ItemReader=reader)), {})
+
+    listed, none = reading("members/"), reading("nothing/")
+
+    assert listed["status"] == "SUCCEEDED", listed.get("cause")
+    items = json.loads(listed["output"])
+    assert [item["Key"] for item in items] == ["members/0.json", "members/1.json", "members/2.json"]
+    assert all(set(item) == {"Etag", "Key", "LastModified", "Size", "StorageClass"} for item in items)
+    assert all(isinstance(item["LastModified"], int) and item["Size"] == 2 for item in items)
+    assert abs(items[0]["LastModified"] - time.time()) < 600
+    assert (none["status"], json.loads(none.get("output") or "null")) == ("SUCCEEDED", [])
