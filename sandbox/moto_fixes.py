@@ -110,6 +110,7 @@ def install(
             enforce_tolerated_failures(patches)
             count_ended_children(patches)
             list_s3_objects_as_items(patches)
+            read_s3_object_bodies(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -1521,3 +1522,31 @@ def list_s3_objects_as_items(patches: Patches) -> None:
         )
 
     patches.replace(ResourceEvalS3, "_handle_list_objects_v2", staticmethod(list_objects_v2))
+
+
+# --- Step Functions: the SDK integration's responses ----------------------------------------------------
+
+
+def read_s3_object_bodies(patches: Patches) -> None:
+    """Give ``arn:aws:states:::aws-sdk:s3:getObject``'s ``Body`` as the object's content, a string, as AWS does.
+
+    moto's engine passes on what boto3 answers, a stream (botocore's ``StreamingChecksumBody``): a state
+    reading it (``States.StringToJson($.Body)``) failed with States.Runtime (``... has no attribute
+    'strip'``), and the task's result could not be written as JSON. The stream is read and decoded as
+    UTF-8 (an undecodable byte becomes U+FFFD).
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    cls = aws_sdk.StateTaskServiceAwsSdk
+    normalise_response = cls._normalise_response
+
+    def read_bodies(
+        self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
+        if isinstance(response, dict) and hasattr(response.get("Body"), "read"):
+            response["Body"] = response["Body"].read().decode("utf-8", errors="replace")
+        normalise_response(self, response, boto_service_name, service_action_name)
+
+    patches.replace(cls, "_normalise_response", read_bodies)

@@ -1206,3 +1206,24 @@ def test_the_list_objects_reader_gives_every_object_as_aws_does(aws: EmbeddedAws
     assert all(isinstance(item["LastModified"], int) and item["Size"] == 2 for item in items)
     assert abs(items[0]["LastModified"] - time.time()) < 600
     assert (none["status"], json.loads(none.get("output") or "null")) == ("SUCCEEDED", [])
+
+
+def test_an_sdk_get_object_gives_the_body_as_text(aws: EmbeddedAws) -> None:
+    """AWS gives ``aws-sdk:s3:getObject``'s Body as the object's content (``States.StringToJson($.Body)``
+    reads it); moto passed on boto3's stream."""
+    s3 = aws.client("s3")
+    bucket = f"bodies-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="page.json", Body=json.dumps([{"login": "octocat"}]).encode())
+    read = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+        "Parameters": {"Bucket": bucket, "Key": "page.json"},
+        "ResultSelector": {"members.$": "States.StringToJson($.Body)", "body.$": "$.Body"},
+        "End": True,
+    }
+
+    execution = _run(aws, _state_machine(aws, {"StartAt": "Read", "States": {"Read": read}}), {})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["output"]) == {"members": [{"login": "octocat"}], "body": '[{"login": "octocat"}]'}
