@@ -104,6 +104,13 @@ def install(
             parse_each_definition_once(patches)
             reuse_task_clients(patches, task_clients or (lambda client: client))
             parse_each_json_path_once(patches)
+            accept_express_map_children(patches)
+            accept_integer_failure_percentages(patches)
+            name_distributed_children(patches)
+            enforce_tolerated_failures(patches)
+            count_ended_children(patches)
+            list_s3_objects_as_items(patches)
+            read_s3_object_bodies(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -1117,3 +1124,429 @@ def parse_each_json_path_once(patches: Patches) -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
     patches.replace(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse))
+
+
+# --- Step Functions: Distributed Map ---------------------------------------------------------------------
+#
+# Where moto's grammar and engine fall short of AWS for the backfill's Distributed Map (a child per page of
+# members, the pages listed by an s3:listObjectsV2 ItemReader). The two grammar gaps are fixed on the
+# definition's JSON before moto's ANTLR parser reads it; the definition moto stores (DescribeStateMachine)
+# is the one created, unchanged.
+
+
+def _definition_json(definition: str) -> dict[str, Any] | None:
+    """The definition as JSON, or None when it is not a JSON object (moto's parser then reports why)."""
+    try:
+        loaded = json.loads(definition)
+    except ValueError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def _states_in(states: Any) -> Any:
+    """Every (name, declaration) of a ``States`` object, those of its Parallel branches and Map processors
+    included (state names are unique in the whole state machine)."""
+    if not isinstance(states, dict):
+        return
+    for name, state in states.items():
+        if not isinstance(state, dict):
+            continue
+        yield name, state
+        if state.get("Type") == "Map":
+            for key in ("ItemProcessor", "Iterator"):
+                if isinstance(state.get(key), dict):
+                    yield from _states_in(state[key].get("States"))
+        elif state.get("Type") == "Parallel":
+            for branch in state.get("Branches") or []:
+                if isinstance(branch, dict):
+                    yield from _states_in(branch.get("States"))
+
+
+def _map_states(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, state) for name, state in _states_in(definition.get("States")) if state.get("Type") == "Map"]
+
+
+def _program_map_states(states: Any) -> Any:
+    """Every parsed Map state (moto's ``StateMap``) of a parsed ``States``, nested ones included."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.state_parallel import StateParallel
+
+    for state in states.states.values():
+        if isinstance(state, StateMap):
+            yield state
+            yield from _program_map_states(state.iteration_component._states)
+        elif isinstance(state, StateParallel):
+            for program in state.branches.programs:
+                yield from _program_map_states(program.states)
+
+
+#: Task resources an Express workflow cannot run (AWS: "Express workflows don't support .sync" integrations,
+#: nor waiting for a task token).
+_EXPRESS_UNSUPPORTED = (".sync", ".waitForTaskToken")
+
+
+def _express_unsupported_tasks(processor: dict[str, Any]) -> list[str]:
+    """The ``Resource`` of each Task of an item processor that waits for a job or a token."""
+    return [
+        f"{name}: {state['Resource']}"
+        for name, state in _states_in(processor.get("States"))
+        if state.get("Type") == "Task"
+        and isinstance(state.get("Resource"), str)
+        and state["Resource"].startswith("arn:aws:states:::")
+        and any(pattern in state["Resource"] for pattern in _EXPRESS_UNSUPPORTED)
+    ]
+
+
+def accept_express_map_children(patches: Patches) -> None:
+    """Accept a Distributed Map whose children are Express workflows (``"ProcessorConfig": {"Mode":
+    "DISTRIBUTED", "ExecutionType": "EXPRESS"}``), as AWS does.
+
+    moto's grammar knows only ``"ExecutionType": "STANDARD"``, so CreateStateMachine refused the definition
+    (``mismatched input '"EXPRESS"' expecting '"STANDARD"'``). The parser now reads such a processor as
+    STANDARD (moto runs every child in process either way) and, as AWS, a definition whose Express children
+    would run a ``.sync`` or ``.waitForTaskToken`` task is refused at creation. The parsed Map's iteration
+    component keeps ``execution_type = "EXPRESS"`` and each of its map runs (moto's ``MapRunRecord``, in
+    the execution's ``env.map_run_record_pool_manager``) gets the same ``execution_type`` ("STANDARD"
+    otherwise), with the run's child count in its ``execution_counter``: what a cost meter reads to price
+    the children as Express executions rather than as state transitions.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    parse = AmazonStateLanguageParser.parse
+    eval_body = DistributedIterationComponent._eval_body
+
+    def express_processors(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        processors = {}
+        for name, state in _map_states(definition):
+            processor = state.get("ItemProcessor") or state.get("Iterator")
+            config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+            if isinstance(config, dict) and config.get("ExecutionType") == "EXPRESS":
+                processors[name] = processor
+        return processors
+
+    def parse_express(definition: str) -> Any:
+        loaded = _definition_json(definition)
+        processors = express_processors(loaded) if loaded is not None else {}
+        if not processors:
+            return parse(definition)
+        for name, processor in processors.items():
+            if unsupported := _express_unsupported_tasks(processor):
+                raise ASLParserException(
+                    errors=[f"Map {name!r} runs Express children, and Express workflows don't support {unsupported}"]
+                )
+            processor["ProcessorConfig"]["ExecutionType"] = "STANDARD"
+        program, tree = parse(json.dumps(loaded, ensure_ascii=False))
+        for state_map in _program_map_states(program.states):
+            if state_map.name in processors:
+                state_map.iteration_component.execution_type = "EXPRESS"
+        return program, tree
+
+    def record_execution_type(self: Any, env: Any) -> None:
+        env.stack[-1].map_run_record.execution_type = getattr(self, "execution_type", "STANDARD")
+        eval_body(self, env)
+
+    patches.replace(AmazonStateLanguageParser, "parse", staticmethod(parse_express))
+    patches.replace(DistributedIterationComponent, "_eval_body", record_execution_type)
+
+
+def accept_integer_failure_percentages(patches: Patches) -> None:
+    """Accept an integer ``ToleratedFailurePercentage`` (``10``), as AWS documents it (0 to 100).
+
+    moto's grammar takes only a NUMBER token there, which an integer is not (its lexer makes ``10`` an INT),
+    so CreateStateMachine refused ``"ToleratedFailurePercentage": 10`` (``no viable alternative``); ``10.0``
+    parsed. The parser now reads an integer percentage as that float. (``ToleratedFailureCount`` is an INT
+    in the grammar: an integer count always parsed.)
+    """
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    parse = AmazonStateLanguageParser.parse
+
+    def parse_integer_percentages(definition: str) -> Any:
+        loaded = _definition_json(definition)
+        integers = [
+            state
+            for _, state in (_map_states(loaded) if loaded is not None else [])
+            if type(state.get("ToleratedFailurePercentage")) is int
+        ]
+        if not integers:
+            return parse(definition)
+        for state in integers:
+            state["ToleratedFailurePercentage"] = float(state["ToleratedFailurePercentage"])
+        return parse(json.dumps(loaded, ensure_ascii=False))
+
+    patches.replace(AmazonStateLanguageParser, "parse", staticmethod(parse_integer_percentages))
+
+
+#: The distributed worker classes (item processor, and the legacy Iterator) whose jobs are child executions.
+_DISTRIBUTED_WORKERS = (
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor."
+    "distributed_item_processor_worker.DistributedItemProcessorWorker",
+    "moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator."
+    "distributed_iterator_worker.DistributedIteratorWorker",
+)
+
+
+def _distributed_workers() -> list[type]:
+    import importlib
+
+    modules_and_names = (path.rsplit(".", 1) for path in _DISTRIBUTED_WORKERS)
+    return [getattr(importlib.import_module(module), name) for module, name in modules_and_names]
+
+
+def name_distributed_children(patches: Patches) -> None:
+    """Give each child of a Distributed Map an execution of its own in the context object, as AWS does.
+
+    On AWS every item runs as a child execution: inside it ``$$.Execution`` is the child's (its own name
+    and ARN, ``arn:...:execution:<machine>/<map run label>:<name>``, its input, its start) and
+    ``$$.StateMachine`` is the map run's child machine (``<machine>/<label>``); an Express child's ARN is
+    made as the sandbox makes every Express execution's (``...:express:<machine>/<label>:<name>:<uuid>``).
+    moto runs the item in a frame of the parent and left the parent's there, so a child read its parent's
+    name and input. The ``ItemSelector`` (or ``Parameters``) is still evaluated in the parent's context
+    first, as on AWS (the parent's ``$$.Execution.Name``, ``$$.Map.Item``); only then does the child get
+    its own.
+    """
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+
+    for worker in _distributed_workers():
+        eval_input = worker._eval_input
+
+        def child_input(self: Any, env_frame: Any, eval_input: Callable[..., None] = eval_input) -> None:
+            eval_input(self, env_frame)
+            record = self._map_run_record
+            context = env_frame.states.context_object.context_object_data
+            name = str(uuid.uuid4())
+            machine = record.map_state_machine_arn
+            if getattr(record, "execution_type", "STANDARD") == "EXPRESS":
+                arn = f"{machine.replace(':stateMachine:', ':express:', 1)}:{name}:{uuid.uuid4()}"
+            else:
+                arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{name}"
+            context["Execution"] = {
+                "Id": arn,
+                "Input": copy.deepcopy(env_frame.states.get_input()),
+                "Name": name,
+                "RoleArn": context["Execution"]["RoleArn"],
+                "StartTime": iso_8601_datetime_with_milliseconds(datetime.datetime.now(datetime.UTC)),
+            }
+            context["StateMachine"] = {"Id": machine, "Name": machine.split(":stateMachine:", 1)[-1]}
+
+        patches.replace(worker, "_eval_input", child_input)
+
+
+class _FailedChild(dict):  # type: ignore[type-arg]
+    """A failed child execution's result in the Map's output (marked, to be counted; a dict otherwise)."""
+
+
+def _failed_child_result(env: Any) -> _FailedChild | None:
+    """What AWS puts in a Distributed Map's output for a child that failed or timed out (its execution
+    result unchanged: the ``NONE`` transformation's metadata, with ``Error`` and ``Cause``), or None when
+    the child succeeded or was stopped."""
+    from moto.core.utils import iso_8601_datetime_with_milliseconds
+    from moto.stepfunctions.parser.asl.eval.program_state import (
+        ProgramEnded,
+        ProgramError,
+        ProgramStopped,
+        ProgramTimedOut,
+    )
+
+    state = env.program_state()
+    if isinstance(state, ProgramEnded | ProgramStopped):
+        return None
+    if isinstance(state, ProgramTimedOut):
+        status, error, cause = "TIMED_OUT", "States.Timeout", None
+    elif isinstance(state, ProgramError):
+        status, error, cause = "FAILED", (state.error or {}).get("error"), (state.error or {}).get("cause")
+    else:  # the item's input or the program raised before the program could end
+        status, error, cause = "FAILED", "States.Runtime", None
+    context = env.states.context_object.context_object_data
+    result = _FailedChild(
+        ExecutionArn=context["Execution"]["Id"],
+        Input=json.dumps(context["Execution"]["Input"]),
+        InputDetails={"Included": True},
+        Name=context["Execution"]["Name"],
+        StartDate=context["Execution"]["StartTime"],
+        StateMachineArn=context["StateMachine"]["Id"],
+        Status=status,
+        StopDate=iso_8601_datetime_with_milliseconds(datetime.datetime.now(datetime.UTC)),
+    )
+    result.update({key: value for key, value in (("Error", error), ("Cause", cause)) if value is not None})
+    return result
+
+
+def _exceeds_tolerance(failed: int, total: int, declared: tuple[bool, bool], count: int, percentage: float) -> bool:
+    """Whether ``failed`` of ``total`` items fail the map run: beyond ``ToleratedFailureCount`` or beyond
+    ``ToleratedFailurePercentage`` of the items, whichever is declared (either one, if both are); with
+    neither declared, both are 0: any failure does."""
+    count_declared, percentage_declared = declared
+    if not count_declared and not percentage_declared:
+        return failed > 0
+    return (count_declared and failed > count) or (percentage_declared and failed * 100 > percentage * total)
+
+
+def enforce_tolerated_failures(patches: Patches) -> None:
+    """Fail a Distributed Map whose failed children exceed its tolerated failures, as AWS does.
+
+    AWS counts the child executions that failed or timed out; beyond ``ToleratedFailureCount`` or
+    ``ToleratedFailurePercentage`` of the items (both 0 by default: any failure), the map run fails and
+    the Map state fails with ``States.ExceedToleratedFailureThreshold``, which a Catch on the Map catches.
+    Within the tolerance the Map succeeds and, without a ResultWriter, each failed child's place in its
+    output holds the child's execution result unchanged (``ExecutionArn``, ``Name``, ``Input``,
+    ``Status``, ``Error``, ``Cause``...; AWS's ResultWriter documentation: a failed child's result is
+    as with the ``NONE`` transformation). moto parsed both fields, logged that they "have no effect", put
+    ``null`` in a failed child's place and let the Map succeed whatever failed. Thresholds are read from
+    the map run record when the run ends (``UpdateMapRun`` changes them there).
+    """
+    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E501
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_failure import (
+        ToleratedFailureCountDecl,
+        ToleratedFailurePercentageDecl,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    from_state_props = StateMap.from_state_props
+    map_run = DistributedIterationComponent._map_run
+
+    def declare_tolerance(self: StateMap, state_props: Any) -> None:
+        from_state_props(self, state_props)
+        self.iteration_component.tolerance_declared = (  # type: ignore[attr-defined]
+            state_props.get(ToleratedFailureCountDecl) is not None,
+            state_props.get(ToleratedFailurePercentageDecl) is not None,
+        )
+
+    def fail_beyond_tolerance(self: Any, env: Any, eval_input: Any) -> None:
+        map_run(self, env, eval_input)
+        outputs = env.stack[-1]
+        failed = sum(isinstance(output, _FailedChild) for output in outputs)
+        env.stack[-1] = [dict(output) if isinstance(output, _FailedChild) else output for output in outputs]
+        record = eval_input.map_run_record
+        declared = getattr(self, "tolerance_declared", (False, False))
+        count, percentage = record.tolerated_failure_count, record.tolerated_failure_percentage
+        if failed and _exceeds_tolerance(failed, len(outputs), declared, count, percentage):
+            error = StatesErrorNameType.StatesExceedToleratedFailureThreshold
+            cause = (
+                f"{failed} of {len(outputs)} child executions failed, more than tolerated "
+                f"(ToleratedFailureCount {count}, ToleratedFailurePercentage {percentage})"
+            )
+            raise FailureEventException(
+                FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=error),
+                    event_type=HistoryEventType.MapRunFailed,
+                    event_details=EventDetails(
+                        mapRunFailedEventDetails=MapRunFailedEventDetails(error=error.to_name(), cause=cause)
+                    ),
+                )
+            )
+
+    patches.replace(StateMap, "from_state_props", declare_tolerance)
+    patches.replace(DistributedIterationComponent, "_map_run", fail_beyond_tolerance)
+    for worker in _distributed_workers():
+        eval_job = worker._eval_job
+
+        def record_failure(self: Any, env: Any, job: Any, eval_job: Callable[..., None] = eval_job) -> None:
+            eval_job(self, env, job)
+            if (failed := _failed_child_result(env)) is not None:
+                job.job_output = failed
+
+        patches.replace(worker, "_eval_job", record_failure)
+
+
+def count_ended_children(patches: Patches) -> None:
+    """Count a Distributed Map child that failed or was stopped as no longer running, as AWS's DescribeMapRun
+    does: moto's worker takes a child off ``executionCounts.running`` only when it succeeded, so a map run
+    that had failed children said some were running when all had ended (and a child whose input could
+    not be evaluated was not counted as failed at all)."""
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning, ProgramTimedOut
+
+    for worker in _distributed_workers():
+        eval_job = worker._eval_job
+
+        def count(self: Any, env: Any, job: Any, eval_job: Callable[..., None] = eval_job) -> None:
+            eval_job(self, env, job)
+            state = env.program_state()
+            if isinstance(state, ProgramEnded | ProgramTimedOut):  # (moto took these off ``running``)
+                return
+            executions = self._map_run_record.execution_counter
+            executions.running.offset(-1)
+            if isinstance(state, ProgramRunning):
+                executions.failed.count()
+
+        patches.replace(worker, "_eval_job", count)
+
+
+def list_s3_objects_as_items(patches: Patches) -> None:
+    """Give a Distributed Map's ``arn:aws:states:::s3:listObjectsV2`` ItemReader every object under the
+    prefix, each as AWS gives it: ``{"Etag", "Key", "LastModified", "Size", "StorageClass"}``, with
+    ``LastModified`` in epoch seconds.
+
+    moto's reader passed on boto3's ``Contents`` of the first page: ``ETag``, a ``datetime``
+    ``LastModified`` (the Map's input could not be written as JSON: an item selected whole failed the
+    execution), the checksum fields; at most 1,000 objects, and a prefix with no objects failed with
+    ``KeyError: 'Contents'`` where AWS runs the Map over no items.
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
+
+    def list_objects_v2(env: Any, resource_runtime_part: Any, state_credentials: Any) -> None:
+        s3 = ResourceEvalS3._get_s3_client(
+            resource_runtime_part=resource_runtime_part, state_credentials=state_credentials
+        )
+        pages = s3.get_paginator("list_objects_v2").paginate(**env.stack.pop())
+        env.stack.append(
+            [
+                {
+                    "Etag": listed["ETag"],
+                    "Key": listed["Key"],
+                    "LastModified": int(listed["LastModified"].timestamp()),
+                    "Size": listed["Size"],
+                    "StorageClass": listed.get("StorageClass", "STANDARD"),
+                }
+                for page in pages
+                for listed in page.get("Contents", [])
+            ]
+        )
+
+    patches.replace(ResourceEvalS3, "_handle_list_objects_v2", staticmethod(list_objects_v2))
+
+
+# --- Step Functions: the SDK integration's responses ----------------------------------------------------
+
+
+def read_s3_object_bodies(patches: Patches) -> None:
+    """Give ``arn:aws:states:::aws-sdk:s3:getObject``'s ``Body`` as the object's content, a string, as AWS does.
+
+    moto's engine passes on what boto3 answers, a stream (botocore's ``StreamingChecksumBody``): a state
+    reading it (``States.StringToJson($.Body)``) failed with States.Runtime (``... has no attribute
+    'strip'``), and the task's result could not be written as JSON. The stream is read and decoded as
+    UTF-8 (an undecodable byte becomes U+FFFD).
+    """
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    cls = aws_sdk.StateTaskServiceAwsSdk
+    normalise_response = cls._normalise_response
+
+    def read_bodies(
+        self: Any, response: Any, boto_service_name: str | None = None, service_action_name: str | None = None
+    ) -> None:
+        if isinstance(response, dict) and hasattr(response.get("Body"), "read"):
+            response["Body"] = response["Body"].read().decode("utf-8", errors="replace")
+        normalise_response(self, response, boto_service_name, service_action_name)
+
+    patches.replace(cls, "_normalise_response", read_bodies)

@@ -987,3 +987,243 @@ def test_a_json_path_is_parsed_once_and_still_found(aws: EmbeddedAws) -> None:
     assert json_path.parse("$.member.login") is json_path.parse("$.member.login")
     assert json_path.extract_json("$.member.login", {"member": {"login": "alice"}}) == "alice"
     assert json_path.extract_json("$.member.login", {"member": {"login": "bob"}}) == "bob"
+
+
+# --- Distributed Map --------------------------------------------------------------------------------------
+
+
+def _distributed(states: dict[str, Any], execution_type: str = "STANDARD", **fields: Any) -> dict[str, Any]:
+    """A machine whose one state is a Distributed Map running ``states`` (starting at the first) per item."""
+    processor = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
+        "StartAt": next(iter(states)),
+        "States": states,
+    }
+    return {"StartAt": "Pages", "States": {"Pages": {"Type": "Map", "ItemProcessor": processor, "End": True, **fields}}}
+
+
+#: A child that fails (``Boom``) when its item says so, and otherwise answers the item's ``n``.
+FAILING_CHILD = {
+    "Check": {
+        "Type": "Choice",
+        "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Boom"}],
+        "Default": "Done",
+    },
+    "Boom": {"Type": "Fail", "Error": "Boom", "Cause": "the item asked to fail"},
+    "Done": {"Type": "Pass", "InputPath": "$.n", "End": True},
+}
+
+
+def _items(failing: int, total: int) -> dict[str, Any]:
+    return {"items": [{"n": n, "fail": n < failing} for n in range(total)]}
+
+
+def _map_runs(aws: EmbeddedAws, execution_arn: str) -> list[Any]:
+    """moto's map run records of an execution (its worker's environment keeps them)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    backend = stepfunctions_parser_backends["123456789012"]["us-east-1"]
+    (execution,) = [e for m in backend.state_machines for e in m.executions if e.exec_arn == execution_arn]
+    return execution.exec_worker.env.map_run_record_pool_manager.get_all()  # type: ignore[no-any-return]
+
+
+def test_a_distributed_map_runs_express_children(aws: EmbeddedAws) -> None:
+    """AWS accepts ``"ExecutionType": "EXPRESS"``; moto's grammar knew only STANDARD. The map run says which."""
+    who = {"Who": {"Type": "Pass", "Parameters": {"id.$": "$$.Execution.Id", "n.$": "$.n"}, "End": True}}
+    definition = json.dumps(_distributed(who, "EXPRESS", ItemsPath="$.items"))
+    sfn = aws.client("stepfunctions")
+    machine = sfn.create_state_machine(name=f"m-{uuid.uuid4().hex[:12]}", definition=definition, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+
+    execution = _run(aws, machine, _items(0, 2))
+
+    assert sfn.describe_state_machine(stateMachineArn=machine)["definition"] == definition  # as created
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    assert [child["n"] for child in output] == [0, 1]
+    assert all(":express:" in child["id"] for child in output)
+    assert [run.execution_type for run in _map_runs(aws, execution["executionArn"])] == ["EXPRESS"]
+
+
+def test_express_children_cannot_wait_for_a_job(aws: EmbeddedAws) -> None:
+    """AWS: Express workflows don't support ``.sync`` (nor ``.waitForTaskToken``): refused at creation."""
+    sync = {
+        "Start": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Parameters": {"StateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:c"},
+            "End": True,
+        }
+    }
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="Express workflows don't support.*startExecution.sync:2"):  # (moto's
+        _state_machine(aws, _distributed(sync, "EXPRESS"))  # InvalidDefinition answers with no error code)
+    assert _state_machine(aws, _distributed(sync, "STANDARD"))
+
+
+def test_an_integer_tolerated_failure_percentage_is_accepted(aws: EmbeddedAws) -> None:
+    """AWS documents the percentage as 0 to 100 (``10``); moto's grammar took only ``10.0``."""
+    sfn = aws.client("stepfunctions")
+    definition = json.dumps(_distributed(FAILING_CHILD, ItemsPath="$.items", ToleratedFailurePercentage=10))
+    machine = sfn.create_state_machine(name=f"m-{uuid.uuid4().hex[:12]}", definition=definition, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+
+    assert sfn.describe_state_machine(stateMachineArn=machine)["definition"] == definition
+    execution = _run(aws, machine, _items(0, 3))
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert _state_machine(aws, _distributed(FAILING_CHILD, ToleratedFailureCount=1))  # (an INT: always parsed)
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "failing", "status"),
+    [
+        ({}, 1, "FAILED"),  # default 0: any failure
+        ({}, 0, "SUCCEEDED"),
+        ({"ToleratedFailureCount": 1}, 1, "SUCCEEDED"),
+        ({"ToleratedFailureCount": 1}, 2, "FAILED"),
+        ({"ToleratedFailurePercentage": 50}, 2, "SUCCEEDED"),  # 2 of 4: not beyond 50 %
+        ({"ToleratedFailurePercentage": 50}, 3, "FAILED"),
+        ({"ToleratedFailurePercentage": 50, "ToleratedFailureCount": 1}, 2, "FAILED"),  # beyond either one
+    ],
+)
+def test_failed_children_beyond_the_tolerance_fail_the_map(
+    aws: EmbeddedAws, tolerance: dict[str, Any], failing: int, status: str
+) -> None:
+    machine = _state_machine(aws, _distributed(FAILING_CHILD, ItemsPath="$.items", **tolerance))
+
+    execution = _run(aws, machine, _items(failing, 4))
+
+    assert execution["status"] == status, execution.get("cause")
+    if status == "FAILED":
+        assert execution["error"] == "States.ExceedToleratedFailureThreshold"
+        events = aws.client("stepfunctions").get_execution_history(executionArn=execution["executionArn"])["events"]
+        assert [e["type"] for e in events if e["type"].startswith("Map")][-2:] == ["MapRunFailed", "MapStateFailed"]
+        assert [run.status for run in _map_runs(aws, execution["executionArn"])] == ["FAILED"]
+
+
+def test_a_failed_child_within_the_tolerance_leaves_its_execution_result(aws: EmbeddedAws) -> None:
+    """AWS (ResultWriter, COMPACT): a succeeded child's place holds its output, a failed one's its execution
+    result unchanged (the NONE transformation's fields); moto left ``null`` there."""
+    machine = _state_machine(aws, _distributed(FAILING_CHILD, ItemsPath="$.items", ToleratedFailureCount=1))
+
+    execution = _run(aws, machine, _items(1, 2))
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    failed, succeeded = json.loads(execution["output"])
+    assert succeeded == 1
+    assert (failed["Status"], failed["Error"], failed["Cause"]) == ("FAILED", "Boom", "the item asked to fail")
+    assert json.loads(failed["Input"]) == {"n": 0, "fail": True}
+    child_machine = failed["StateMachineArn"]  # <machine>/<map run label>
+    assert failed["ExecutionArn"] == f"{child_machine.replace(':stateMachine:', ':execution:')}:{failed['Name']}"
+    assert {"InputDetails", "StartDate", "StopDate"} <= set(failed)
+
+
+def test_a_map_run_counts_its_failed_children_as_ended(aws: EmbeddedAws) -> None:
+    machine = _state_machine(aws, _distributed(FAILING_CHILD, ItemsPath="$.items", ToleratedFailureCount=2))
+    sfn = aws.client("stepfunctions")
+
+    execution = _run(aws, machine, _items(2, 3))
+
+    (run,) = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
+    counts = sfn.describe_map_run(mapRunArn=run["mapRunArn"])["executionCounts"]
+    assert (counts["total"], counts["running"], counts["failed"], counts["succeeded"]) == (3, 0, 2, 1)
+
+
+def test_a_catch_on_the_map_catches_the_exceeded_threshold(aws: EmbeddedAws) -> None:
+    definition = _distributed(
+        FAILING_CHILD,
+        ItemsPath="$.items",
+        Catch=[{"ErrorEquals": ["States.ExceedToleratedFailureThreshold"], "ResultPath": "$.error", "Next": "Caught"}],
+    )
+    del definition["States"]["Pages"]["End"]
+    definition["States"]["Pages"]["Next"] = "Done"
+    definition["States"]["Done"] = {"Type": "Succeed"}
+    definition["States"]["Caught"] = {"Type": "Pass", "OutputPath": "$.error", "End": True}
+
+    execution = _run(aws, _state_machine(aws, definition), _items(1, 2))
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["output"])["Error"] == "States.ExceedToleratedFailureThreshold"
+
+
+def test_a_distributed_child_runs_as_an_execution_of_its_own(aws: EmbeddedAws) -> None:
+    """In a child ``$$.Execution`` is the child's (AWS starts an execution per item); the ItemSelector is
+    evaluated in the parent's context: its ``$$.Execution.Name`` and ``$$.Map.Item``. MaxConcurrency is
+    accepted on a distributed map."""
+    who = {
+        "Who": {
+            "Type": "Pass",
+            "Parameters": {"selected.$": "$", "name.$": "$$.Execution.Name", "input.$": "$$.Execution.Input"},
+            "End": True,
+        }
+    }
+    selector = {"parent.$": "$$.Execution.Name", "value.$": "$$.Map.Item.Value", "index.$": "$$.Map.Item.Index"}
+    machine = _state_machine(aws, _distributed(who, ItemsPath="$.items", ItemSelector=selector, MaxConcurrency=1))
+    sfn = aws.client("stepfunctions")
+    arn = sfn.start_execution(stateMachineArn=machine, name="the-parent", input='{"items": ["a", "b"]}')["executionArn"]
+    deadline = time.monotonic() + 10
+    while (execution := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    children = json.loads(execution["output"])
+    assert [child["selected"] for child in children] == [
+        {"parent": "the-parent", "value": "a", "index": 0},
+        {"parent": "the-parent", "value": "b", "index": 1},
+    ]
+    assert [child["input"] for child in children] == [child["selected"] for child in children]
+    names = [child["name"] for child in children]
+    assert len(set(names)) == 2 and "the-parent" not in names
+
+
+def test_the_list_objects_reader_gives_every_object_as_aws_does(aws: EmbeddedAws) -> None:
+    """Every object under the prefix (all pages: here two to a page), each as ``{Etag, Key, LastModified
+    (epoch seconds), Size, StorageClass}``; moto gave boto3's first page, datetimes and all."""
+    s3 = aws.client("s3")
+    bucket = f"pages-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    for n in range(3):
+        s3.put_object(Bucket=bucket, Key=f"members/{n}.json", Body=b"[]")
+    echo = {"Echo": {"Type": "Pass", "End": True}}
+
+    def reading(prefix: str) -> dict[str, Any]:
+        reader = {
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": bucket, "Prefix": prefix, "MaxKeys": 2},
+        }
+        return _run(aws, _state_machine(aws, _distributed(echo, ItemReader=reader)), {})
+
+    listed, none = reading("members/"), reading("nothing/")
+
+    assert listed["status"] == "SUCCEEDED", listed.get("cause")
+    items = json.loads(listed["output"])
+    assert [item["Key"] for item in items] == ["members/0.json", "members/1.json", "members/2.json"]
+    assert all(set(item) == {"Etag", "Key", "LastModified", "Size", "StorageClass"} for item in items)
+    assert all(isinstance(item["LastModified"], int) and item["Size"] == 2 for item in items)
+    assert abs(items[0]["LastModified"] - time.time()) < 600
+    assert (none["status"], json.loads(none.get("output") or "null")) == ("SUCCEEDED", [])
+
+
+def test_an_sdk_get_object_gives_the_body_as_text(aws: EmbeddedAws) -> None:
+    """AWS gives ``aws-sdk:s3:getObject``'s Body as the object's content (``States.StringToJson($.Body)``
+    reads it); moto passed on boto3's stream."""
+    s3 = aws.client("s3")
+    bucket = f"bodies-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="page.json", Body=json.dumps([{"login": "octocat"}]).encode())
+    read = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+        "Parameters": {"Bucket": bucket, "Key": "page.json"},
+        "ResultSelector": {"members.$": "States.StringToJson($.Body)", "body.$": "$.Body"},
+        "End": True,
+    }
+
+    execution = _run(aws, _state_machine(aws, {"StartAt": "Read", "States": {"Read": read}}), {})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["output"]) == {"members": [{"login": "octocat"}], "body": '[{"login": "octocat"}]'}
