@@ -104,6 +104,8 @@ def install(
             parse_each_definition_once(patches)
             reuse_task_clients(patches, task_clients or (lambda client: client))
             parse_each_json_path_once(patches)
+            evaluate_bucket_policies_over_tls(patches)
+            name_s3_sdk_errors(patches)
             accept_express_map_children(patches)
             accept_integer_failure_percentages(patches)
             name_distributed_children(patches)
@@ -1124,6 +1126,62 @@ def parse_each_json_path_once(patches: Patches) -> None:
     from moto.stepfunctions.parser.asl.utils import json_path
 
     patches.replace(json_path, "parse", functools.lru_cache(maxsize=4096)(json_path.parse))
+
+
+# --- S3 ----------------------------------------------------------------------------------------------------
+
+#: What every request to the emulator stands for: AWS's endpoints are TLS-only for this product (its bucket
+#: policy denies the rest), the sandbox's loopback plain HTTP.
+_S3_REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
+
+
+def _bool_operation(expected_value: list[str] | str, actual_value: str) -> bool:
+    """IAM's ``Bool`` condition operator: a case-insensitive match of "true"/"false"."""
+    expected = [expected_value] if isinstance(expected_value, str | bool) else expected_value
+    return actual_value.lower() in {str(value).lower() for value in expected}
+
+
+def evaluate_bucket_policies_over_tls(patches: Patches) -> None:
+    """Evaluate a bucket policy's conditions for a request made over TLS, as S3 does.
+
+    moto 5.2.5 evaluates a bucket policy with no request context, knows one condition operator
+    (StringEquals: any other counts as met) and takes a statement whose condition is not met for a denial,
+    so the usual deny-insecure-transport statement (``"Bool": {"aws:SecureTransport": "false"}``) denied
+    every request (403). In IAM's evaluation a statement whose condition is not met does not apply, and S3
+    denies only what does not use TLS; every sandbox request stands for one that does.
+    """
+    from moto.iam import policy_conditions
+    from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult
+    from moto.s3.models import FakeBucket
+
+    operations = {**policy_conditions.CONDITION_OPERATIONS, "Bool": _bool_operation}
+
+    def get_permission(self: FakeBucket, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode())
+        statements = document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
+        applying = [
+            {key: value for key, value in statement.items() if key != "Condition"}
+            for statement in statements
+            if IAMPolicyStatement(statement)._check_conditions(dict(_S3_REQUEST_CONTEXT))
+        ]
+        if not applying:
+            return PermissionResult.NEUTRAL
+        return IAMPolicy(json.dumps({**document, "Statement": applying})).is_action_permitted(action, resource)
+
+    patches.replace(policy_conditions, "CONDITION_OPERATIONS", operations)
+    patches.replace(FakeBucket, "get_permission", get_permission)
+
+
+def name_s3_sdk_errors(patches: Patches) -> None:
+    """Name an ``aws-sdk:s3`` task's errors ``S3.<Error>Exception`` as Step Functions does (``S3.S3Exception``
+    for an unmodelled one). moto 5.2.5 knows the names of dynamodb's and sfn's only and used the lower-case
+    service name for the rest (``s3.s3Exception``), which no ``Retry`` or ``Catch`` written for AWS matches."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
+
+    names = {**state_task_service_aws_sdk._SERVICE_ERROR_NAMES, "s3": "S3"}
+    patches.replace(state_task_service_aws_sdk, "_SERVICE_ERROR_NAMES", names)
 
 
 # --- Step Functions: Distributed Map ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from sandbox import moto_fixes
 from sandbox.aws import EmbeddedAws
@@ -1227,3 +1228,56 @@ def test_an_sdk_get_object_gives_the_body_as_text(aws: EmbeddedAws) -> None:
 
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     assert json.loads(execution["output"]) == {"members": [{"login": "octocat"}], "body": '[{"login": "octocat"}]'}
+
+
+def _deny_unless(bucket: str, secure_transport: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": secure_transport}},
+                }
+            ],
+        }
+    )
+
+
+def test_a_bucket_denying_insecure_transport_serves_requests_made_over_tls(aws: EmbeddedAws) -> None:
+    """The deny-insecure-transport statement denies what does not use TLS only; moto ignored its Bool
+    condition and denied every request (PutObject 403)."""
+    s3 = aws.client("s3")
+    secure, insecure = f"tls-{uuid.uuid4().hex[:8]}", f"plain-{uuid.uuid4().hex[:8]}"
+    for bucket in (secure, insecure):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_policy(Bucket=secure, Policy=_deny_unless(secure, "false"))
+    # the same statement turned round (deny what does use TLS), so the condition is evaluated, not dropped
+    s3.put_bucket_policy(Bucket=insecure, Policy=_deny_unless(insecure, "true"))
+
+    s3.put_object(Bucket=secure, Key="page.json", Body=b"[]")
+    assert s3.get_object(Bucket=secure, Key="page.json")["Body"].read() == b"[]"
+    with pytest.raises(ClientError) as denied:
+        s3.put_object(Bucket=insecure, Key="page.json", Body=b"[]")
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_an_sdk_s3_task_s_error_is_named_as_step_functions_names_it(aws: EmbeddedAws) -> None:
+    """``S3.<Error>Exception``, so a Catch written for AWS catches it; moto said ``s3.NoSuchBucketException``."""
+    read = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+        "Parameters": {"Bucket": f"missing-{uuid.uuid4().hex[:8]}", "Key": "page.json"},
+        "Catch": [{"ErrorEquals": ["S3.NoSuchBucketException"], "ResultPath": "$.error", "Next": "Caught"}],
+        "End": True,
+    }
+    caught = {"Type": "Pass", "End": True}
+    definition = {"StartAt": "Read", "States": {"Read": read, "Caught": caught}}
+
+    execution = _run(aws, _state_machine(aws, definition), {})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert json.loads(execution["output"])["error"]["Error"] == "S3.NoSuchBucketException"

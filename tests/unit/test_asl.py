@@ -271,10 +271,24 @@ def test_placeholders_are_the_ones_the_pipeline_fills(file_name: str) -> None:
     assert DefinitionTemplate.load(file_name).placeholders == PLACEHOLDERS[file_name]
 
 
+@pytest.fixture
+def asl_grammar() -> Iterator[None]:
+    """moto's grammar as AWS's: an integer ToleratedFailurePercentage and Express map children parse
+    (sandbox/moto_fixes.py; their own tests show moto 5.2.5 refuses both)."""
+    patches = moto_fixes.Patches()
+    moto_fixes.accept_integer_failure_percentages(patches)
+    moto_fixes.accept_express_map_children(patches)
+    try:
+        yield
+    finally:
+        patches.uninstall()
+
+
 @pytest.mark.parametrize(
     ("file_name", "child_type"),
     [*((name, "STANDARD") for name in PER_EVENT), ("backfill.asl.json", "STANDARD"), ("backfill.asl.json", "EXPRESS")],
 )
+@pytest.mark.usefixtures("asl_grammar")
 def test_every_definition_parses_as_amazon_states_language(file_name: str, child_type: str) -> None:
     StaticAnalyser().analyse(json.dumps(rendered(file_name, child_type)))
 
@@ -284,6 +298,7 @@ def test_per_event_definitions_can_run_as_express(file_name: str) -> None:
     ExpressStaticAnalyser().analyse(json.dumps(rendered(file_name)))
 
 
+@pytest.mark.usefixtures("asl_grammar")
 def test_the_backfill_cannot_run_as_express() -> None:
     with pytest.raises(ValueError, match="does not support"):
         ExpressStaticAnalyser().analyse(json.dumps(rendered("backfill.asl.json", "STANDARD")))
@@ -1054,8 +1069,48 @@ def test_chargeback_stores_the_run_and_its_totals_once(engine: Engine) -> None:
     assert len(engine.notifications()) == 1
 
 
-def test_the_backfill_onboards_each_member_and_summarises_failures(engine: Engine) -> None:
-    members = [{**MEMBER, "login": login, "userId": n, "source": "backfill"} for n, login in enumerate(["a", "b"])]
+@pytest.fixture
+def distributed_map(engine: Engine) -> Iterator[Engine]:
+    """The engine with moto's Distributed Map made AWS's (sandbox/moto_fixes.py, each fix with its own test)
+    and the task parameters cased as botocore wants them, so a task can start a child execution."""
+    patches = moto_fixes.Patches()
+    for fix in (
+        moto_fixes.case_sfn_task_parameters,
+        moto_fixes.accept_integer_failure_percentages,
+        moto_fixes.name_distributed_children,
+        moto_fixes.enforce_tolerated_failures,
+        moto_fixes.count_ended_children,
+        moto_fixes.list_s3_objects_as_items,
+        moto_fixes.read_s3_object_bodies,
+    ):
+        fix(patches)
+    try:
+        yield engine
+    finally:
+        patches.uninstall()
+
+
+BACKFILL_BUCKET = "github-automation-test-backfill-pages"
+
+
+def member_pages(*pages: list[str]) -> Fake:
+    """list-org-members over these pages of logins: one page a call, as functions/list_org_members.py."""
+
+    def list_page(event: dict[str, Any]) -> dict[str, Any]:
+        page = event.get("page", 1)
+        members = [
+            {**MEMBER, "login": login, "userId": 100 * page + n, "source": "backfill"}
+            for n, login in enumerate(pages[page - 1])
+        ]
+        listed = event.get("listed", 0) + len(members)
+        following = {**event, "page": page + 1, "listed": listed} if page < len(pages) else None
+        return {"items": members, "count": len(members), "page": page, "listed": listed, "next": following}
+
+    return list_page
+
+
+def backfill_machine(engine: Engine, pages: Fake, tolerated: int = 0) -> str:
+    boto3.client("s3").create_bucket(Bucket=BACKFILL_BUCKET)
     child = engine.sfn.create_state_machine(
         name="onboarding",
         roleArn=engine.role,
@@ -1074,39 +1129,89 @@ def test_the_backfill_onboards_each_member_and_summarises_failures(engine: Engin
             }
         ),
     )["stateMachineArn"]
-    machine = engine.state_machine(
+    return engine.state_machine(
         "backfill.asl.json",
         {
-            "ListOrgMembersFunctionArn": engine.function(
-                "list-org-members", lambda event: {"items": members, "count": len(members)}
-            ),
+            "ListOrgMembersFunctionArn": engine.function("list-org-members", pages),
             "StartOnboardingResource": START_CHILD_RESOURCE["STANDARD"],
             "StartOnboardingRetryErrors": START_CHILD_RETRY_ERRORS["STANDARD"],
             "OnboardingStateMachineArn": child,
             "MaxConcurrency": 2,
+            "PageConcurrency": 2,
+            "ToleratedFailurePercentage": tolerated,
+            "PageExecutionType": "STANDARD",
+            "BackfillBucket": BACKFILL_BUCKET,
+            "BackfillPrefix": PAGES_PREFIX,
             "RateLimitBudgetSeconds": 3600,
             "RateLimitMaxWaits": 100,
         },
     )
 
-    done = engine.run(machine, "delivery-5", {"correlationId": "delivery-5", "org": "my-org"})
+
+def test_the_backfill_onboards_each_page_of_members_and_summarises_failures(distributed_map: Engine) -> None:
+    engine = distributed_map
+    machine = backfill_machine(engine, member_pages(["a", "b"], ["c"]))
+
+    done = engine.run(machine, "delivery-5", {"correlationId": "delivery-5", "org": "my-org", "page": 1, "listed": 0})
 
     assert done["status"] == "SUCCEEDED", "a failed member does not fail the backfill"
-    starts = [
-        json.loads(e["taskScheduledEventDetails"]["parameters"])
+    listed = [
+        e
         for e in engine.history(done)
-        if e.get("taskScheduledEventDetails", {}).get("resourceType") == "states"
+        if e["type"] == "TaskScheduled" and "lambda" in e["taskScheduledEventDetails"]["resourceType"]
+    ]
+    assert len(listed) == 2, "one list-org-members call per page"
+    objects = boto3.client("s3").list_objects_v2(Bucket=BACKFILL_BUCKET, Prefix=f"{PAGES_PREFIX}delivery-5/")
+    assert sorted(o["Key"] for o in objects["Contents"]) == [
+        f"{PAGES_PREFIX}delivery-5/members-1.json",
+        f"{PAGES_PREFIX}delivery-5/members-2.json",
     ]
     suffix = "-" + hashlib.md5(b"delivery-5").hexdigest()
-    assert sorted(start["Name"] for start in starts) == ["a" + suffix, "b" + suffix]
-    for start in starts:
-        child_input = start["Input"] if isinstance(start["Input"], dict) else json.loads(start["Input"])
-        assert child_input.pop("AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID") == done["executionArn"]
-        assert child_input in members, "the child gets the member message unchanged"
+    onboarding = engine.sfn.list_state_machines()["stateMachines"]
+    (child_machine,) = [m["stateMachineArn"] for m in onboarding if m["name"] == "onboarding"]
+    started = engine.sfn.list_executions(stateMachineArn=child_machine)["executions"]
+    assert sorted(e["name"] for e in started) == ["a" + suffix, "b" + suffix, "c" + suffix], (
+        "each member's child is named after the backfill, not after its page"
+    )
+    for execution in started:
+        child_input = json.loads(engine.sfn.describe_execution(executionArn=execution["executionArn"])["input"])
+        page_child = done["executionArn"].replace(":execution:backfill:delivery-5", ":execution:backfill/Pages:")
+        assert child_input.pop("AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID").startswith(page_child), (
+            "started by its page's child execution"
+        )
+        assert child_input["login"] in {"a", "b", "c"} and child_input["source"] == "backfill"
     (summary,) = engine.notifications()
     report = json.loads(summary["Message"])
-    failed = {entry["login"] for entry in report["failed"]}
-    assert summary["Subject"] == f"Backfill of my-org: 2 members, {len(failed)} failed"
-    # moto 5.2.5 cannot start a child (DESIGN.md: its engine skips the ASL->botocore casing), so "a" fails
-    # there too; on AWS only "b" does. Either way the failure is recorded and the other member goes on.
-    assert report["members"] == 2 and "b" in failed and failed <= {"a", "b"}
+    assert summary["Subject"] == "Backfill of my-org: 3 members, 1 failed"
+    assert (report["members"], report["pages"]) == (3, 2)
+    assert [(entry["login"], entry["status"]) for entry in report["failed"]] == [("b", "FAILED")]
+
+
+def test_a_page_that_cannot_be_read_fails_the_backfill_beyond_the_tolerance(distributed_map: Engine) -> None:
+    engine = distributed_map
+    machine = backfill_machine(engine, member_pages(["a"], ["c"]))
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BACKFILL_BUCKET)
+    # a page object that is not a JSON list of members: its child fails to onboard anyone
+    s3.put_object(Bucket=BACKFILL_BUCKET, Key=f"{PAGES_PREFIX}delivery-6/members-9.json", Body=b"not json")
+
+    done = engine.run(machine, "delivery-6", {"correlationId": "delivery-6", "org": "my-org", "page": 1, "listed": 0})
+
+    assert done["status"] == "FAILED"
+    (failure,) = engine.notifications()
+    report = json.loads(failure["Message"])
+    assert report["errorType"] == "States.ExceedToleratedFailureThreshold", "1 of 3 pages failed, none tolerated"
+    assert failure["Subject"] == "Backfill failed: delivery-6"
+
+
+def test_a_page_that_fails_within_the_tolerance_leaves_the_others_onboarded(distributed_map: Engine) -> None:
+    engine = distributed_map
+    machine = backfill_machine(engine, member_pages(["a"], ["c"]), tolerated=50)
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=BACKFILL_BUCKET, Key=f"{PAGES_PREFIX}delivery-7/members-9.json", Body=b"not json")
+
+    done = engine.run(machine, "delivery-7", {"correlationId": "delivery-7", "org": "my-org", "page": 1, "listed": 0})
+
+    assert done["status"] == "SUCCEEDED", "1 of 3 pages failed: within 50%"
+    (summary,) = engine.notifications()
+    assert summary["Subject"] == "Backfill of my-org: 2 members, 0 failed"
