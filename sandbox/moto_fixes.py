@@ -113,6 +113,7 @@ def install(
             count_ended_children(patches)
             list_s3_objects_as_items(patches)
             read_s3_object_bodies(patches)
+            serve_map_run_children(patches)
         except BaseException:
             patches.uninstall()
             raise
@@ -1608,3 +1609,246 @@ def read_s3_object_bodies(patches: Patches) -> None:
         normalise_response(self, response, boto_service_name, service_action_name)
 
     patches.replace(cls, "_normalise_response", read_bodies)
+
+
+# --- Step Functions: a Distributed Map's children as executions -------------------------------------------
+
+
+@dataclass
+class MapRunChild:
+    """A STANDARD child execution of a map run, as ListExecutions, DescribeExecution and GetExecutionHistory
+    show it. ``env`` is the child's frame: its event manager holds the child's own history. The attributes
+    the cost meter reads of moto's executions (``execution_arn``, ``start_date``, ``stop_date``,
+    ``to_history_output()``) are the same."""
+
+    execution_arn: str
+    name: str
+    state_machine_arn: str
+    map_run_arn: str
+    input_data: Any
+    start_date: datetime.datetime
+    env: Any
+    status: str = "RUNNING"
+    stop_date: datetime.datetime | None = None
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+
+    def to_history_output(self) -> dict[str, Any]:
+        return {"events": self.env.event_manager.get_event_history()}
+
+    def list_item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {
+            "executionArn": self.execution_arn,
+            "stateMachineArn": self.state_machine_arn,
+            "name": self.name,
+            "status": self.status,
+            "startDate": self.start_date,
+            "mapRunArn": self.map_run_arn,
+            "itemCount": 1,  # (one item per child: moto has no ItemBatcher)
+        }
+        if self.stop_date is not None:
+            item["stopDate"] = self.stop_date
+        return item
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {
+            "executionArn": self.execution_arn,
+            "stateMachineArn": self.state_machine_arn,
+            "name": self.name,
+            "status": self.status,
+            "startDate": self.start_date,
+            "input": json.dumps(self.input_data, separators=(",", ":")),
+            "inputDetails": {"included": True},
+            "mapRunArn": self.map_run_arn,
+        }
+        if self.stop_date is not None:
+            described["stopDate"] = self.stop_date
+        if self.status == "SUCCEEDED":
+            described["output"] = json.dumps(self.output, separators=(",", ":"))
+            described["outputDetails"] = {"included": True}
+        described.update({key: value for key, value in (("error", self.error), ("cause", self.cause)) if value})
+        return described
+
+
+_children_lock = threading.Lock()
+
+
+def _map_run_records(backend: Any) -> list[Any]:
+    """Every map run record of the backend's Standard executions (a child's nested map runs are in its
+    top-level parent's pool: moto's frames share it)."""
+    records = []
+    for execution in backend._get_executions():
+        env = getattr(execution.exec_worker, "env", None)
+        if env is not None:
+            records.extend(env.map_run_record_pool_manager.get_all())
+    return records
+
+
+def _map_run_child(backend: Any, execution_arn: str) -> MapRunChild | None:
+    """The map run child of that ARN (``...:execution:<machine>/<label>:<name>``), or None."""
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or "/" not in parts[6]:  # a top-level execution: its machine's name has no '/'
+        return None
+    for record in _map_run_records(backend):
+        for child in list(getattr(record, "children", ())):
+            if child.execution_arn == execution_arn:
+                return child  # type: ignore[no-any-return]
+    return None
+
+
+def serve_map_run_children(patches: Patches) -> None:
+    """Keep each STANDARD child of a Distributed Map as an execution of its own, as AWS does:
+    ``ListExecutions(mapRunArn=...)`` lists a map run's children (``mapRunArn`` and ``itemCount`` in each
+    item; ``statusFilter``, ``maxResults``/``nextToken`` as for a machine's executions),
+    ``DescribeExecution`` describes one (with its ``mapRunArn``) and ``GetExecutionHistory`` gives its own
+    events, from ``ExecutionStarted`` (id 1) to ``ExecutionSucceeded``/``Failed``/``TimedOut``/``Aborted``;
+    ``ListMapRuns`` of an execution lists the map runs that execution started, a child's included.
+
+    moto 5.2.5 ran every child in a frame of the parent writing to one fresh event manager that it then
+    dropped, registered no execution for it, and crashed on ``ListExecutions(mapRunArn=...)`` (it reads
+    only ``stateMachineArn``): ``stackops trace`` could not follow a backfill into its pages. A child
+    stays off its parent machine's ``ListExecutions(stateMachineArn=...)``, as on AWS (either a machine or
+    a map run is listed). Express children are not kept: AWS keeps no history of Express executions.
+    The child's ARN and name are the ones ``name_distributed_children`` gave it.
+    """
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.exceptions import ResourceNotFound
+    from moto.stepfunctions.parser.api import HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext, EventManager
+    from moto.stepfunctions.parser.asl.eval.program_state import (
+        ProgramEnded,
+        ProgramError,
+        ProgramStopped,
+        ProgramTimedOut,
+    )
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+    from moto.utilities.paginator import Paginator
+
+    def start_child(self: Any, env: Any) -> None:
+        """After the child's input (and name) is made: its own history, opened by ExecutionStarted."""
+        record = self._map_run_record
+        if getattr(record, "execution_type", "STANDARD") == "EXPRESS":
+            return
+        context = env.states.context_object.context_object_data
+        child = MapRunChild(
+            execution_arn=context["Execution"]["Id"],
+            name=context["Execution"]["Name"],
+            state_machine_arn=record.map_state_machine_arn,
+            map_run_arn=record.map_run_arn,
+            input_data=copy.deepcopy(env.states.get_input()),
+            start_date=datetime.datetime.now(datetime.UTC),
+            env=env,
+        )
+        env.event_manager = EventManager()
+        env.event_history_context = EventHistoryContext.of_program_start()
+        env.event_manager.add_event(
+            context=env.event_history_context,
+            event_type=HistoryEventType.ExecutionStarted,
+            event_details=EventDetails(
+                executionStartedEventDetails={
+                    "input": json.dumps(child.input_data),
+                    "inputDetails": {"truncated": False},
+                    "roleArn": context["Execution"]["RoleArn"],
+                }
+            ),
+            update_source_event_id=False,
+        )
+        env.sandbox_map_run_child = child
+        with _children_lock:
+            vars(record).setdefault("children", []).append(child)
+
+    def end_child(env: Any) -> None:
+        """After the child's program: the terminal event of its history, then its status."""
+        child: MapRunChild | None = getattr(env, "sandbox_map_run_child", None)
+        if child is None:
+            return
+        state = env.program_state()
+        if isinstance(state, ProgramEnded):
+            child.output = env.states.get_input()
+            status, event = "SUCCEEDED", HistoryEventType.ExecutionSucceeded
+            output = json.dumps(child.output, separators=(",", ":"))
+            details = {"executionSucceededEventDetails": {"output": output, "outputDetails": {"truncated": False}}}
+        elif isinstance(state, ProgramTimedOut):
+            status, event = "TIMED_OUT", HistoryEventType.ExecutionTimedOut
+            details = {"executionTimedOutEventDetails": {}}
+        elif isinstance(state, ProgramStopped):
+            status, event = "ABORTED", HistoryEventType.ExecutionAborted
+            details = {"executionAbortedEventDetails": {}}
+        else:  # failed, or its program raised before it could end (States.Runtime, as _failed_child_result says)
+            error = (state.error or {}) if isinstance(state, ProgramError) else {"error": "States.Runtime"}
+            child.error, child.cause = error.get("error"), error.get("cause")
+            status, event = "FAILED", HistoryEventType.ExecutionFailed
+            details = {"executionFailedEventDetails": {k: v for k, v in error.items() if k in ("error", "cause")}}
+        env.event_manager.add_event(
+            context=env.event_history_context, event_type=event, event_details=EventDetails(**details)
+        )
+        child.stop_date = datetime.datetime.now(datetime.UTC)
+        child.status = status
+
+    for worker in _distributed_workers():
+        eval_input, eval_job = worker._eval_input, worker._eval_job
+
+        def child_input(self: Any, env_frame: Any, eval_input: Callable[..., None] = eval_input) -> None:
+            eval_input(self, env_frame)
+            start_child(self, env_frame)
+
+        def child_job(self: Any, env: Any, job: Any, eval_job: Callable[..., None] = eval_job) -> None:
+            try:
+                eval_job(self, env, job)
+            finally:
+                end_child(env)
+
+        patches.replace(worker, "_eval_input", child_input)
+        patches.replace(worker, "_eval_job", child_job)
+
+    describe_execution = StepFunctionsParserBackend.describe_execution
+    list_map_runs = StepFunctionsParserBackend.list_map_runs
+    describe_execution_action = StepFunctionResponse.describe_execution
+    list_executions_action = StepFunctionResponse.list_executions
+
+    def describe(self: Any, execution_arn: str) -> Any:
+        return _map_run_child(self, execution_arn) or describe_execution(self, execution_arn)
+
+    def map_runs_of(self: Any, execution_arn: str) -> dict[str, Any]:
+        """The map runs this execution started (moto listed every run of its top-level parent's pool)."""
+        if _map_run_child(self, execution_arn) is None:
+            return list_map_runs(self, execution_arn)  # type: ignore[no-any-return]
+        records = [r for r in _map_run_records(self) if r.execution_arn == execution_arn]
+        return {"mapRuns": [record.list_item() for record in records]}
+
+    def describe_execution_response(self: StepFunctionResponse) -> ActionResult:
+        child = _map_run_child(self.stepfunction_backend, self._get_param("executionArn") or "")
+        return ActionResult(child.describe()) if child is not None else describe_execution_action(self)
+
+    def list_executions_response(self: StepFunctionResponse) -> ActionResult:
+        map_run_arn = self._get_param("mapRunArn")
+        if map_run_arn is None:
+            return list_executions_action(self)
+        backend = self.stepfunction_backend
+        record = next((r for r in _map_run_records(backend) if r.map_run_arn == map_run_arn), None)
+        if record is None:
+            raise ResourceNotFound(map_run_arn)
+        status = self._get_param("statusFilter")
+        with _children_lock:
+            children = [c for c in getattr(record, "children", ()) if status is None or c.status == status]
+        children.sort(key=lambda child: (child.start_date, child.execution_arn), reverse=True)
+        paginator = Paginator(
+            max_results=self._get_int_param("maxResults") or 100,
+            max_results_default=100,
+            starting_token=self._get_param("nextToken"),
+            unique_attribute=["start_date", "execution_arn"],
+            param_values_to_check={"map_run_arn": map_run_arn, "status_filter": status},
+        )
+        page, next_token = paginator.paginate(children)
+        response: dict[str, Any] = {"executions": [child.list_item() for child in page]}
+        if next_token is not None:
+            response["nextToken"] = next_token
+        return ActionResult(response)
+
+    patches.replace(StepFunctionsParserBackend, "describe_execution", describe)
+    patches.replace(StepFunctionsParserBackend, "list_map_runs", map_runs_of)
+    patches.replace(StepFunctionResponse, "describe_execution", describe_execution_response)
+    patches.replace(StepFunctionResponse, "list_executions", list_executions_response)

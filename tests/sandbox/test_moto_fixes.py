@@ -1230,6 +1230,156 @@ def test_an_sdk_get_object_gives_the_body_as_text(aws: EmbeddedAws) -> None:
     assert json.loads(execution["output"]) == {"members": [{"login": "octocat"}], "body": '[{"login": "octocat"}]'}
 
 
+# --- Distributed Map: the children as executions ----------------------------------------------------------
+
+
+def _children(sfn: Any, map_run_arn: str, **filters: Any) -> list[dict[str, Any]]:
+    """Every child of the map run, two to a page (ListExecutions' own pagination)."""
+    pages = sfn.get_paginator("list_executions").paginate(
+        mapRunArn=map_run_arn, PaginationConfig={"PageSize": 2}, **filters
+    )
+    return [child for page in pages for child in page["executions"]]
+
+
+def _map_run_started(sfn: Any, execution_arn: str) -> str:
+    """The map run ARN of the execution's MapRunStarted event, as ``stackops trace`` finds it."""
+    events = sfn.get_execution_history(executionArn=execution_arn)["events"]
+    (started,) = [e for e in events if e["type"] == "MapRunStarted"]
+    return str(started["mapRunStartedEventDetails"]["mapRunArn"])
+
+
+def test_a_map_run_s_children_are_executions_to_list_describe_and_read(aws: EmbeddedAws) -> None:
+    """AWS: ``ListExecutions(mapRunArn=...)`` lists the children, each one is described and has a history of
+    its own; moto crashed on the listing and dropped the children's events. The parent machine's listing
+    keeps its own executions only; ListMapRuns and DescribeMapRun say what the Map declared."""
+    definition = _distributed(FAILING_CHILD, ItemsPath="$.items", MaxConcurrency=2, ToleratedFailureCount=1)
+    machine = _state_machine(aws, definition)
+    sfn = aws.client("stepfunctions")
+
+    execution = _run(aws, machine, _items(1, 3))
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    map_run = _map_run_started(sfn, execution["executionArn"])
+    (listed_run,) = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
+    assert (listed_run["mapRunArn"], listed_run["executionArn"]) == (map_run, execution["executionArn"])
+    described_run = sfn.describe_map_run(mapRunArn=map_run)
+    assert (described_run["maxConcurrency"], described_run["toleratedFailureCount"]) == (2, 1)
+    children = _children(sfn, map_run)
+    assert len(children) == 3 and len({child["executionArn"] for child in children}) == 3
+    child_machine = listed_run["stateMachineArn"]  # <machine>/<map run label>
+    for child in children:
+        assert child["stateMachineArn"] == child_machine and child["mapRunArn"] == map_run
+        assert child["executionArn"] == f"{child_machine.replace(':stateMachine:', ':execution:')}:{child['name']}"
+        assert child["startDate"] <= child["stopDate"]
+    assert sorted(child["status"] for child in children) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
+    assert [c["status"] for c in _children(sfn, map_run, statusFilter="FAILED")] == ["FAILED"]
+    assert [e["executionArn"] for e in sfn.list_executions(stateMachineArn=machine)["executions"]] == [
+        execution["executionArn"]
+    ]
+
+    described = {
+        json.loads(d["input"])["n"]: d
+        for d in (sfn.describe_execution(executionArn=child["executionArn"]) for child in children)
+    }
+    failed, succeeded = described[0], described[2]
+    assert (failed["status"], failed["error"], failed["cause"]) == ("FAILED", "Boom", "the item asked to fail")
+    assert (succeeded["status"], json.loads(succeeded["output"])) == ("SUCCEEDED", 2)
+    assert all(d["mapRunArn"] == map_run and d["stateMachineArn"] == child_machine for d in described.values())
+
+    def history(child: dict[str, Any]) -> list[dict[str, Any]]:
+        return sfn.get_execution_history(executionArn=child["executionArn"])["events"]  # type: ignore[no-any-return]
+
+    failed_events, succeeded_events = history(failed), history(succeeded)
+    assert [e["type"] for e in failed_events] == [
+        "ExecutionStarted",
+        "ChoiceStateEntered",
+        "ChoiceStateExited",
+        "FailStateEntered",
+        "ExecutionFailed",
+    ]
+    assert failed_events[-1]["executionFailedEventDetails"] == {"error": "Boom", "cause": "the item asked to fail"}
+    assert [e["type"] for e in succeeded_events][-3:] == ["PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
+    assert json.loads(succeeded_events[0]["executionStartedEventDetails"]["input"]) == {"n": 2, "fail": False}
+    assert [e["id"] for e in succeeded_events] == list(range(1, len(succeeded_events) + 1))
+    assert all(isinstance(e["timestamp"], datetime.datetime) for e in succeeded_events)
+    parent_types = [e["type"] for e in sfn.get_execution_history(executionArn=execution["executionArn"])["events"]]
+    assert "ChoiceStateEntered" not in parent_types  # (the children's events are theirs only)
+    assert sfn.list_map_runs(executionArn=failed["executionArn"])["mapRuns"] == []
+
+
+def test_a_backfill_shaped_map_run_s_children_are_read_as_on_aws(aws: EmbeddedAws) -> None:
+    """The backfill's shape: a child per S3 object (listObjectsV2 ItemReader) that reads its page and runs an
+    inline Map over its members; each child's history has its task's and its inline Map's events."""
+    s3 = aws.client("s3")
+    bucket = f"backfill-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    for page in range(3):
+        s3.put_object(Bucket=bucket, Key=f"pages/members-{page}.json", Body=json.dumps([{"login": f"m{page}"}]))
+    page_states = {
+        "ReadPage": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
+            "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.key"},
+            "ResultSelector": {"members.$": "States.StringToJson($.Body)"},
+            "ResultPath": "$.page",
+            "Next": "OnboardMembers",
+        },
+        "OnboardMembers": {
+            "Type": "Map",
+            "ItemsPath": "$.page.members",
+            "MaxConcurrency": 5,
+            "ItemProcessor": {
+                "ProcessorConfig": {"Mode": "INLINE"},
+                "StartAt": "MemberOnboarded",
+                "States": {
+                    "MemberOnboarded": {
+                        "Type": "Pass",
+                        "Parameters": {"login.$": "$.login", "status": "SUCCEEDED"},
+                        "End": True,
+                    }
+                },
+            },
+            "ResultSelector": {"count.$": "States.ArrayLength($)"},
+            "End": True,
+        },
+    }
+    definition = _distributed(
+        page_states,
+        ItemReader={
+            "Resource": "arn:aws:states:::s3:listObjectsV2",
+            "Parameters": {"Bucket": bucket, "Prefix": "pages/"},
+        },
+        ItemSelector={"bucket": bucket, "key.$": "$$.Map.Item.Value.Key"},
+        MaxConcurrency=2,
+        ToleratedFailurePercentage=10,
+    )
+    sfn = aws.client("stepfunctions")
+
+    execution = _run(aws, _state_machine(aws, definition), {})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    map_run = _map_run_started(sfn, execution["executionArn"])
+    (listed_run,) = sfn.list_map_runs(executionArn=execution["executionArn"])["mapRuns"]
+    assert listed_run["executionArn"] == execution["executionArn"]
+    described_run = sfn.describe_map_run(mapRunArn=map_run)
+    assert (described_run["maxConcurrency"], described_run["toleratedFailurePercentage"]) == (2, 10)
+    children = _children(sfn, map_run)
+    assert [child["status"] for child in children] == ["SUCCEEDED"] * 3
+    keys = []
+    for child in children:
+        described = sfn.describe_execution(executionArn=child["executionArn"])
+        keys.append(json.loads(described["input"])["key"])
+        assert json.loads(described["output"])["count"] == 1
+        events = sfn.get_execution_history(executionArn=child["executionArn"])["events"]
+        types = [e["type"] for e in events]
+        assert types[0] == "ExecutionStarted" and types[-1] == "ExecutionSucceeded"
+        assert types.index("TaskScheduled") < types.index("TaskStarted") < types.index("TaskSucceeded")
+        assert {"MapStateEntered", "MapIterationStarted", "MapIterationSucceeded", "MapStateExited"} <= set(types)
+        (scheduled,) = [e for e in events if e["type"] == "TaskScheduled"]
+        assert scheduled["taskScheduledEventDetails"]["resource"] == "getObject"
+    assert sorted(keys) == [f"pages/members-{page}.json" for page in range(3)]
+
+
 def _deny_unless(bucket: str, secure_transport: str) -> str:
     return json.dumps(
         {
