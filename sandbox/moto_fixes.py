@@ -1674,7 +1674,7 @@ class MapRunChild:
 _children_lock = threading.Lock()
 
 
-def _map_run_records(backend: Any) -> list[Any]:
+def map_run_records(backend: Any) -> list[Any]:
     """Every map run record of the backend's Standard executions (a child's nested map runs are in its
     top-level parent's pool: moto's frames share it)."""
     records = []
@@ -1690,7 +1690,7 @@ def _map_run_child(backend: Any, execution_arn: str) -> MapRunChild | None:
     parts = execution_arn.split(":")
     if len(parts) < 8 or "/" not in parts[6]:  # a top-level execution: its machine's name has no '/'
         return None
-    for record in _map_run_records(backend):
+    for record in map_run_records(backend):
         for child in list(getattr(record, "children", ())):
             if child.execution_arn == execution_arn:
                 return child  # type: ignore[no-any-return]
@@ -1816,7 +1816,7 @@ def serve_map_run_children(patches: Patches) -> None:
         """The map runs this execution started (moto listed every run of its top-level parent's pool)."""
         if _map_run_child(self, execution_arn) is None:
             return list_map_runs(self, execution_arn)  # type: ignore[no-any-return]
-        records = [r for r in _map_run_records(self) if r.execution_arn == execution_arn]
+        records = [r for r in map_run_records(self) if r.execution_arn == execution_arn]
         return {"mapRuns": [record.list_item() for record in records]}
 
     def describe_execution_response(self: StepFunctionResponse) -> ActionResult:
@@ -1828,7 +1828,7 @@ def serve_map_run_children(patches: Patches) -> None:
         if map_run_arn is None:
             return list_executions_action(self)
         backend = self.stepfunction_backend
-        record = next((r for r in _map_run_records(backend) if r.map_run_arn == map_run_arn), None)
+        record = next((r for r in map_run_records(backend) if r.map_run_arn == map_run_arn), None)
         if record is None:
             raise ResourceNotFound(map_run_arn)
         status = self._get_param("statusFilter")

@@ -21,6 +21,7 @@ FAILED = ("TaskFailed", "LambdaFunctionFailed", "TaskTimedOut", "LambdaFunctionT
 SUCCEEDED = ("TaskSucceeded", "LambdaFunctionSucceeded")
 CHILD_STATUS: Mapping[str, Outcome] = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "failed"}
 SUBMITTED = "TaskSubmitted"  # a .sync task's job started (its output names the child execution)
+MAP_RUN_STARTED = "MapRunStarted"  # a Distributed Map started its child executions (ListExecutions mapRunArn)
 EXECUTION_END: Mapping[str, Outcome] = {
     "ExecutionSucceeded": "succeeded",
     "ExecutionFailed": "failed",
@@ -52,6 +53,8 @@ class ExecutionSteps:
     started_at: float | None = None
     #: how each child ended, as the task that waited for it saw it (startSyncExecution's ``Status``)
     child_outcomes: dict[str, Outcome] = field(default_factory=dict)
+    #: the map runs a Distributed Map started (``MapRunStarted``): their child executions are its children too
+    map_runs: list[str] = field(default_factory=list)
 
 
 def from_history(events: Iterable[Mapping[str, Any]]) -> list[Event]:
@@ -86,6 +89,7 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
     iteration: dict[int, str | None] = {}
     children: list[str] = []
     child_outcomes: dict[str, Outcome] = {}
+    map_runs: list[str] = []
     outcome: Outcome = "running"
     started_input: Any = None
     error = cause = None
@@ -123,6 +127,8 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
             child_outcomes.update(_child_outcomes(details.get("output")))
         elif kind == SUBMITTED:
             children.extend(_child_executions(details.get("output")))
+        elif kind == MAP_RUN_STARTED and isinstance(details.get("mapRunArn"), str):
+            map_runs.append(details["mapRunArn"])
         elif kind.endswith("StateExited"):
             parent = _exiting(steps, parent, str(details.get("name", "?")))
             if parent is None:
@@ -142,7 +148,16 @@ def read_execution(name: str, events: list[Event]) -> ExecutionSteps:
     _close(steps, outcome, error, cause, events[-1].timestamp if events else None)
     first = events[0].timestamp if events else None
     return ExecutionSteps(
-        name, outcome, steps, started_input, error, cause, list(dict.fromkeys(children)), first, child_outcomes
+        name,
+        outcome,
+        steps,
+        started_input,
+        error,
+        cause,
+        list(dict.fromkeys(children)),
+        first,
+        child_outcomes,
+        list(dict.fromkeys(map_runs)),
     )
 
 

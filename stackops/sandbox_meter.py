@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from functions.common import secret_cache
-from sandbox import program
+from sandbox import moto_fixes, program
 from sandbox.api_calls import ApiCall
 from sandbox.aws import ACCOUNT_ID, REGION
 from sandbox.deploy import Deployment
@@ -342,8 +342,10 @@ def _meter_lambda(stack: StackInfo, phase: PhaseRecord, tally: Tally) -> None:
 
 
 def _execution_machine(execution: Any) -> str:
+    """The machine an execution runs: a map run's child (``execution:<machine>/<label>:<name>``) runs its
+    parent's, and bills as one of its executions."""
     parts = str(execution.execution_arn).split(":")
-    return parts[6] if len(parts) > 6 else ""
+    return parts[6].split("/", 1)[0] if len(parts) > 6 else ""
 
 
 def cold_waits(windows: Sequence[tuple[float, float]], colds: Iterable[tuple[float, float]]) -> list[float]:
@@ -480,6 +482,10 @@ def _executions(sandbox: Sandbox, since: float, until: float) -> list[Any]:
             seen.setdefault(str(execution.execution_arn), execution)
     for execution in sandbox.aws.express_executions:
         seen.setdefault(str(execution.execution_arn), execution)
+    # a Distributed Map's STANDARD children: executions of their own, billed like any other
+    for record in moto_fixes.map_run_records(backend):
+        for child in list(getattr(record, "children", ())):
+            seen.setdefault(child.execution_arn, child)
     return [e for e in seen.values() if since <= e.start_date.timestamp() <= until]
 
 

@@ -128,7 +128,7 @@ class Tracer:
                 executions += self._standard_executions(machine_arn, delivery_id, places)
         seen: set[str] = set()  # child execution ARNs already read
         ended = {arn: outcome for execution in executions for arn, outcome in execution.child_outcomes.items()}
-        pending = [child for execution in executions for child in execution.child_executions]
+        pending = [child for execution in executions for child in self._children(execution)]
         while pending:
             child = pending.pop(0)
             if child in seen:
@@ -137,7 +137,7 @@ class Tracer:
             read = self._child_execution(child, search, places, delivery_id, ended.get(child))
             if read is not None:
                 executions.append(read)
-                pending += read.child_executions
+                pending += self._children(read)
                 ended.update(read.child_outcomes)
         executions += self._later_attempts(executions, delivery_id, search)
         if not executions:
@@ -151,6 +151,20 @@ class Tracer:
             running = [s for s in worst.steps if s.status == "running"]
             stopped_at = f"{worst.name}: {running[-1].name}" if running else worst.name
         return worst.outcome, stopped_at, steps
+
+    def _children(self, execution: ExecutionSteps) -> list[str]:
+        """The executions ``execution`` started: by its tasks, and by its Distributed Maps (a map run's child
+        executions, listed with ``ListExecutions(mapRunArn=...)``, oldest first)."""
+        sfn = self.client("stepfunctions")
+        by_map_runs: list[str] = []
+        for map_run in execution.map_runs:
+            listed = [
+                listed
+                for page in sfn.get_paginator("list_executions").paginate(mapRunArn=map_run)
+                for listed in page["executions"]
+            ]
+            by_map_runs += [child["executionArn"] for child in sorted(listed, key=lambda child: child["startDate"])]
+        return [*execution.child_executions, *by_map_runs]
 
     def _standard_executions(self, machine_arn: str, delivery_id: str, places: list[Place]) -> list[ExecutionSteps]:
         sfn = self.client("stepfunctions")

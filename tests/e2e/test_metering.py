@@ -171,12 +171,14 @@ def test_member_added_through_stepfunctions(meter: SandboxMeter, design: str) ->
 
 def test_a_backfill_through_standard_counts_every_child_and_map_iteration(meter: SandboxMeter) -> None:
     usage = meter.phase(STANDARD_DESIGN, "installation", [installation_created(SANDBOX_ORG)])
-    # backfill.asl.json: ListOrgMembers, OnboardMembers (the Map) and, per member, OnboardMember
-    # (startExecution.sync:2 of onboarding), CheckOnboarding, MemberOnboarded; then CheckFailures,
-    # AnyFailed, NoneFailed, Summarize, NotifySummary. Each child onboarding execution enters its seven
-    # states and puts its latency (as in test_member_added_through_stepfunctions).
+    # backfill.asl.json, the parent: FirstPage, ListOrgMembers, PutPage, MorePages (one page), OnboardPages
+    # (the Distributed Map), AnyFailed, NoneFailed, Summarize, NotifySummary; the page's child execution
+    # (billed as the backfill's): ReadPage, OnboardMembers (the inline Map) and, per member, OnboardMember
+    # (startExecution.sync:2 of onboarding), CheckOnboarding, MemberOnboarded; then CheckPageFailures,
+    # AnyPageFailed, PageDone. Each onboarding execution enters its seven states and puts its latency (as in
+    # test_member_added_through_stepfunctions).
     exact = _exact(usage.lines)
-    assert exact[_k("states", "standard_transitions", "backfill")] == 2 + 3 * MEMBERS_IN_ORG + 5
+    assert exact[_k("states", "standard_transitions", "backfill")] == 9 + 2 + 3 * MEMBERS_IN_ORG + 3
     assert exact[_k("states", "standard_transitions", "onboarding")] == 6 * MEMBERS_IN_ORG
     assert exact[_k("cloudwatch", "metric_api_requests", "", operation="PutMetricData")] == MEMBERS_IN_ORG
     assert exact[_k("lambda", "requests", "list-org-members", trigger="states")] == 1

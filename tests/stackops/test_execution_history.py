@@ -118,6 +118,24 @@ def test_a_child_execution_started_by_a_task_is_named_for_the_trace_to_follow() 
     ]
 
 
+def test_a_distributed_map_s_map_run_is_named_for_the_trace_to_list_its_children() -> None:
+    map_run = "arn:aws:states:r:1:mapRun:backfill/Pages:0b1c"
+    history = History()
+    history.add("ExecutionStarted", {"input": "{}"})
+    history.add("MapStateEntered", {"name": "OnboardPages", "input": "{}"})
+    history.add("MapStateStarted", {"length": 0})
+    history.add("MapRunStarted", {"mapRunArn": map_run})
+    history.add("MapRunSucceeded")
+    history.add("MapStateSucceeded")
+    history.add("MapStateExited", {"name": "OnboardPages", "output": "[]"})
+    history.add("ExecutionSucceeded", {"output": "{}"})
+
+    read = read_execution("backfill:d-6", from_history(history.events))
+
+    assert read.map_runs == [map_run] and read.child_executions == []
+    assert [(step.name, step.status) for step in read.steps] == [("OnboardPages", "succeeded")]
+
+
 def test_express_log_lines_read_like_a_history() -> None:
     """CloudWatch Logs' shape: snake_case keys, string ids, epoch-millisecond strings, out of order."""
     lines = [
