@@ -32,6 +32,13 @@ REQUEST_UNITS = {
     "kms": "requests",
     "monitoring": "metric_api_requests",  # CloudWatch's SigV4 service name
 }
+#: S3's cheaper request tier (https://aws.amazon.com/s3/pricing/); every other request is tier 1 (PUT, COPY,
+#: POST, LIST) but DELETE, which is free.
+S3_TIER2_OPERATIONS = frozenset({"GetObject", "HeadObject", "HeadBucket", "SelectObjectContent"})
+S3_FREE_OPERATIONS = frozenset({"DeleteObject", "DeleteObjects"})
+#: The short name the meter gives the stepfunctions backfill's page bucket (its physical name ends in a
+#: random suffix: components/backfill_bucket.py).
+BACKFILL_BUCKET = "backfill-pages"
 #: The price table's service of a SigV4 service name, where they differ.
 PRICED_AS = {"monitoring": "cloudwatch"}
 #: The dimension naming the stack a product metric belongs to (functions/common/observability.py).
@@ -73,6 +80,8 @@ def resource_name(call: ApiCall) -> str:
         if isinstance(params.get("executionArn"), str):
             parts = str(params["executionArn"]).split(":")
             return parts[6] if len(parts) > 6 else ""
+    if call.service == "s3" and isinstance(params.get("Bucket"), str):
+        return str(params["Bucket"])
     if call.service == "secretsmanager" and isinstance(params.get("SecretId"), str):
         secret = str(params["SecretId"])
         return secret.split(":secret:", 1)[1] if ":secret:" in secret else secret
@@ -206,6 +215,11 @@ def meter_call(call: ApiCall, stack: StackNames, tally: Tally, email_subscriptio
         return None
     if call.service == "dynamodb":
         return _meter_dynamodb(call, stack, tally)
+    if call.service == "s3":
+        if call.operation not in S3_FREE_OPERATIONS:
+            unit = "tier2_requests" if call.operation in S3_TIER2_OPERATIONS else "tier1_requests"
+            tally.add("s3", unit, 1, resource, operation=call.operation)
+        return None
     unit = REQUEST_UNITS.get(call.service)
     if unit is None:
         return f"{call.service}:{call.operation}"

@@ -138,7 +138,12 @@ def stack_info(design: str, deployment: Deployment, config: Mapping[str, str]) -
         for resource in deployment.of_type("aws:secretsmanager/secret:Secret")
         if resource.outputs.get("name")
     )
-    names = call_usage.StackNames(deployment.stack, f"{PROJECT}-{deployment.stack}-", secrets)
+    buckets = tuple(
+        (str(resource.outputs["bucket"]), call_usage.BACKFILL_BUCKET)
+        for resource in deployment.of_type("aws:s3/bucket:Bucket")
+        if resource.outputs.get("bucket")
+    )
+    names = call_usage.StackNames(deployment.stack, f"{PROJECT}-{deployment.stack}-", secrets + buckets)
     mapped = {mapping.function_arn.rsplit(":", 1)[-1] for mapping in deployment.event_source_mappings}
     architecture = config["architecture"]
     functions = {}

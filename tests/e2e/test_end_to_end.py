@@ -97,14 +97,16 @@ def test_the_installation_onboards_every_seeded_member(
 
 
 def test_stepfunctions_runs_a_child_execution_per_member(sandbox: Sandbox, workload: list[Delivery]) -> None:
-    """The sandbox's stepfunctions stack runs EXPRESS onboarding (Pulumi.dev-sfn.yaml): each child is a
-    synchronous Express execution, which ListExecutions does not show; the parent's history does."""
+    """The sandbox's stepfunctions stack runs EXPRESS onboarding (Pulumi.dev-sfn.yaml): each member's is a
+    synchronous Express execution, which ListExecutions does not show; the history of the page's child
+    execution (the Distributed Map's, listed by its map run) does."""
     installation = next(d for d in workload if d.event == "installation")
     (parent,) = [e for e in sandbox.executions("stepfunctions", "BACKFILL") if e["name"] == installation.delivery_id]
     assert parent["status"] == "SUCCEEDED"
-    history = sandbox.aws.client("stepfunctions").get_execution_history(  # type: ignore[union-attr]
-        executionArn=parent["executionArn"], maxResults=1000
-    )["events"]
+    sfn = sandbox.aws.client("stepfunctions")  # type: ignore[union-attr]
+    (map_run,) = sfn.list_map_runs(executionArn=parent["executionArn"])["mapRuns"]
+    (page,) = sfn.list_executions(mapRunArn=map_run["mapRunArn"])["executions"]  # 12 members: one page
+    history = sfn.get_execution_history(executionArn=page["executionArn"], maxResults=1000)["events"]
     children = [
         e["taskSucceededEventDetails"]
         for e in history

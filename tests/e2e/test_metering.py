@@ -182,6 +182,9 @@ def test_a_backfill_through_standard_counts_every_child_and_map_iteration(meter:
     assert exact[_k("states", "standard_transitions", "onboarding")] == 6 * MEMBERS_IN_ORG
     assert exact[_k("cloudwatch", "metric_api_requests", "", operation="PutMetricData")] == MEMBERS_IN_ORG
     assert exact[_k("lambda", "requests", "list-org-members", trigger="states")] == 1
+    # the page's object: written by PutPage, listed by the Distributed Map's ItemReader, read by its child
+    for unit, operation in (("tier1", "PutObject"), ("tier1", "ListObjectsV2"), ("tier2", "GetObject")):
+        assert exact[_k("s3", f"{unit}_requests", "backfill-pages", operation=operation)] == 1, operation
     assert exact[_k("lambda", "requests", "add-team-member", trigger="states")] == MEMBERS_IN_ORG
     assert exact[_k("sns", "publishes", "notifications")] == MEMBERS_IN_ORG + 1  # one per member, the summary
     assert len(usage.latency_seconds) == 1  # webhook sent -> the backfill's summary

@@ -63,6 +63,18 @@ def _exists(aws: EmbeddedAws) -> dict[str, Callable[[CreatedResource], Any]]:
     """Per type, a describe/list call that fails unless the resource exists in the emulator."""
     c: Callable[[str], BaseClient] = aws.client
 
+    def bucket_encryption(r: CreatedResource) -> None:
+        (rule,) = c("s3").get_bucket_encryption(Bucket=r.id)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+
+    def public_access_block(r: CreatedResource) -> None:
+        blocked = c("s3").get_public_access_block(Bucket=r.id)["PublicAccessBlockConfiguration"]
+        assert set(blocked.values()) == {True}, blocked
+
+    def lifecycle(r: CreatedResource) -> None:
+        (rule,) = c("s3").get_bucket_lifecycle_configuration(Bucket=r.id)["Rules"]
+        assert rule["Status"] == "Enabled" and rule["Expiration"]["Days"] > 0
+
     def log_group(r: CreatedResource) -> None:
         groups = c("logs").describe_log_groups(logGroupNamePrefix=r.id)["logGroups"]
         assert [g["logGroupName"] for g in groups if g["logGroupName"] == r.id] == [r.id]
@@ -111,6 +123,14 @@ def _exists(aws: EmbeddedAws) -> dict[str, Callable[[CreatedResource], Any]]:
         ),
         "aws:apigatewayv2/route:Route": lambda r: c("apigatewayv2").get_route(ApiId=r.inputs["apiId"], RouteId=r.id),
         "aws:apigatewayv2/stage:Stage": lambda r: c("apigatewayv2").get_stage(ApiId=r.inputs["apiId"], StageName=r.id),
+        "aws:s3/bucket:Bucket": lambda r: c("s3").head_bucket(Bucket=r.id),
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": bucket_encryption,
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": public_access_block,
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls": lambda r: c("s3").get_bucket_ownership_controls(
+            Bucket=r.id
+        ),
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": lifecycle,
+        "aws:s3/bucketPolicy:BucketPolicy": lambda r: c("s3").get_bucket_policy(Bucket=r.id),
     }
 
 
@@ -278,7 +298,11 @@ def test_state_machines_have_the_programs_definitions(
     for arn in arns.values():
         machine = sfn.describe_state_machine(stateMachineArn=arn)
         wanted = expected[machine["name"]]
-        assert json.loads(machine["definition"]) == json.loads(wanted["definition"])
+        # the backfill bucket's name ends in a suffix of its own in each (bucket_prefix, as on AWS)
+        (sandbox_bucket,) = [r.id for r in deployment.resources["aws:s3/bucket:Bucket"]]
+        (program_bucket,) = [r.outputs["id"] for r in programs["sandbox-sfn"].of_type("aws:s3/bucket:Bucket")]
+        deployed = machine["definition"].replace(sandbox_bucket, "<backfill bucket>")
+        assert json.loads(deployed) == json.loads(wanted["definition"].replace(program_bucket, "<backfill bucket>"))
         assert machine["type"] == wanted["type"]
         aws.client("iam").get_role(RoleName=machine["roleArn"].rsplit("/", 1)[1])
         assert machine["loggingConfiguration"]["level"] == wanted["loggingConfiguration"]["level"] == "ERROR"

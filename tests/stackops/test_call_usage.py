@@ -172,3 +172,18 @@ def test_put_metric_data_puts_one_custom_metric_per_dimension_combination() -> N
         ("GitHubAutomation", "DeliveryLatency", (("Stack", SFN.stack), ("UseCase", use_case)))
         for use_case in ("member_added", "workflow_run")
     }
+
+
+def test_the_backfill_bucket_s_requests_are_priced_by_s3_s_two_tiers() -> None:
+    bucket = "github-automation-sandbox-sfn-backfill-0a1b2c3d4e5f"
+    pages = StackNames("sandbox-sfn", "github-automation-sandbox-sfn-", ((bucket, call_usage.BACKFILL_BUCKET),))
+    tally = Tally()
+    for operation in ("PutObject", "ListObjectsV2", "GetObject", "GetObject", "DeleteObject"):
+        call = _call("s3", operation, {"Bucket": bucket, "Key": "backfills/d/members-1.json"}, caller=ENGINE_ACCESS_KEY)
+        assert call_usage.owner(call, [SQS, pages]) is pages
+        assert call_usage.meter_call(call, pages, tally, {}) is None, "no S3 request goes unmetered"
+    resource = call_usage.BACKFILL_BUCKET
+    assert tally.quantity("s3", "tier1_requests", resource, operation="PutObject") == 1
+    assert tally.quantity("s3", "tier1_requests", resource, operation="ListObjectsV2") == 1
+    assert tally.quantity("s3", "tier2_requests", resource, operation="GetObject") == 2
+    assert not [item for item in tally.items() if "DeleteObject" in str(item)], "DELETE is free"
