@@ -8,6 +8,13 @@ and a member it skips this way is onboarded by their own ``member_added`` (joine
 
 Onboarding is idempotent (team membership is a PUT, the member item is written once), so members
 that were onboarded before pass through without changing anything.
+
+With the ``github-saml`` directory and a ``SAML_IDENTITIES_TABLE``, the org's SAML identities come first, one
+GraphQL page of 100 per invocation, each written to that table (functions/saml_identities.py) and returned as
+a page with no members and the request for the next page: both architectures loop through them with the
+machinery they loop member pages with, and each backfilled member's lookup then reads the table instead of
+querying GitHub. An identity listing GitHub refuses (no permission, an org GraphQL cannot see) is skipped:
+every member is then looked up alone, as before.
 """
 
 from __future__ import annotations
@@ -15,10 +22,13 @@ from __future__ import annotations
 from githubkit.response import Response
 from githubkit_schemas.latest.models import SimpleUser
 
+from functions import directory, saml_identities
 from functions.common.adapter import step_handler
+from functions.common.errors import GitHubRequestRejected
 from functions.common.github import github_call, github_client, path_segment
 from functions.common.models import BackfillRequest, MemberRef, Page
 from functions.common.observability import logger
+from functions.common.settings import settings
 
 PAGE_SIZE = 100  # GitHub's maximum
 
@@ -40,7 +50,70 @@ def has_next_page(link_header: str | None) -> bool:
     return False
 
 
+def lists_identities(request: BackfillRequest) -> bool:
+    """Whether ``request`` is for a page of SAML identities: the directory is GitHub's SAML and has a cache,
+    the identities are not all read yet, and no member page has been listed (a request in flight from
+    before the identities were read names page 2 or later)."""
+    current = settings()
+    return (
+        not request.identities_done
+        and request.page == 1
+        and current.directory == directory.SAML_DIRECTORY
+        and bool(current.saml_identities_table)
+    )
+
+
+def list_saml_identities(request: BackfillRequest) -> MemberPage:
+    """One page of the org's SAML identities into the cache: a page with no members, naming the next request.
+
+    The listing is the backfill's (its delivery id): its lookups trust only what it wrote. Its marker is
+    written after the last page, and only if every page was written, so a lookup never takes a listing
+    with a hole in it for complete. A write that fails ends the listing early: the lookups then query.
+    """
+    table = settings().need("saml_identities_table")
+    try:
+        page = directory.saml_identity_page(request.org, request.identities_cursor)
+    except GitHubRequestRejected as error:
+        logger.warning(
+            "SAML identities not listed: each member is looked up alone",
+            extra={"org": request.org, "error": str(error)},
+        )
+        return _identities_read(request, request.identities_listed)
+    listing = request.correlation_id
+    cached = saml_identities.store_identities(table, request.org, listing, page.identities)
+    listed = request.identities_listed + len(page.identities)
+    done = page.next_cursor is None or not cached
+    if cached and page.next_cursor is None:
+        cached = saml_identities.store_complete(table, request.org, listing, provider=page.provider, identities=listed)
+    logger.info(
+        "SAML identities listed",
+        extra={
+            "org": request.org,
+            "count": len(page.identities),
+            "identitiesListed": listed,
+            "provider": page.provider,
+            "cached": cached,
+            "last": done,
+        },
+    )
+    if not done:
+        following = request.model_copy(update={"identities_cursor": page.next_cursor, "identities_listed": listed})
+        return MemberPage(items=[], number=request.page - 1, listed=request.listed, next=following)
+    return _identities_read(request, listed)
+
+
+def _identities_read(request: BackfillRequest, listed: int) -> MemberPage:
+    """The page after the last identity page: no members, and the request for member page 1."""
+    following = request.model_copy(
+        update={"identities_done": True, "identities_cursor": None, "identities_listed": listed}
+    )
+    return MemberPage(items=[], number=request.page - 1, listed=request.listed, next=following)
+
+
 def list_org_members(request: BackfillRequest) -> MemberPage:
+    """One page of the backfill: of SAML identities first (``lists_identities``), then of members."""
+    if lists_identities(request):
+        return list_saml_identities(request)
     github = github_client()
     with github_call(f"list page {request.page} of the members of {request.org}"):
         response = github.rest.orgs.list_members(org=path_segment(request.org), per_page=PAGE_SIZE, page=request.page)
