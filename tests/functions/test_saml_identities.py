@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from functions import list_org_members as list_org_members_module
 from functions import saml_identities
 from functions.common.adapter import step_handler
 from functions.common.errors import GitHubRateLimited
@@ -78,6 +79,12 @@ def github(github_app: FakeGitHub, cache_table: Any) -> FakeGitHub:  # noqa: F81
     return github_app
 
 
+@pytest.fixture
+def one_page_a_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """list-org-members reads one GraphQL page of identities a call (5 by default), to see each page's request."""
+    monkeypatch.setattr(list_org_members_module, "IDENTITY_PAGES_PER_CALL", 1)
+
+
 def backfill_request(delivery: str = DELIVERY) -> BackfillRequest:
     return BackfillRequest(correlation_id=delivery, org=ORG, installation_id=2311213)
 
@@ -101,11 +108,11 @@ def graphql_calls(github: FakeGitHub) -> int:
 def test_a_250_member_backfill_makes_3_graphql_calls_and_its_lookups_none(github: FakeGitHub) -> None:
     pages = backfill(backfill_request())
 
-    identity_pages = [page for page in pages if page.number == 0]
-    assert len(identity_pages) == 3 and all(page.items == [] for page in identity_pages)
+    (identities, *member_pages) = pages
+    assert (identities.number, identities.items) == (0, []), "the 3 GraphQL pages in one call: no members"
     assert graphql_calls(github) == 3, "225 identities, 100 a page"
     assert len(github.calls(rf"^/orgs/{ORG}/members$")) == 3, "the member pages as before"
-    assert [(page.number, page.listed, len(page.items)) for page in pages[3:]] == [
+    assert [(page.number, page.listed, len(page.items)) for page in member_pages] == [
         (1, 100, 100),
         (2, 200, 100),
         (3, 250, 50),
@@ -130,6 +137,7 @@ def test_the_cached_record_equals_the_one_a_query_gives(github: FakeGitHub) -> N
     assert [cached.record.get(f) for f in fields] == [queried.record.get(f) for f in fields]
 
 
+@pytest.mark.usefixtures("one_page_a_call")
 def test_each_identity_page_names_the_next_and_the_last_names_member_page_1(github: FakeGitHub) -> None:
     first = list_org_members(backfill_request())
     assert first.state_output() == {
@@ -254,6 +262,7 @@ def test_an_org_graphql_refuses_is_backfilled_with_one_query_per_member(github: 
     assert boto3.client("dynamodb").scan(TableName=TABLE, Select="COUNT")["Count"] == 0
 
 
+@pytest.mark.usefixtures("one_page_a_call")
 def test_a_graphql_rate_limit_on_an_identity_page_is_rate_limited(github: FakeGitHub) -> None:
     second = list_org_members(backfill_request()).next
     assert second is not None
@@ -263,6 +272,30 @@ def test_a_graphql_rate_limit_on_an_identity_page_is_rate_limited(github: FakeGi
     assert abs(raised.value.wait_seconds - PRIMARY_RESET_SECONDS) <= 2
     again = list_org_members(second)
     assert again.next is not None and again.next.identities_cursor == identities_cursor(199), "the same page again"
+
+
+@pytest.mark.parametrize("fault", ["graphql_rate_limited", "server_error"])
+def test_a_fault_after_the_first_page_of_a_call_ends_it_with_what_it_read(github: FakeGitHub, fault: Any) -> None:
+    github.fail(fault, path="/graphql", skip=1)
+    first = list_org_members(backfill_request())
+    assert first.next is not None and not first.next.identities_done
+    assert (first.next.identities_cursor, first.next.identities_listed) == (identities_cursor(99), 100)
+    assert graphql_calls(github) == 2
+    rest = backfill(first.next)
+    assert graphql_calls(github) == 4, "the page that failed, read again; none of the others"
+    assert rest[0].next is not None and rest[0].next.identities_listed == 225
+    assert github_cache_item("#complete")["identities"]["N"] == "225"
+
+
+def test_a_call_reads_at_most_5_pages_of_identities(github_app: FakeGitHub, cache_table: Any) -> None:  # noqa: F811
+    github_app.saml[ORG] = {f"user-{n:04d}": identity(n) for n in range(1, 1201)}
+    github_app.add_member(ORG, "user-0001", 1)
+    first = list_org_members(backfill_request())
+    assert graphql_calls(github_app) == 5 and first.next is not None
+    assert (first.next.identities_listed, first.next.identities_done) == (500, False)
+    pages = backfill(first.next)
+    assert graphql_calls(github_app) == 12, "1,200 identities, 100 a page: 5 + 5 + 2"
+    assert [len(page.items) for page in pages] == [0, 0, 1]
 
 
 @pytest.mark.parametrize("fault", ["server_error", "primary_rate_limit"])
@@ -294,6 +327,7 @@ class Unprocessing:
         return {"UnprocessedItems": {table: requests[-1:]}}
 
 
+@pytest.mark.usefixtures("one_page_a_call")
 def test_unprocessed_items_are_written_again(github: FakeGitHub, monkeypatch: pytest.MonkeyPatch) -> None:
     flaky = Unprocessing(boto3.client("dynamodb"), times=2)
     monkeypatch.setattr(saml_identities, "dynamodb_client", lambda: flaky)
@@ -325,7 +359,7 @@ def test_the_identity_pages_loop_through_the_state_machine_handler(github: FakeG
     pages = [handler(backfill_request().to_wire(), context)]
     while pages[-1]["next"] is not None:
         pages.append(handler(pages[-1]["next"], context))
-    assert [page["count"] for page in pages] == [0, 0, 0, 100, 100, 50]
+    assert [page["count"] for page in pages] == [0, 100, 100, 50]
     assert pages[-1]["listed"] == 250 and pages[-1]["page"] == 3, "what the backfill's summary reads"
 
 
