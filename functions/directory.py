@@ -3,7 +3,8 @@
 - ``github-saml``: the organization's SAML identity provider, through GitHub GraphQL
   (``organization.samlIdentityProvider.externalIdentities``): the SAML ``nameId`` is the employee id.
   When SSO is configured at the enterprise level the organization has no provider (null): the
-  lookup then says ``saml_not_configured`` rather than failing.
+  lookup then says ``saml_not_configured`` rather than failing. A backfilled member is looked up in the
+  identities their backfill read 100 at a time (``saml_identity_page``, ``functions/saml_identities.py``).
 - an ``https://`` URL: an internal HTTP directory answering ``GET {url}/{login}`` with JSON
   ``{employeeId, email, name, department?}`` (404 when it does not know the login).
 """
