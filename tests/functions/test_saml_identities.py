@@ -381,3 +381,21 @@ def test_the_fake_pages_identities_as_github_does(github: FakeGitHub) -> None:
     too_many = SAML_IDENTITIES_PAGE_QUERY.replace("first: 100", "first: 101")
     with pytest.raises(Exception, match="exceeds the `first` limit of 100"):
         github_client().graphql.request(too_many, {"org": ORG, "after": None})
+
+
+def test_a_backfill_meets_the_target_of_1_02_rest_calls_a_member_and_a_graphql_page_per_100(
+    github: FakeGitHub, function_env: pytest.MonkeyPatch
+) -> None:
+    """Issue 10's benchmark target, counted at the fake GitHub: every call of listing and onboarding 250 members."""
+    from functions.add_team_member import add_team_member
+
+    function_env.setenv("ONBOARDING_TEAM", "everyone")
+    github.add_team(ORG, "everyone")
+    members = [member for page in backfill(backfill_request()) for member in page.items]
+    for member in members:
+        lookup_directory(TeamMembership.model_validate(add_team_member(member).to_wire()))
+    rest = [request for request in github.requests if request.path != "/graphql"]
+    assert len(members) == MEMBERS
+    assert len(rest) == MEMBERS + 3 + 1, "a team membership each, 3 member pages, 1 token exchange"
+    assert len(rest) / MEMBERS <= 1.02
+    assert graphql_calls(github) == 3 <= -(-MEMBERS // 100)
