@@ -24,6 +24,8 @@ class Needs(Enum):
     TABLE_NAMES = "table-names"  # builds write plans: knows the table names, no table access
     TABLE_WRITES = "table-writes"  # runs write plans: conditional puts and updates on both tables
     NOTIFICATIONS = "notifications"  # sns:Publish on the notification topic
+    SAML_IDENTITIES_WRITE = "saml-identities-write"  # dynamodb:BatchWriteItem on the SAML identity cache
+    SAML_IDENTITIES_READ = "saml-identities-read"  # dynamodb:GetItem on the SAML identity cache
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ LOOKUP_DIRECTORY = FunctionSpec(
     "Fetches a member's company record and plans the member write",
     timeout_seconds=35,  # token exchange + GraphQL SAML lookup: 2 x 15 s + 3 s (an HTTP directory: 5 s)
     memory_mb=256,
-    needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES}),
+    # a backfilled member's SAML identity is read from the cache its backfill wrote (functions/saml_identities.py)
+    needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.TABLE_NAMES, Needs.SAML_IDENTITIES_READ}),
     github_calls=2,
 )
 PRICE_WORKFLOW_RUN = FunctionSpec(
@@ -92,9 +95,11 @@ LIST_ORG_MEMBERS = FunctionSpec(
     "list-org-members",
     "list_org_members",
     "Lists an organization's members for a backfill",
-    timeout_seconds=120,  # token exchange + 6 pages of 100 members at worst in time
+    # token exchange + 6 pages of 100 members at worst in time (a page of SAML identities: one GraphQL call and
+    # 5 BatchWriteItem calls of 25)
+    timeout_seconds=120,
     memory_mb=256,
-    needs=frozenset({Needs.GITHUB_APP_SECRET}),
+    needs=frozenset({Needs.GITHUB_APP_SECRET, Needs.SAML_IDENTITIES_WRITE}),
     github_calls=7,
 )
 

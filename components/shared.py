@@ -27,8 +27,13 @@ class SharedResourcesArgs:
     routing: Mapping[str, Mapping[str, pulumi.Input[str]]] = field(default_factory=dict)
 
 
+#: The TTL attribute of the SAML identity cache (functions/saml_identities.py writes it, epoch seconds).
+SAML_IDENTITIES_TTL_ATTRIBUTE = "expiresAt"
+
+
 class SharedResources(pulumi.ComponentResource):
     members_table: aws.dynamodb.Table
+    saml_identities_table: aws.dynamodb.Table
     workflow_runs_table: aws.dynamodb.Table
     topic: aws.sns.Topic
     functions: dict[str, LambdaFunction]
@@ -66,6 +71,21 @@ class SharedResources(pulumi.ComponentResource):
                     ],
                 )
             ],
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+            opts=child,
+        )
+
+        # A backfill's SAML identities, read 100 a GraphQL page by list-org-members and read per member by
+        # lookup-directory (functions/saml_identities.py); expired by DynamoDB after a week.
+        self.saml_identities_table = aws.dynamodb.Table(
+            "saml-identities",
+            name=naming("saml-identities"),
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="org",
+            range_key="login",
+            attributes=[aws.dynamodb.TableAttributeArgs(name=n, type="S") for n in ("org", "login")],
+            ttl=aws.dynamodb.TableTtlArgs(attribute_name=SAML_IDENTITIES_TTL_ATTRIBUTE, enabled=True),
             server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
             point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
             opts=child,
@@ -151,6 +171,7 @@ class SharedResources(pulumi.ComponentResource):
             {
                 "membersTable": self.members_table.name,
                 "workflowRunsTable": self.workflow_runs_table.name,
+                "samlIdentitiesTable": self.saml_identities_table.name,
                 "topicArn": self.topic.arn,
                 "functions": {key: fn.function.name for key, fn in self.functions.items()},
             }
@@ -201,6 +222,8 @@ class SharedResources(pulumi.ComponentResource):
         if Needs.TABLE_NAMES in spec.needs:
             env["MEMBERS_TABLE"] = self.members_table.name
             env["WORKFLOW_RUNS_TABLE"] = self.workflow_runs_table.name
+        if {Needs.SAML_IDENTITIES_READ, Needs.SAML_IDENTITIES_WRITE} & spec.needs:
+            env["SAML_IDENTITIES_TABLE"] = self.saml_identities_table.name
         return env
 
     def _statements(self, spec: FunctionSpec) -> list[iam.Statement]:
@@ -217,6 +240,14 @@ class SharedResources(pulumi.ComponentResource):
             statements.extend(self.table_write_statements())
         if Needs.NOTIFICATIONS in spec.needs:
             statements.extend(self.publish_statements())
+        if Needs.SAML_IDENTITIES_WRITE in spec.needs:
+            statements.append(
+                iam.allow(["dynamodb:BatchWriteItem"], [self.saml_identities_table.arn], sid="CacheSamlIdentities")
+            )
+        if Needs.SAML_IDENTITIES_READ in spec.needs:
+            statements.append(
+                iam.allow(["dynamodb:GetItem"], [self.saml_identities_table.arn], sid="ReadSamlIdentities")
+            )
         return statements
 
     def table_write_statement(self) -> iam.Statement:

@@ -12,7 +12,9 @@ from functions.common.settings import settings
 
 
 def lookup_directory(membership: TeamMembership) -> StoreRequest:
-    result = directory.lookup(membership.org, membership.login)
+    # A backfilled member is looked up in the identities their backfill listed (its delivery id names it).
+    backfill = membership.correlation_id if membership.source == "backfill" else None
+    result = directory.lookup(membership.org, membership.login, backfill=backfill)
     logger.info(
         "directory lookup",
         extra={"login": membership.login, "status": result.status, "source": result.source, "detail": result.detail},

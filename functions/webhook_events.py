@@ -205,8 +205,17 @@ def _installation_created(
     def message() -> Outgoing:
         if org is None:
             raise MalformedWebhook("installation.created payload: installation.account.login is missing")
-        # page 1, nobody listed yet: list-org-members lists one page per call (functions/list_org_members.py)
-        request = {"correlationId": delivery_id, "org": org, "installationId": installation_id, "page": 1, "listed": 0}
+        # page 1, nobody listed yet, no SAML identity read yet: list-org-members lists one page per call
+        # (functions/list_org_members.py); the fields are BackfillRequest's wire, defaults included.
+        request = {
+            "correlationId": delivery_id,
+            "org": org,
+            "installationId": installation_id,
+            "page": 1,
+            "listed": 0,
+            "identitiesDone": False,
+            "identitiesListed": 0,
+        }
         return Outgoing("BackfillRequest", request)
 
     return org, message

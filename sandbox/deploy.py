@@ -333,6 +333,10 @@ class SandboxMocks(pulumi.runtime.Mocks):
             self._client("dynamodb").update_continuous_backups(
                 TableName=table, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
             )
+        if (ttl := inputs.get("ttl") or {}).get("enabled"):
+            self._client("dynamodb").update_time_to_live(
+                TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["attributeName"]}
+            )
         return table, {"name": table, "arn": description["TableArn"], "id": table}
 
     def _secret(self, name: str, inputs: dict[str, Any]) -> tuple[str, Outputs]:

@@ -262,10 +262,18 @@ class Sandbox:
         return [item for page in pages for item in page["Items"]]
 
     def clear_tables(self) -> None:
-        """Empty both tables of every stack (between generated workloads)."""
+        """Empty the tables of every stack (between generated workloads; the SAML identity cache too, since a
+        workload may reuse an earlier one's delivery ids)."""
         dynamodb = self._client("dynamodb")
+        tables = (
+            ("membersTable", ("login",)),
+            ("workflowRunsTable", ("pk", "sk")),
+            ("samlIdentitiesTable", ("org", "login")),
+        )
         for architecture, stack in self.stacks.items():
-            for export, keys in (("membersTable", ("login",)), ("workflowRunsTable", ("pk", "sk"))):
+            for export, keys in tables:
+                if export not in stack.exports:
+                    continue
                 for item in self.raw_table_items(architecture, export):
                     dynamodb.delete_item(TableName=stack.exports[export], Key={k: item[k] for k in keys})
             self.notifications(architecture)

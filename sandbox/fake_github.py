@@ -10,7 +10,8 @@ of run attempts, issued tokens, pending faults, every request) and answers
 - ``PUT /orgs/{org}/teams/{team}/memberships/{user}``, ``GET /orgs/{org}/members`` (``Link``
   pagination), ``GET /users/{login}``,
   ``GET /repos/{owner}/{repo}/actions/runs/{id}/attempts/{n}/jobs`` (``Link`` pagination);
-- ``POST /graphql``: the ``organization.samlIdentityProvider.externalIdentities`` lookup by login;
+- ``POST /graphql``: the ``organization.samlIdentityProvider.externalIdentities`` lookup by login, and
+  the org's identities a page at a time (``first`` at most 100, ``after`` an opaque cursor, ``pageInfo``);
 - ``GET /directory/{login}``: an internal HTTP company directory (no token), so a stack's
   ``directory`` setting can point at ``<server url>/directory``.
 
@@ -24,6 +25,7 @@ httpx (respx routes, ``httpx.MockTransport``). :data:`SANDBOX_ORG` is the org th
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import math
@@ -694,7 +696,7 @@ class FakeGitHub:
         query, variables = request["query"], request.get("variables") or {}
         if "samlIdentityProvider" not in query or "externalIdentities" not in query:
             return _json(200, {"errors": [{"message": "this fake only answers the SAML identity lookup"}]})
-        org, login = variables["org"], variables["login"]
+        org = variables["org"]
         if org not in self.saml:
             return _json(
                 200,
@@ -712,6 +714,9 @@ class FakeGitHub:
         identities = self.saml[org]
         if identities is None:
             return _json(200, {"data": {"organization": {"samlIdentityProvider": None}}})
+        if "login" not in variables:
+            return _identities_page(query, variables.get("after"), identities)
+        login = variables["login"]
         nodes = [{"samlIdentity": identities[login]}] if login in identities else []
         provider = {"externalIdentities": {"nodes": nodes}}
         return _json(200, {"data": {"organization": {"samlIdentityProvider": provider}}})
@@ -719,6 +724,60 @@ class FakeGitHub:
     def _directory_record(self, login: str) -> Reply:
         record = self.directory.get(login)
         return _json(200, record) if record is not None else _json(404, {"message": f"no such person: {login}"})
+
+
+#: GitHub's cap on a connection's ``first``/``last``.
+GRAPHQL_PAGE_MAX = 100
+_CURSOR_PREFIX = "cursor:v2:"
+
+
+def identities_cursor(index: int) -> str:
+    """The opaque cursor of the identity at ``index`` (base64, as GitHub's look)."""
+    return base64.b64encode(f"{_CURSOR_PREFIX}{index}".encode()).decode()
+
+
+def _cursor_index(cursor: str) -> int | None:
+    try:
+        text = base64.b64decode(cursor, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    number = text.removeprefix(_CURSOR_PREFIX)
+    return int(number) if text.startswith(_CURSOR_PREFIX) and number.isdigit() else None
+
+
+def _identities_page(query: str, after: str | None, identities: dict[str, dict[str, Any]]) -> Reply:
+    """``externalIdentities(first: n, after: cursor)``: the org's identities in the order they were added, each
+    with its ``user { login }``, and ``pageInfo``; GitHub's errors for a missing, too large or bad ``first``
+    or ``after``."""
+    match = re.search(r"externalIdentities\(([^)]*)\)", query)
+    arguments = match.group(1) if match else ""
+    first = re.search(r"\bfirst:\s*(\d+)", arguments)
+    if first is None:
+        message = "You must provide a `first` or `last` value to properly paginate the `externalIdentities` connection."
+        return _json(200, {"data": None, "errors": [{"type": "MISSING_PAGINATION_BOUNDARIES", "message": message}]})
+    size = int(first.group(1))
+    if size > GRAPHQL_PAGE_MAX:
+        message = (
+            f"Requesting {size} records on the `externalIdentities` connection exceeds the `first` limit of "
+            f"{GRAPHQL_PAGE_MAX} records."
+        )
+        return _json(200, {"data": None, "errors": [{"type": "EXCESSIVE_PAGINATION", "message": message}]})
+    start = 0
+    if after is not None:
+        index = _cursor_index(after)
+        if index is None:
+            invalid = {"message": f"`{after}` does not appear to be a valid cursor."}
+            return _json(200, {"data": None, "errors": [invalid]})
+        start = index + 1
+    logins = list(identities)[start : start + size]
+    nodes = [{"user": {"login": login}, "samlIdentity": identities[login]} for login in logins]
+    end = start + len(logins) - 1
+    page_info = {
+        "hasNextPage": start + size < len(identities),
+        "endCursor": identities_cursor(end) if logins else None,
+    }
+    provider = {"externalIdentities": {"pageInfo": page_info, "nodes": nodes}}
+    return _json(200, {"data": {"organization": {"samlIdentityProvider": provider}}})
 
 
 def _iso(moment: datetime) -> str:

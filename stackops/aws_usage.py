@@ -64,6 +64,7 @@ USE_CASES: dict[str, tuple[UseCase, ...]] = {
     "add-team-member": ONBOARDING,
     "lookup-directory": ONBOARDING,
     "members": ONBOARDING,
+    "saml-identities": ("installation",),
     "onboarding": ONBOARDING,
     "price-workflow-run": ("workflow_run",),
     "workflow-runs": ("workflow_run",),

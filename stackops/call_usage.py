@@ -72,6 +72,8 @@ def resource_name(call: ApiCall) -> str:
             for body in entry.values():
                 if isinstance(body, Mapping) and isinstance(body.get("TableName"), str):
                     return str(body["TableName"])
+        for table in params.get("RequestItems") or {}:  # BatchWriteItem: the tables it names, the first
+            return str(table)
     if call.service == "sns" and isinstance(params.get("TopicArn"), str):
         return str(params["TopicArn"]).rsplit(":", 1)[-1]
     if call.service == "states":

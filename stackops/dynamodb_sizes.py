@@ -20,6 +20,8 @@ from stackops.billing_units import dynamodb_item_bytes
 #: The request operations whose items are sized, and the action each item entry names.
 _SINGLE = {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete", "GetItem": "Get"}
 _TRANSACTIONS = ("TransactWriteItems", "TransactGetItems")
+#: A BatchWriteItem request's entries, by the action each names.
+_BATCH_WRITES = {"PutRequest": "Put", "DeleteRequest": "Delete"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ def targets(operation: str, params: Mapping[str, Any], key_names: Callable[[str]
             for action, body in entry.items():
                 if isinstance(body, Mapping):
                     found.append(one(action, body))
+    elif operation == "BatchWriteItem":  # the SAML identity cache (functions/saml_identities.py)
+        for table, requests in (params.get("RequestItems") or {}).items():
+            for request in requests or []:
+                for kind, body in request.items():
+                    if isinstance(body, Mapping):
+                        found.append(one(_BATCH_WRITES.get(kind, kind), {**body, "TableName": table}))
     return [target for target in found if target is not None]
 
 

@@ -87,12 +87,22 @@ class BackfillRequest(Message):
     ``list-org-members`` lists one page per invocation: the receiver asks for page 1, and each page's
     result carries the request for the next one (``page``, and ``listed``: the members on the pages before
     it), so no invocation's work grows with the organization.
+
+    With the ``github-saml`` directory, the pages of the org's SAML identities come first (100 a page,
+    ``identities_cursor`` naming the next one, ``identities_done`` once they are all read or cannot be),
+    cached for the backfill's lookups (``functions/saml_identities.py``): one GraphQL page per 100
+    members instead of one query per member. A request that names member page 2 or later skips them.
     """
 
     org: Login
     installation_id: GitHubId | None = None
     page: Annotated[int, Field(strict=True, ge=1)] = 1
     listed: Annotated[int, Field(strict=True, ge=0)] = 0
+    identities_done: Annotated[bool, Field(strict=True)] = False
+    #: GitHub's opaque ``endCursor`` of the identity page before; None: the first identity page.
+    identities_cursor: Annotated[str, Field(strict=True, min_length=1, max_length=1024)] | None = None
+    #: The identities cached so far by this backfill (for the log and the listing's marker).
+    identities_listed: Annotated[int, Field(strict=True, ge=0)] = 0
 
 
 class Page(BaseModel, Generic[Item, Request]):
@@ -105,7 +115,7 @@ class Page(BaseModel, Generic[Item, Request]):
     model_config = ConfigDict(frozen=True)
 
     items: Sequence[Item]
-    number: int  # this page's number, from 1
+    number: int  # this page's number, from 1; 0 for a backfill's page of SAML identities (no members)
     listed: int  # the items on this page and the pages before it
     next: Request | None
 

@@ -37,6 +37,8 @@ class Settings(BaseModel):
     webhook_secret_arn: str | None = Field(None, validation_alias="WEBHOOK_SECRET_ARN")
     members_table: str | None = Field(None, validation_alias="MEMBERS_TABLE")
     workflow_runs_table: str | None = Field(None, validation_alias="WORKFLOW_RUNS_TABLE")
+    # The org's SAML identities, cached by a backfill's listing for its lookups (functions/saml_identities.py).
+    saml_identities_table: str | None = Field(None, validation_alias="SAML_IDENTITIES_TABLE")
     notification_topic_arn: str | None = Field(None, validation_alias="NOTIFICATION_TOPIC_ARN")
     # sqs architecture: where a step sends its result, and when a failing record is on its last try.
     next_queue_url: str | None = Field(None, validation_alias="NEXT_QUEUE_URL")

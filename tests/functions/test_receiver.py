@@ -56,7 +56,14 @@ WORKFLOW_RUN = {
     "htmlUrl": "https://github.com/octo-org/octo-repo/actions/runs/289782451",
 }
 MEMBER = {"org": "Octocoders", "login": "hacktocat", "userId": 39652351, "source": "member_added"}
-BACKFILL = {"org": "Codertocat", "installationId": 957387, "page": 1, "listed": 0}
+BACKFILL = {
+    "org": "Codertocat",
+    "installationId": 957387,
+    "page": 1,
+    "listed": 0,
+    "identitiesDone": False,
+    "identitiesListed": 0,
+}
 
 # fixture id -> (target, message without its correlationId)
 HANDLED: dict[str, tuple[str, dict[str, Any]]] = {

@@ -265,6 +265,21 @@ def test_functions_run_the_programs_code_with_real_references(
         assert sorted(targets) == sorted(deployment.exports["stateMachineArns"].values())
 
 
+def test_the_saml_identity_cache_expires_its_items(aws: EmbeddedAws, stacks: dict[str, Deployment]) -> None:
+    dynamodb = aws.client("dynamodb")
+    for deployment in stacks.values():
+        name = deployment.exports["samlIdentitiesTable"]
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        assert table["KeySchema"] == [
+            {"AttributeName": "org", "KeyType": "HASH"},
+            {"AttributeName": "login", "KeyType": "RANGE"},
+        ]
+        assert dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"] == {
+            "TimeToLiveStatus": "ENABLED",
+            "AttributeName": "expiresAt",
+        }
+
+
 def test_tables_have_their_keys_index_and_protection(aws: EmbeddedAws, stacks: dict[str, Deployment]) -> None:
     dynamodb = aws.client("dynamodb")
     for deployment in stacks.values():

@@ -69,3 +69,22 @@ def test_a_transaction_names_every_item_it_touches() -> None:
         ("runs", "Update", {"pk": {"S": "a"}, "sk": {"S": "b"}}),
         ("runs", "ConditionCheck", {"pk": {"S": "c"}, "sk": {"S": "d"}}),
     ]
+
+
+def test_a_batch_write_names_every_item_it_writes() -> None:
+    """The SAML identity cache is written with BatchWriteItem (functions/saml_identities.py): each item is metered."""
+    item = {"org": {"S": "o"}, "login": {"S": "alice"}, "samlIdentity": {"S": "{}"}}
+    params = {
+        "RequestItems": {
+            "saml": [
+                {"PutRequest": {"Item": item}},
+                {"DeleteRequest": {"Key": {"org": {"S": "o"}, "login": {"S": "bob"}}}},
+            ]
+        }
+    }
+    found = targets("BatchWriteItem", params, lambda table: ["org", "login"])
+    assert [(t.table, t.action, dict(t.key)) for t in found] == [
+        ("saml", "Put", {"org": {"S": "o"}, "login": {"S": "alice"}}),
+        ("saml", "Delete", {"org": {"S": "o"}, "login": {"S": "bob"}}),
+    ]
+    assert found[0].sent == item, "sized as the item sent"

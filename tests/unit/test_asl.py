@@ -573,7 +573,11 @@ def test_the_backfill_lists_one_page_per_call_and_keeps_each_where_the_map_reads
     assert states["FirstPage"]["Parameters"] == {"next.$": "$$.Execution.Input"}
     listing = states["ListOrgMembers"]
     assert listing["Parameters"]["Payload.$"] == "$.listing.next", "each call asks for the page the last one named"
-    assert listing["ResultPath"] == "$.listing" and listing["Next"] == "PutPage"
+    assert listing["ResultPath"] == "$.listing" and listing["Next"] == "PageHasMembers"
+    has_members = states["PageHasMembers"]
+    assert has_members["Choices"] == [{"Variable": "$.listing.count", "NumericGreaterThan": 0, "Next": "PutPage"}]
+    assert has_members["Default"] == "MorePages", "a page with no members (SAML identities) writes no object"
+    assert states["PutPage"]["Next"] == "MorePages"
     put = states["PutPage"]
     assert put["Resource"] == "arn:aws:states:::aws-sdk:s3:putObject"
     assert put["Parameters"]["Bucket"] == sample_values("backfill.asl.json")["BackfillBucket"]
@@ -1109,6 +1113,21 @@ def member_pages(*pages: list[str]) -> Fake:
     return list_page
 
 
+def identity_pages_then(identity_pages: int, members: Fake) -> Fake:
+    """list-org-members with the github-saml directory: ``identity_pages`` calls that cache SAML identities
+    and list nobody (count 0, page 0), then ``members``' pages."""
+
+    def list_page(event: dict[str, Any]) -> dict[str, Any]:
+        read = event.get("identitiesListed", 0) // 100
+        if not event.get("identitiesDone"):
+            done = read + 1 >= identity_pages
+            following = {**event, "identitiesListed": 100 * (read + 1)} | ({"identitiesDone": True} if done else {})
+            return {"items": [], "count": 0, "page": 0, "listed": 0, "next": following}
+        return members(event)
+
+    return list_page
+
+
 def backfill_machine(engine: Engine, pages: Fake, tolerated: int = 0) -> str:
     boto3.client("s3").create_bucket(Bucket=BACKFILL_BUCKET)
     child = engine.sfn.create_state_machine(
@@ -1215,3 +1234,39 @@ def test_a_page_that_fails_within_the_tolerance_leaves_the_others_onboarded(dist
     assert done["status"] == "SUCCEEDED", "1 of 3 pages failed: within 50%"
     (summary,) = engine.notifications()
     assert summary["Subject"] == "Backfill of my-org: 2 members, 0 failed"
+
+
+def test_pages_of_saml_identities_loop_without_writing_an_object(distributed_map: Engine) -> None:
+    engine = distributed_map
+    machine = backfill_machine(engine, identity_pages_then(3, member_pages(["a", "c"], ["d"], [])))
+
+    done = engine.run(machine, "delivery-8", {"correlationId": "delivery-8", "org": "my-org", "page": 1, "listed": 0})
+
+    assert done["status"] == "SUCCEEDED"
+    listed = [
+        e
+        for e in engine.history(done)
+        if e["type"] == "TaskScheduled" and "lambda" in e["taskScheduledEventDetails"]["resourceType"]
+    ]
+    assert len(listed) == 3 + 3, "3 identity pages, then 3 member pages (the last one empty)"
+    objects = boto3.client("s3").list_objects_v2(Bucket=BACKFILL_BUCKET, Prefix=f"{PAGES_PREFIX}delivery-8/")
+    assert sorted(o["Key"] for o in objects["Contents"]) == [
+        f"{PAGES_PREFIX}delivery-8/members-1.json",
+        f"{PAGES_PREFIX}delivery-8/members-2.json",
+    ], "no object for a page with no members"
+    (summary,) = engine.notifications()
+    assert summary["Subject"] == "Backfill of my-org: 3 members, 0 failed"
+    assert json.loads(summary["Message"])["pages"] == 3
+
+
+def test_an_empty_org_runs_the_map_over_no_pages(distributed_map: Engine) -> None:
+    engine = distributed_map
+    machine = backfill_machine(engine, member_pages([]))
+
+    done = engine.run(machine, "delivery-9", {"correlationId": "delivery-9", "org": "my-org", "page": 1, "listed": 0})
+
+    assert done["status"] == "SUCCEEDED"
+    objects = boto3.client("s3").list_objects_v2(Bucket=BACKFILL_BUCKET, Prefix=f"{PAGES_PREFIX}delivery-9/")
+    assert objects.get("Contents", []) == []
+    (summary,) = engine.notifications()
+    assert summary["Subject"] == "Backfill of my-org: 0 members, 0 failed"

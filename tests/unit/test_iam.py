@@ -145,11 +145,15 @@ def test_only_the_store_steps_read_the_notification_marker_and_only_that(
     runs: dict[str, ProgramRun], name: str
 ) -> None:
     """Stored and notified are one unit: the store steps read the marker back (GetItem) and set it
-    (UpdateItem) on the two tables; nothing else reads a table."""
+    (UpdateItem) on the two tables; nothing else reads them (lookup-directory reads the SAML identity cache
+    only: ``test_the_saml_identity_cache_is_written_by_the_listing_and_read_by_the_lookup_only``)."""
     run = runs[name]
-    tables = sorted(t.outputs["arn"] for t in run.of_type("aws:dynamodb/table:Table"))
+    cache = run.one("aws:dynamodb/table:Table", "saml-identities").outputs["arn"]
+    tables = sorted(t.outputs["arn"] for t in run.of_type("aws:dynamodb/table:Table") if t.outputs["arn"] != cache)
     readers: dict[str, list[dict[str, Any]]] = {}
     for policy, statement in statements(run):
+        if statement["Resource"] == [cache]:
+            continue
         if any(
             action.startswith(("dynamodb:Get", "dynamodb:Query", "dynamodb:Scan")) for action in statement["Action"]
         ):
@@ -160,3 +164,22 @@ def test_only_the_store_steps_read_the_notification_marker_and_only_that(
         assert [(s["Action"], sorted(s["Resource"])) for s in granted] == [(["dynamodb:GetItem"], tables)], policy
         writes = [s for _, s in statements(run) if _ == policy and "dynamodb:UpdateItem" in s["Action"]]
         assert writes and sorted(writes[0]["Resource"]) == tables, policy
+
+
+@pytest.mark.parametrize("name", list(EXAMPLE_STACKS))
+def test_the_saml_identity_cache_is_written_by_the_listing_and_read_by_the_lookup_only(
+    runs: dict[str, ProgramRun], name: str
+) -> None:
+    """list-org-members may BatchWriteItem the cache, lookup-directory GetItem it, and no one anything else."""
+    run = runs[name]
+    cache = run.one("aws:dynamodb/table:Table", "saml-identities").outputs["arn"]
+    granted = sorted(
+        (policy, statement["Action"], statement["Resource"])
+        for policy, statement in statements(run)
+        if any(resource.startswith(cache) for resource in statement["Resource"])
+    )
+    assert [(actions, resources) for _, actions, resources in granted] == [
+        (["dynamodb:BatchWriteItem"], [cache]),
+        (["dynamodb:GetItem"], [cache]),
+    ], "each grant names the cache alone"
+    assert granted[0][0].endswith("list-org-members-policy") and granted[1][0].endswith("lookup-directory-policy")
