@@ -71,3 +71,8 @@ pulumi.export("webhookUrl", ingress.webhook_url)
 pulumi.export("membersTable", shared.members_table.name)
 pulumi.export("workflowRunsTable", shared.workflow_runs_table.name)
 pulumi.export("notificationTopicArn", shared.topic.arn)
+# What `python -m stackops chargeback reconcile` needs to read the org's bill as the App (an ARN, not the secret).
+pulumi.export("githubOrg", config.github_org)
+pulumi.export("githubApiUrl", config.github_api_url)
+pulumi.export("githubApiVersion", config.github_api_version)
+pulumi.export("githubAppSecretArn", shared.github_app_secret.arn)
