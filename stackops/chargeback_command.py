@@ -28,6 +28,10 @@ def chargeback_command(options: argparse.Namespace, console: Console) -> int:
         table = open_table(outputs)
     except StackOutputsError as error:
         return _fail(str(error))
+    if options.action == "reconcile":
+        from stackops.reconcile_command import reconcile_command
+
+        return reconcile_command(options, outputs, table, console)
     try:
         if options.repo:
             render_runs(options.repo, options.month, table.runs(options.repo, options.month), options.format, console)

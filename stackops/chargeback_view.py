@@ -84,9 +84,9 @@ def report_json(report: MonthlyReport) -> dict[str, Any]:
 
 def render_report(report: MonthlyReport, output: Format, console: Console) -> None:
     if output == "json":
-        _write(console, json.dumps(report_json(report), indent=2) + "\n")
+        write_raw(console, json.dumps(report_json(report), indent=2) + "\n")
     elif output == "csv":
-        _write(console, _csv(report_rows(report), REPORT_FIELDS))
+        write_raw(console, csv_text(report_rows(report), REPORT_FIELDS))
     else:
         _report_table(report, console)
 
@@ -161,10 +161,12 @@ def run_rows(runs: Sequence[StoredRun]) -> list[dict[str, Any]]:
 
 def render_runs(repository: str, month: str, runs: Sequence[StoredRun], output: Format, console: Console) -> None:
     if output == "json":
-        _write(console, json.dumps({"repository": repository, "month": month, "runs": run_rows(runs)}, indent=2) + "\n")
+        write_raw(
+            console, json.dumps({"repository": repository, "month": month, "runs": run_rows(runs)}, indent=2) + "\n"
+        )
         return
     if output == "csv":
-        _write(console, _csv(run_rows(runs), RUN_FIELDS))
+        write_raw(console, csv_text(run_rows(runs), RUN_FIELDS))
         return
     if not runs:
         console.print(f"No workflow runs of {repository} are booked to {month}.", markup=False)
@@ -207,7 +209,7 @@ RUN_FIELDS = (
 )
 
 
-def _csv(rows: list[dict[str, Any]], fields: Sequence[str]) -> str:
+def csv_text(rows: list[dict[str, Any]], fields: Sequence[str]) -> str:
     """The rows under a header (the header alone when there are none: an empty month is still a CSV)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else list(fields), lineterminator="\n")
@@ -216,7 +218,7 @@ def _csv(rows: list[dict[str, Any]], fields: Sequence[str]) -> str:
     return out.getvalue()
 
 
-def _write(console: Console, text: str) -> None:
+def write_raw(console: Console, text: str) -> None:
     """Machine-readable output as is: no markup, highlighting or wrapping."""
     console.file.write(text)
     console.file.flush()

@@ -8,7 +8,8 @@ trace       the path of one delivery through a stack, step by step (stackops/tra
 redrive     send a stack's parked work back: dead-letter queues (sqs), failed executions (stepfunctions),
             for one delivery or every failure since a time (stackops/redrive.py).
 chargeback  per-repository GitHub Actions cost for a month, read from the stack's table (--repo: one
-            repository's runs; --format table|csv|json; stackops/chargeback.py).
+            repository's runs; --format table|csv|json; stackops/chargeback.py). `chargeback reconcile`
+            compares it with the org's bill from GitHub's billing usage report (stackops/reconcile.py).
 screenshot  open a report.html in headless Chromium and write a PNG of it (the README's picture).
 """
 
@@ -203,8 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _chargeback_parser(commands: Any) -> None:
-    chargeback = commands.add_parser("chargeback", help="per-repository GitHub Actions cost for a month")
+    chargeback = commands.add_parser(
+        "chargeback",
+        help="per-repository GitHub Actions cost for a month; `chargeback reconcile`: against GitHub's bill",
+    )
     chargeback.set_defaults(parser=chargeback)
+    chargeback.add_argument(
+        "action", nargs="?", choices=("reconcile",), help="reconcile: compare with the org's bill from GitHub"
+    )
     chargeback.add_argument(
         "--stack",
         type=stack_argument,
@@ -246,6 +253,9 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     if options.command == "chargeback":
         from stackops.chargeback_command import chargeback_command
 
+        if options.action == "reconcile" and (options.repo or options.included_minutes is not None):
+            which = "--repo" if options.repo else "--included-minutes"
+            options.parser.error(f"argument {which}: not with reconcile (it compares every repository, gross)")
         return chargeback_command(options, console)
     if options.command in ("trace", "redrive"):
         from stackops.operate import redrive_command, trace_command

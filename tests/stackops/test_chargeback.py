@@ -7,85 +7,23 @@ workload says the stacks store; the figures are also checked by hand (the fake's
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from rich.console import Console
 
 from functions import records
-from sandbox.fake_github import SANDBOX_ORG
-from sandbox.workload import expected_tables, sandbox_workload
 from stackops import chargeback_command, cli
 from stackops.chargeback import ChargebackTable, RepositoryTotal, monthly_report
 from stackops.chargeback_view import render_report
 from stackops.stack_outputs import StackOutputs
-
-REGION = "us-east-1"
-TABLE = "github-automation-dev-workflow-runs"
-
-
-def create_table(dynamodb: Any) -> None:
-    """The workflow-runs table as components/shared.py declares it."""
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "period")],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "period-index",
-                "KeySchema": [
-                    {"AttributeName": "period", "KeyType": "HASH"},
-                    {"AttributeName": "pk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
-
-
-class QueryOnly:
-    """The DynamoDB client, recording each operation; any other read than Query fails the test."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.queries: list[dict[str, Any]] = []
-
-    def query(self, **request: Any) -> Any:
-        self.queries.append(request)
-        return self.client.query(**request)
-
-    def __getattr__(self, name: str) -> Any:
-        raise AssertionError(f"chargeback called DynamoDB {name}; it may only Query")
+from tests.stackops.chargeback_tables import REGION, TABLE, QueryOnly
 
 
 @pytest.fixture
-def dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        create_table(client)
-        yield client
-
-
-@pytest.fixture
-def sandbox_tables(dynamodb: Any) -> Any:
-    """The table after the sandbox workload, as the oracle states it."""
-    table = boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
-    oracle = expected_tables(SANDBOX_ORG, sandbox_workload())
-    with table.batch_writer() as batch:
-        for items in oracle.workflow_runs.values():
-            batch.put_item(Item=items[0])
-    return oracle
-
-
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch, dynamodb: Any) -> StackOutputs:
+def stack(monkeypatch: pytest.MonkeyPatch, runs_table: Any) -> StackOutputs:
     """`--stack dev` resolves to the moto table (the CLI's own load of the outputs is tested in test_trace_cli)."""
     outputs = StackOutputs(
         stack="dev",
@@ -106,8 +44,8 @@ def oracle_month(oracle: Any, month: str) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_the_report_is_the_oracle_s_totals_to_the_cent(sandbox_tables: Any, dynamodb: Any) -> None:
-    client = QueryOnly(dynamodb)
+def test_the_report_is_the_oracle_s_totals_to_the_cent(sandbox_tables: Any, runs_table: Any) -> None:
+    client = QueryOnly(runs_table)
 
     report = monthly_report("2026-03", ChargebackTable(client, TABLE).month_totals("2026-03"))
 
@@ -185,7 +123,7 @@ def test_a_month_with_no_runs_is_an_empty_report_not_an_error(
     assert "No workflow runs are booked to 2026-05." in console.export_text()
 
 
-def test_every_page_is_read_past_1_mb(dynamodb: Any) -> None:
+def test_every_page_is_read_past_1_mb(runs_table: Any) -> None:
     """Run items with large job lists (as a 256-job matrix stores them) and padded totals: each Query
     answers 1 MB at most, so both reads take several pages and must follow LastEvaluatedKey."""
     job = {"id": 1, "name": "x" * 200, "labels": ["ubuntu-latest"], "sku": "linux", "minutes": 1}
@@ -221,7 +159,7 @@ def test_every_page_is_read_past_1_mb(dynamodb: Any) -> None:
                     "note": "x" * 10_000,
                 }
             )
-    client = QueryOnly(dynamodb)
+    client = QueryOnly(runs_table)
     reader = ChargebackTable(client, TABLE)
 
     listed = reader.runs("o/big", "2026-03")
