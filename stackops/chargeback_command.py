@@ -8,7 +8,7 @@ import sys
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
-from stackops.chargeback import ChargebackTable, monthly_report
+from functions.chargeback import ChargebackTable, monthly_report
 from stackops.chargeback_view import render_report, render_runs
 from stackops.stack_outputs import StackOutputs, StackOutputsError, load
 

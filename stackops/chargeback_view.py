@@ -16,70 +16,18 @@ from typing import Any, Literal
 from rich.console import Console
 from rich.table import Table
 
-from stackops.chargeback import MonthlyReport, StoredRun, cents
+from functions.chargeback import MonthlyReport, StoredRun, cents, exact, report_json, report_rows
 
 Format = Literal["table", "csv", "json"]
 FORMATS: tuple[Format, ...] = ("table", "csv", "json")
-SHARE_PLACES = Decimal("0.0001")
 
 
 def money(amount: Decimal) -> str:
     return f"${cents(amount):,}"
 
 
-def exact(amount: Decimal) -> str:
-    """An exact amount as a plain decimal string (no exponent, no trailing zeros beyond the cent)."""
-    text = format(amount.normalize(), "f")
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
-
-
 def percent(share: Decimal | None) -> str:
     return "-" if share is None else f"{share * 100:.1f}%"
-
-
-def report_rows(report: MonthlyReport) -> list[dict[str, Any]]:
-    """One dict per repository, the exact values: what CSV and JSON print."""
-    rows = []
-    for line in report.lines:
-        total = line.total
-        row: dict[str, Any] = {
-            "repository": total.repository,
-            "runs": total.runs,
-            "minutes": total.minutes,
-            "billableMinutes": total.billable_minutes,
-            "costUsd": exact(total.cost_usd),
-            "estimatedJobs": total.estimated_jobs,
-            "share": None if line.share is None else str(line.share.quantize(SHARE_PLACES)),
-        }
-        if report.included_minutes is not None:
-            row |= {
-                "includedMinutes": str(line.included_minutes.quantize(Decimal("0.1"))),
-                "includedCreditUsd": exact(line.included_credit_usd.quantize(Decimal("0.000001"))),
-                "netCostUsd": exact(line.net_cost_usd.quantize(Decimal("0.000001"))),
-            }
-        rows.append(row)
-    return rows
-
-
-def report_json(report: MonthlyReport) -> dict[str, Any]:
-    return {
-        "month": report.month,
-        "includedMinutes": report.included_minutes,
-        "allocation": report.allocation,
-        "repositories": report_rows(report),
-        "total": {
-            "runs": report.runs,
-            "billableMinutes": report.billable_minutes,
-            "costUsd": exact(report.cost_usd),
-            "estimatedJobs": report.estimated_jobs,
-            **(
-                {"netCostUsd": exact((report.cost_usd - report.included_credit_usd).quantize(Decimal("0.000001")))}
-                if report.included_minutes is not None
-                else {}
-            ),
-        },
-    }
 
 
 def render_report(report: MonthlyReport, output: Format, console: Console) -> None:

@@ -8,7 +8,7 @@ trace       the path of one delivery through a stack, step by step (stackops/tra
 redrive     send a stack's parked work back: dead-letter queues (sqs), failed executions (stepfunctions),
             for one delivery or every failure since a time (stackops/redrive.py).
 chargeback  per-repository GitHub Actions cost for a month, read from the stack's table (--repo: one
-            repository's runs; --format table|csv|json; stackops/chargeback.py). `chargeback reconcile`
+            repository's runs; --format table|csv|json; functions/chargeback.py). `chargeback reconcile`
             compares it with the org's bill from GitHub's billing usage report (stackops/reconcile.py).
 screenshot  open a report.html in headless Chromium and write a PNG of it (the README's picture).
 """
@@ -116,7 +116,7 @@ def whole_number(text: str) -> int:
 
 def month_option(text: str) -> str:
     """``--month 2026-11``."""
-    from stackops.chargeback import month_argument
+    from functions.chargeback import month_argument
 
     try:
         return month_argument(text)
@@ -126,7 +126,7 @@ def month_option(text: str) -> str:
 
 def repository_option(text: str) -> str:
     """``--repo owner/name``."""
-    from stackops.chargeback import repository_argument
+    from functions.chargeback import repository_argument
 
     try:
         return repository_argument(text)

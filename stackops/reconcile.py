@@ -28,8 +28,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Literal
 
+from functions.chargeback import StoredJob, StoredRun
 from functions.pricing import SELF_HOSTED_LABEL, SELF_HOSTED_SKU, RateCard
-from stackops.chargeback import StoredJob, StoredRun
 from stackops.github_billing import UsageItem
 
 Kind = Literal["unknown_sku", "rate_change", "missing_runs", "included_minutes"]

@@ -12,8 +12,8 @@ import sys
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
+from functions.chargeback import ChargebackTable
 from functions.pricing import rate_card
-from stackops.chargeback import ChargebackTable
 from stackops.github_billing import BillingError, app_client, read_usage
 from stackops.reconcile import reconcile
 from stackops.reconcile_view import render_reconciliation

@@ -9,7 +9,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from stackops.chargeback_view import Format, csv_text, exact, write_raw
+from functions.chargeback import exact
+from stackops.chargeback_view import Format, csv_text, write_raw
 from stackops.reconcile import ReconciledLine, Reconciliation
 
 STATUS_STYLE = {"match": "green", "explained": "yellow", "unexplained": "bold red"}

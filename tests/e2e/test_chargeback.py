@@ -12,11 +12,11 @@ from decimal import Decimal
 import pytest
 
 from functions import records
+from functions.chargeback import cents
 from sandbox.environment import Sandbox
 from sandbox.replay import StackReport, replay
 from sandbox.workload import expected_tables, sandbox_workload
 from stackops import chargeback_command, cli
-from stackops.chargeback import cents
 from stackops.stack_outputs import StackOutputs
 
 ARCHITECTURE = "sqs"

@@ -15,8 +15,8 @@ import pytest
 from rich.console import Console
 
 from functions import records
+from functions.chargeback import ChargebackTable, RepositoryTotal, monthly_report
 from stackops import chargeback_command, cli
-from stackops.chargeback import ChargebackTable, RepositoryTotal, monthly_report
 from stackops.chargeback_view import render_report
 from stackops.stack_outputs import StackOutputs
 from tests.stackops.chargeback_tables import REGION, TABLE, QueryOnly

@@ -1,5 +1,8 @@
 """Per-repository chargeback for a month, read from the workflow-runs table with ``Query`` only.
 
+Shared by ``python -m stackops chargeback`` and the stack's ``GET /chargeback`` function
+(``functions/chargeback_report.py``), so both answer the same figures in the same JSON.
+
 The table (``functions/records.py``) keeps, per repository, one item per run attempt (``RUN#...``) and
 totals per month (``MONTH#YYYY-MM``, ``period`` = ``YYYY-MM``); the GSI ``period-index`` (``period``/``pk``)
 holds only the totals, so one ``Query`` of the index on ``period = YYYY-MM`` is the month's every
@@ -261,3 +264,59 @@ def monthly_report(month: str, totals: Sequence[RepositoryTotal], included_minut
             )
         )
     return MonthlyReport(month=month, lines=tuple(lines), included_minutes=included_minutes)
+
+
+# --- the report as JSON (the CLI's --format json and GET /chargeback) -------------------------------
+
+SHARE_PLACES = Decimal("0.0001")
+
+
+def exact(amount: Decimal) -> str:
+    """An exact amount as a plain decimal string (no exponent, no trailing zeros beyond the cent)."""
+    text = format(amount.normalize(), "f")
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def report_rows(report: MonthlyReport) -> list[dict[str, Any]]:
+    """One dict per repository, the exact values: what CSV and JSON print."""
+    rows = []
+    for line in report.lines:
+        total = line.total
+        row: dict[str, Any] = {
+            "repository": total.repository,
+            "runs": total.runs,
+            "minutes": total.minutes,
+            "billableMinutes": total.billable_minutes,
+            "costUsd": exact(total.cost_usd),
+            "estimatedJobs": total.estimated_jobs,
+            "share": None if line.share is None else str(line.share.quantize(SHARE_PLACES)),
+        }
+        if report.included_minutes is not None:
+            row |= {
+                "includedMinutes": str(line.included_minutes.quantize(Decimal("0.1"))),
+                "includedCreditUsd": exact(line.included_credit_usd.quantize(Decimal("0.000001"))),
+                "netCostUsd": exact(line.net_cost_usd.quantize(Decimal("0.000001"))),
+            }
+        rows.append(row)
+    return rows
+
+
+def report_json(report: MonthlyReport) -> dict[str, Any]:
+    return {
+        "month": report.month,
+        "includedMinutes": report.included_minutes,
+        "allocation": report.allocation,
+        "repositories": report_rows(report),
+        "total": {
+            "runs": report.runs,
+            "billableMinutes": report.billable_minutes,
+            "costUsd": exact(report.cost_usd),
+            "estimatedJobs": report.estimated_jobs,
+            **(
+                {"netCostUsd": exact((report.cost_usd - report.included_credit_usd).quantize(Decimal("0.000001")))}
+                if report.included_minutes is not None
+                else {}
+            ),
+        },
+    }
