@@ -24,6 +24,7 @@ class Needs(Enum):
     TABLE_NAMES = "table-names"  # builds write plans: knows the table names, no table access
     TABLE_WRITES = "table-writes"  # runs write plans: conditional puts and updates on both tables
     NOTIFICATIONS = "notifications"  # sns:Publish on the notification topic
+    CHARGEBACK_READS = "chargeback-reads"  # dynamodb:Query on the workflow-runs table and its period-index
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,16 @@ BUSINESS_FUNCTIONS: tuple[FunctionSpec, ...] = (
     LOOKUP_DIRECTORY,
     PRICE_WORKFLOW_RUN,
     LIST_ORG_MEMBERS,
+)
+
+#: Behind ``GET /chargeback`` (IAM-authorized) in both architectures: the month's report, read-only.
+CHARGEBACK_REPORT = FunctionSpec(
+    "chargeback-report",
+    "chargeback_report",
+    "Answers GET /chargeback?month=YYYY-MM: the month's per-repository chargeback",
+    timeout_seconds=25,  # every page of a month's totals; the HTTP API gives up at 30 s
+    memory_mb=256,
+    needs=frozenset({Needs.CHARGEBACK_READS}),
 )
 
 #: The sqs architecture's store step; Step Functions writes and notifies through native integrations.

@@ -1,9 +1,13 @@
 """Ingress: GitHub's webhook deliveries reach the receiver through an API Gateway HTTP API.
 
-The API has one route, ``POST /webhook``; any other method or path gets API Gateway's own 404 and never
-reaches a Lambda. The receiver authenticates each delivery itself (HMAC ``X-Hub-Signature-256`` over the
-raw body), so nothing in front of it may change the body or the headers: no request parameter mapping,
-no caching, no body transformation.
+The API has two routes; any other method or path gets API Gateway's own 404 and never reaches a Lambda.
+
+- ``POST /webhook`` (no authorizer): the receiver authenticates each delivery itself (HMAC
+  ``X-Hub-Signature-256`` over the raw body), so nothing in front of it may change the body or the
+  headers: no request parameter mapping, no caching, no body transformation.
+- ``GET /chargeback?month=YYYY-MM`` (``AWS_IAM``): the month's chargeback report for a finance tool,
+  only for SigV4-signed requests of a principal allowed ``execute-api:Invoke`` on it (API Gateway answers
+  403 to any other, before the function); read-only.
 
 With ``customDomain`` set, CloudFront serves that name with an ACM certificate and forwards to the API
 (the original design: Route 53 + ACM + CloudFront).
@@ -23,6 +27,10 @@ from components.naming import Naming
 
 WEBHOOK_PATH = "/webhook"
 WEBHOOK_ROUTE_KEY = f"POST {WEBHOOK_PATH}"
+CHARGEBACK_PATH = "/chargeback"
+CHARGEBACK_ROUTE_KEY = f"GET {CHARGEBACK_PATH}"
+#: The report reads every page of a month's totals: HTTP APIs allow up to 30 s.
+CHARGEBACK_TIMEOUT_MS = 29_000
 #: github.com waits 10 s for the answer; API Gateway gives up first so the failure is ours to log.
 INTEGRATION_TIMEOUT_MS = 9_000
 #: CloudFront only serves ACM certificates from us-east-1, whatever the stack's region.
@@ -62,6 +70,7 @@ class IngressArgs:
     config: StackConfig
     naming: Naming
     receiver: LambdaFunction
+    chargeback_report: LambdaFunction | None = None
 
 
 class Ingress(pulumi.ComponentResource):
@@ -71,6 +80,7 @@ class Ingress(pulumi.ComponentResource):
     stage: aws.apigatewayv2.Stage
     domain: WebhookDomain | None
     webhook_url: pulumi.Output[str]
+    chargeback_url: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("github-automation:ingress:Ingress", name, None, opts)
@@ -81,7 +91,7 @@ class Ingress(pulumi.ComponentResource):
             f"{name}-api",
             name=naming("webhook"),
             protocol_type="HTTP",
-            description="Receives GitHub App webhook deliveries",
+            description="Receives GitHub App webhook deliveries; serves the chargeback report (IAM)",
             opts=child,
         )
         integration = aws.apigatewayv2.Integration(
@@ -113,6 +123,10 @@ class Ingress(pulumi.ComponentResource):
             opts=child,
         )
 
+        routes = [route]
+        if args.chargeback_report is not None:
+            routes.append(self._chargeback_route(name, args.chargeback_report, child))
+
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
             name=f"/aws/apigateway/{naming('webhook')}",
@@ -131,7 +145,7 @@ class Ingress(pulumi.ComponentResource):
             access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
                 destination_arn=access_logs.arn, format=ACCESS_LOG_FORMAT
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[route]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=routes),
         )
 
         if config.custom_domain:
@@ -153,7 +167,47 @@ class Ingress(pulumi.ComponentResource):
                 lambda values: f"{values[0]}{WEBHOOK_PATH}"
             )
 
+        # Straight on the API (SigV4 signs the host the caller names: the custom domain is the webhook's).
+        self.chargeback_url = (
+            None
+            if args.chargeback_report is None
+            else pulumi.Output.all(self.api.api_endpoint, self.stage.id).apply(
+                lambda values: f"{values[0]}{CHARGEBACK_PATH}"
+            )
+        )
         self.register_outputs({"webhookUrl": self.webhook_url, "apiEndpoint": self.api.api_endpoint})
+
+    def _chargeback_route(
+        self, name: str, report: LambdaFunction, child: pulumi.ResourceOptions
+    ) -> aws.apigatewayv2.Route:
+        integration = aws.apigatewayv2.Integration(
+            f"{name}-chargeback-report",
+            api_id=self.api.id,
+            integration_type="AWS_PROXY",
+            integration_method="POST",
+            integration_uri=report.arn,
+            payload_format_version="2.0",
+            timeout_milliseconds=CHARGEBACK_TIMEOUT_MS,
+            description="The chargeback report function",
+            opts=child,
+        )
+        route = aws.apigatewayv2.Route(
+            f"{name}-chargeback",
+            api_id=self.api.id,
+            route_key=CHARGEBACK_ROUTE_KEY,
+            authorization_type="AWS_IAM",
+            target=pulumi.Output.concat("integrations/", integration.id),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-invoke-chargeback-report",
+            action="lambda:InvokeFunction",
+            function=report.function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=pulumi.Output.concat(self.api.execution_arn, "/*/GET", CHARGEBACK_PATH),
+            opts=child,
+        )
+        return route
 
 
 @dataclass

@@ -201,6 +201,8 @@ class SharedResources(pulumi.ComponentResource):
         if Needs.TABLE_NAMES in spec.needs:
             env["MEMBERS_TABLE"] = self.members_table.name
             env["WORKFLOW_RUNS_TABLE"] = self.workflow_runs_table.name
+        if Needs.CHARGEBACK_READS in spec.needs:
+            env["WORKFLOW_RUNS_TABLE"] = self.workflow_runs_table.name
         return env
 
     def _statements(self, spec: FunctionSpec) -> list[iam.Statement]:
@@ -217,7 +219,17 @@ class SharedResources(pulumi.ComponentResource):
             statements.extend(self.table_write_statements())
         if Needs.NOTIFICATIONS in spec.needs:
             statements.extend(self.publish_statements())
+        if Needs.CHARGEBACK_READS in spec.needs:
+            statements.append(self.chargeback_read_statement())
         return statements
+
+    def chargeback_read_statement(self) -> iam.Statement:
+        """Read the chargeback: ``Query`` on the workflow-runs table and its ``period-index``, nothing else."""
+        return iam.allow(
+            ["dynamodb:Query"],
+            [self.workflow_runs_table.arn, pulumi.Output.concat(self.workflow_runs_table.arn, "/index/period-index")],
+            sid="ChargebackReads",
+        )
 
     def table_write_statement(self) -> iam.Statement:
         """Run the planned writes (a conditional TransactWriteItems) on the two tables."""

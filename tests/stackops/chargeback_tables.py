@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -51,22 +52,35 @@ class QueryOnly:
         raise AssertionError(f"chargeback called DynamoDB {name}; it may only Query")
 
 
-@pytest.fixture
-def runs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+@contextmanager
+def moto_runs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto with the workflow-runs table, and its DynamoDB client."""
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
         create_table(client)
         yield client
 
 
-@pytest.fixture
-def sandbox_tables(runs_table: Any) -> Any:
-    """The table after the sandbox workload, as the oracle states it."""
+def load_the_oracle() -> Any:
+    """Fill the table with what the oracle says the sandbox workload leaves; the oracle's tables."""
     table = boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
     oracle = expected_tables(SANDBOX_ORG, sandbox_workload())
     with table.batch_writer() as batch:
         for items in oracle.workflow_runs.values():
             batch.put_item(Item=items[0])
     return oracle
+
+
+@pytest.fixture
+def runs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    with moto_runs_table(monkeypatch) as client:
+        yield client
+
+
+@pytest.fixture
+def sandbox_tables(runs_table: Any) -> Any:
+    """The table after the sandbox workload, as the oracle states it."""
+    return load_the_oracle()

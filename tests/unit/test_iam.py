@@ -59,9 +59,13 @@ def owned_arns(run: ProgramRun) -> set[str]:
 
 
 def is_scoped(resource: str, owned: set[str]) -> bool:
-    """This stack's resource, the items in it (``<arn>:*`` log streams), or the executions of one of its
-    state machines; or an AWS-managed resource that is documented as needed."""
+    """This stack's resource, the items in it (``<arn>:*`` log streams, ``<table arn>/index/<name>``), or the
+    executions of one of its state machines; or an AWS-managed resource that is documented as needed."""
     if resource in owned or (resource.endswith(":*") and resource[:-2] in owned):
+        return True
+    if (index := re.fullmatch(r"(arn:aws:dynamodb:.+:table/[^/]+)/index/[\w.-]+", resource)) and index.group(
+        1
+    ) in owned:
         return True
     executions = re.fullmatch(r"(arn:aws:states:[^:]+:\d+):execution:([^:*]+):\*", resource)
     if executions and f"{executions.group(1)}:stateMachine:{executions.group(2)}" in owned:
@@ -141,11 +145,13 @@ def test_only_the_store_steps_read_the_notification_marker_and_only_that(
     runs: dict[str, ProgramRun], name: str
 ) -> None:
     """Stored and notified are one unit: the store steps read the marker back (GetItem) and set it
-    (UpdateItem) on the two tables; nothing else reads a table."""
+    (UpdateItem) on the two tables; nothing else reads a table but the chargeback report (its own test)."""
     run = runs[name]
     tables = sorted(t.outputs["arn"] for t in run.of_type("aws:dynamodb/table:Table"))
     readers: dict[str, list[dict[str, Any]]] = {}
     for policy, statement in statements(run):
+        if policy == "chargeback-report-policy":
+            continue
         if any(
             action.startswith(("dynamodb:Get", "dynamodb:Query", "dynamodb:Scan")) for action in statement["Action"]
         ):
@@ -156,3 +162,17 @@ def test_only_the_store_steps_read_the_notification_marker_and_only_that(
         assert [(s["Action"], sorted(s["Resource"])) for s in granted] == [(["dynamodb:GetItem"], tables)], policy
         writes = [s for _, s in statements(run) if _ == policy and "dynamodb:UpdateItem" in s["Action"]]
         assert writes and sorted(writes[0]["Resource"]) == tables, policy
+
+
+@pytest.mark.parametrize("name", ["sqs", "stepfunctions"])
+def test_the_chargeback_report_may_only_query_the_runs_table_and_its_index(
+    runs: dict[str, ProgramRun], name: str
+) -> None:
+    run = runs[name]
+    (table,) = [t for t in run.of_type("aws:dynamodb/table:Table") if t.inputs["hashKey"] == "pk"]
+    granted = [statement for policy, statement in statements(run) if policy == "chargeback-report-policy"]
+    queries = [s for s in granted if any(action.startswith("dynamodb:") for action in s["Action"])]
+    assert [(s["Action"], sorted(s["Resource"])) for s in queries] == [
+        (["dynamodb:Query"], sorted([table.outputs["arn"], f"{table.outputs['arn']}/index/period-index"]))
+    ]
+    assert not any(action.startswith(("secretsmanager:", "sns:", "kms:")) for s in granted for action in s["Action"])
