@@ -1,7 +1,8 @@
-"""`chargeback` and `chargeback reconcile` against a sandbox stack after the `make run` workload.
+"""`chargeback`, `chargeback reconcile` and `GET /chargeback` against a sandbox stack after the `make run` workload.
 
 The report must be the oracle's totals to the cent, read from the stack the program deployed (its outputs,
-its table in the embedded AWS); reconcile reads the fake GitHub's bill as the stack's App, over loopback.
+its table in the embedded AWS); reconcile reads the fake GitHub's bill as the stack's App, over loopback;
+the stack's IAM-authorized route answers the same report to a SigV4-signed request, and 403 to others.
 """
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import httpx
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from functions import records
 from functions.chargeback import cents
@@ -75,3 +80,28 @@ def test_reconcile_explains_every_difference_with_the_fake_s_bill(
         ("octo-org/payments", "windows"): "",
         ("octo-org/website", "linux_4_core_gpu"): "unknown_sku",
     }
+
+
+def _signed_get(url: str, secret: str = "sandbox") -> httpx.Response:
+    request = AWSRequest(method="GET", url=url)
+    SigV4Auth(Credentials("sandbox", secret), "execute-api", "us-east-1").add_auth(request)
+    return httpx.get(url, headers=dict(request.headers.items()), timeout=30)
+
+
+def test_get_chargeback_answers_a_signed_request_the_cli_s_report_and_refuses_others(
+    sandbox: Sandbox, stack: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"{sandbox.stacks[ARCHITECTURE].exports['chargebackUrl']}?month=2026-03"
+    assert cli.main(["chargeback", "--stack", stack, "--month", "2026-03", "--format", "json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+
+    signed = _signed_get(url)
+    unsigned = httpx.get(url, timeout=30)
+    wrong_secret = _signed_get(url, secret="not-the-secret")
+    bad_month = _signed_get(url.replace("2026-03", "2026-13"))
+
+    assert signed.status_code == 200, signed.text
+    assert signed.json() == printed
+    assert (unsigned.status_code, unsigned.json()) == (403, {"message": "Forbidden"})
+    assert wrong_secret.status_code == 403 and "signature" in wrong_secret.json()["message"]
+    assert bad_month.status_code == 400 and "'2026-13' is not a month" in bad_month.json()["message"]
