@@ -26,9 +26,7 @@ from components.lambda_function import LambdaFunction
 from components.naming import Naming
 
 WEBHOOK_PATH = "/webhook"
-WEBHOOK_ROUTE_KEY = f"POST {WEBHOOK_PATH}"
 CHARGEBACK_PATH = "/chargeback"
-CHARGEBACK_ROUTE_KEY = f"GET {CHARGEBACK_PATH}"
 #: The report reads every page of a month's totals: HTTP APIs allow up to 30 s.
 CHARGEBACK_TIMEOUT_MS = 29_000
 #: github.com waits 10 s for the answer; API Gateway gives up first so the failure is ours to log.
@@ -94,38 +92,27 @@ class Ingress(pulumi.ComponentResource):
             description="Receives GitHub App webhook deliveries; serves the chargeback report (IAM)",
             opts=child,
         )
-        integration = aws.apigatewayv2.Integration(
-            f"{name}-receiver",
-            api_id=self.api.id,
-            integration_type="AWS_PROXY",
-            integration_method="POST",
-            integration_uri=args.receiver.arn,
-            payload_format_version="2.0",
-            timeout_milliseconds=INTEGRATION_TIMEOUT_MS,
-            description="The webhook receiver function",
-            opts=child,
-        )
         # No API Gateway authorizer: the receiver verifies GitHub's signature over the raw body.
-        route = aws.apigatewayv2.Route(
-            f"{name}-webhook",
-            api_id=self.api.id,
-            route_key=WEBHOOK_ROUTE_KEY,
-            authorization_type="NONE",
-            target=pulumi.Output.concat("integrations/", integration.id),
-            opts=child,
-        )
-        aws.lambda_.Permission(
-            f"{name}-invoke-receiver",
-            action="lambda:InvokeFunction",
-            function=args.receiver.function.name,
-            principal="apigateway.amazonaws.com",
-            source_arn=pulumi.Output.concat(self.api.execution_arn, "/*/POST", WEBHOOK_PATH),
-            opts=child,
-        )
-
-        routes = [route]
+        routes = [
+            self._lambda_route(
+                ProxyRoute(f"{name}-webhook", f"{name}-receiver", "POST", WEBHOOK_PATH, "NONE", INTEGRATION_TIMEOUT_MS),
+                args.receiver,
+                "The webhook receiver function",
+                child,
+            )
+        ]
         if args.chargeback_report is not None:
-            routes.append(self._chargeback_route(name, args.chargeback_report, child))
+            chargeback = ProxyRoute(
+                f"{name}-chargeback",
+                f"{name}-chargeback-report",
+                "GET",
+                CHARGEBACK_PATH,
+                "AWS_IAM",
+                CHARGEBACK_TIMEOUT_MS,
+            )
+            routes.append(
+                self._lambda_route(chargeback, args.chargeback_report, "The chargeback report function", child)
+            )
 
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
@@ -177,37 +164,55 @@ class Ingress(pulumi.ComponentResource):
         )
         self.register_outputs({"webhookUrl": self.webhook_url, "apiEndpoint": self.api.api_endpoint})
 
-    def _chargeback_route(
-        self, name: str, report: LambdaFunction, child: pulumi.ResourceOptions
+    def _lambda_route(
+        self, route: ProxyRoute, function: LambdaFunction, description: str, child: pulumi.ResourceOptions
     ) -> aws.apigatewayv2.Route:
+        """``METHOD /path`` to ``function`` (Lambda proxy, payload 2.0), which only this route may invoke."""
         integration = aws.apigatewayv2.Integration(
-            f"{name}-chargeback-report",
+            route.integration_name,
             api_id=self.api.id,
             integration_type="AWS_PROXY",
             integration_method="POST",
-            integration_uri=report.arn,
+            integration_uri=function.arn,
             payload_format_version="2.0",
-            timeout_milliseconds=CHARGEBACK_TIMEOUT_MS,
-            description="The chargeback report function",
+            timeout_milliseconds=route.timeout_ms,
+            description=description,
             opts=child,
         )
-        route = aws.apigatewayv2.Route(
-            f"{name}-chargeback",
+        created = aws.apigatewayv2.Route(
+            route.name,
             api_id=self.api.id,
-            route_key=CHARGEBACK_ROUTE_KEY,
-            authorization_type="AWS_IAM",
+            route_key=f"{route.method} {route.path}",
+            authorization_type=route.authorization,
             target=pulumi.Output.concat("integrations/", integration.id),
             opts=child,
         )
         aws.lambda_.Permission(
-            f"{name}-invoke-chargeback-report",
+            route.permission_name,
             action="lambda:InvokeFunction",
-            function=report.function.name,
+            function=function.function.name,
             principal="apigateway.amazonaws.com",
-            source_arn=pulumi.Output.concat(self.api.execution_arn, "/*/GET", CHARGEBACK_PATH),
+            source_arn=pulumi.Output.concat(self.api.execution_arn, f"/*/{route.method}", route.path),
             opts=child,
         )
-        return route
+        return created
+
+
+@dataclass(frozen=True)
+class ProxyRoute:
+    """A route of the API and the names of its integration and invoke permission."""
+
+    name: str  # the route resource: <ingress>-webhook
+    integration_name: str  # <ingress>-receiver; its permission is <ingress>-invoke-receiver
+    method: str
+    path: str
+    authorization: str  # NONE or AWS_IAM
+    timeout_ms: int
+
+    @property
+    def permission_name(self) -> str:
+        ingress, _, function = self.integration_name.partition("-")
+        return f"{ingress}-invoke-{function}"
 
 
 @dataclass

@@ -12,29 +12,11 @@ from moto import mock_aws
 
 from sandbox.fake_github import SANDBOX_ORG
 from sandbox.workload import expected_tables, sandbox_workload
+from stackops.stack_outputs import StackOutputs
+from tests.tables import create_workflow_runs_table
 
 REGION = "us-east-1"
 TABLE = "github-automation-dev-workflow-runs"
-
-
-def create_table(dynamodb: Any) -> None:
-    """The workflow-runs table as components/shared.py declares it."""
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "period")],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "period-index",
-                "KeySchema": [
-                    {"AttributeName": "period", "KeyType": "HASH"},
-                    {"AttributeName": "pk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
 
 
 class QueryOnly:
@@ -60,7 +42,7 @@ def moto_runs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         client = boto3.client("dynamodb", region_name=REGION)
-        create_table(client)
+        create_workflow_runs_table(client, TABLE)
         yield client
 
 
@@ -84,3 +66,15 @@ def runs_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def sandbox_tables(runs_table: Any) -> Any:
     """The table after the sandbox workload, as the oracle states it."""
     return load_the_oracle()
+
+
+def stack_outputs(**github: str) -> StackOutputs:
+    """`--stack dev`'s outputs: the moto table (and, for reconcile, the GitHub App's ``github_*`` outputs)."""
+    return StackOutputs(
+        stack="dev",
+        architecture="sqs",
+        function_log_groups={"receiver": "/aws/lambda/r"},
+        workflow_runs_table=TABLE,
+        region=REGION,
+        **github,  # type: ignore[arg-type]
+    )

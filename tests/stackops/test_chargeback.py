@@ -19,19 +19,13 @@ from functions.chargeback import ChargebackTable, RepositoryTotal, monthly_repor
 from stackops import chargeback_command, cli
 from stackops.chargeback_view import render_report
 from stackops.stack_outputs import StackOutputs
-from tests.stackops.chargeback_tables import REGION, TABLE, QueryOnly
+from tests.stackops.chargeback_tables import REGION, TABLE, QueryOnly, stack_outputs
 
 
 @pytest.fixture
 def stack(monkeypatch: pytest.MonkeyPatch, runs_table: Any) -> StackOutputs:
     """`--stack dev` resolves to the moto table (the CLI's own load of the outputs is tested in test_trace_cli)."""
-    outputs = StackOutputs(
-        stack="dev",
-        architecture="sqs",
-        function_log_groups={"receiver": "/aws/lambda/r"},
-        workflow_runs_table=TABLE,
-        region=REGION,
-    )
+    outputs = stack_outputs()
     monkeypatch.setattr(chargeback_command, "load", lambda name: outputs)
     return outputs
 

@@ -21,8 +21,7 @@ from sandbox.fake_billing import billing_usage_items
 from sandbox.fake_github import API_URL, SANDBOX_ORG
 from stackops import chargeback_command, cli
 from stackops.github_billing import parse_usage
-from stackops.stack_outputs import StackOutputs
-from tests.stackops.chargeback_tables import REGION, TABLE
+from tests.stackops.chargeback_tables import REGION, stack_outputs
 
 ORG = SANDBOX_ORG.org
 BILLING = r"^/organizations/[^/]+/settings/billing/usage$"
@@ -45,16 +44,8 @@ def github(sandbox_tables: Any, app_key: core.AppKey, monkeypatch: pytest.Monkey
             {"appId": fake.app_id, "installationId": fake.installation_id, "privateKey": app_key.private_key_pem}
         ),
     )
-    outputs = StackOutputs(
-        stack="dev",
-        architecture="sqs",
-        function_log_groups={"receiver": "/aws/lambda/r"},
-        workflow_runs_table=TABLE,
-        github_org=ORG,
-        github_api_url=API_URL,
-        github_api_version="2022-11-28",
-        github_app_secret_arn=secret["ARN"],
-        region=REGION,
+    outputs = stack_outputs(
+        github_org=ORG, github_api_url=API_URL, github_api_version="2022-11-28", github_app_secret_arn=secret["ARN"]
     )
     monkeypatch.setattr(chargeback_command, "load", lambda name: outputs)
     _client_for.cache_clear()
