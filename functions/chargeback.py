@@ -228,10 +228,7 @@ class MonthlyReport:
     def allocation(self) -> str:
         """The sentence the report states about included minutes."""
         if self.included_minutes is None:
-            return (
-                "Included minutes: not allocated; costs are gross, before the free minutes of the org's plan "
-                "(--included-minutes N allocates them pro rata)."
-            )
+            return "Included minutes: not allocated; costs are gross, before the free minutes of the org's plan."
         used = min(self.included_minutes, self.billable_minutes)
         return (
             f"Included minutes: {self.included_minutes:,} allocated pro rata to billable minutes "

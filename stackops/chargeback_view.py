@@ -42,7 +42,6 @@ def render_report(report: MonthlyReport, output: Format, console: Console) -> No
 def _report_table(report: MonthlyReport, console: Console) -> None:
     if not report.lines:
         console.print(f"No workflow runs are booked to {report.month}.", markup=False)
-        console.print(report.allocation, markup=False)
         return
     allocated = report.included_minutes is not None
     table = Table(title=f"Chargeback {report.month}: GitHub Actions per repository")
@@ -80,7 +79,10 @@ def _report_table(report: MonthlyReport, console: Console) -> None:
     table.add_section()
     table.add_row(*footer, style="bold")
     console.print(table)
-    console.print(report.allocation, markup=False)
+    allocation = report.allocation
+    if report.included_minutes is None:
+        allocation = allocation.removesuffix(".") + " (--included-minutes N allocates them pro rata)."
+    console.print(allocation, markup=False)
     if report.estimated_jobs:
         console.print(
             f"{report.estimated_jobs} jobs ran on runners the rate file does not know and are estimated at the "
