@@ -81,12 +81,13 @@ def actions_items(items: list[UsageItem]) -> list[UsageItem]:
 def read_usage(github: Any, org: str, month: str) -> list[UsageItem]:
     """The Actions items of ``org``'s report for ``month`` (``YYYY-MM``), through a githubkit client."""
     from functions.common.errors import GitHubRateLimited, GitHubRequestRejected, GitHubUnavailable
-    from functions.common.github import github_call
+    from functions.common.github import github_call, path_segment
 
     year, number = (int(part) for part in month.split("-"))
     try:
         with github_call(f"read the billing usage of {org} for {month}"):
-            response = github.rest.billing.get_github_billing_usage_report_org(org, year=year, month=number)
+            billing = github.rest.billing  # githubkit puts the org into the path unescaped: path_segment does
+            response = billing.get_github_billing_usage_report_org(path_segment(org), year=year, month=number)
     except GitHubRateLimited as error:
         raise BillingError(f"{error.reason}; try again in {error.wait_seconds} s") from error
     except (GitHubRequestRejected, GitHubUnavailable) as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -20,7 +21,7 @@ from sandbox import fake_github as core
 from sandbox.fake_billing import billing_usage_items
 from sandbox.fake_github import API_URL, SANDBOX_ORG
 from stackops import chargeback_command, cli
-from stackops.github_billing import parse_usage
+from stackops.github_billing import parse_usage, read_usage
 from tests.stackops.chargeback_tables import REGION, stack_outputs
 
 ORG = SANDBOX_ORG.org
@@ -204,3 +205,16 @@ def test_github_s_documented_example_is_read_exactly() -> None:
         Decimal("0.8"),
         Decimal("0.8"),
     )
+
+
+def test_the_org_goes_into_the_path_escaped() -> None:
+    """githubkit formats the path with an f-string: the org must arrive as one escaped path segment."""
+    seen: list[tuple[str, dict[str, int]]] = []
+
+    class Billing:
+        def get_github_billing_usage_report_org(self, org: str, **params: int) -> SimpleNamespace:
+            seen.append((org, params))
+            return SimpleNamespace(content=b'{"usageItems": []}')
+
+    assert read_usage(SimpleNamespace(rest=SimpleNamespace(billing=Billing())), "a/../b", "2026-03") == []
+    assert seen == [("a%2F..%2Fb", {"year": 2026, "month": 3})]
