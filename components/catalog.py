@@ -26,6 +26,7 @@ class Needs(Enum):
     NOTIFICATIONS = "notifications"  # sns:Publish on the notification topic
     SAML_IDENTITIES_WRITE = "saml-identities-write"  # dynamodb:BatchWriteItem on the SAML identity cache
     SAML_IDENTITIES_READ = "saml-identities-read"  # dynamodb:GetItem on the SAML identity cache
+    CHARGEBACK_READS = "chargeback-reads"  # dynamodb:Query on the workflow-runs table and its period-index
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,16 @@ BUSINESS_FUNCTIONS: tuple[FunctionSpec, ...] = (
     LOOKUP_DIRECTORY,
     PRICE_WORKFLOW_RUN,
     LIST_ORG_MEMBERS,
+)
+
+#: Behind ``GET /chargeback`` (IAM-authorized) in both architectures: the month's report, read-only.
+CHARGEBACK_REPORT = FunctionSpec(
+    "chargeback-report",
+    "chargeback_report",
+    "Answers GET /chargeback?month=YYYY-MM: the month's per-repository chargeback",
+    timeout_seconds=25,  # every page of a month's totals; the HTTP API gives up at 30 s
+    memory_mb=256,
+    needs=frozenset({Needs.CHARGEBACK_READS}),
 )
 
 #: The sqs architecture's store step; Step Functions writes and notifies through native integrations.

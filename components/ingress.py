@@ -1,9 +1,13 @@
 """Ingress: GitHub's webhook deliveries reach the receiver through an API Gateway HTTP API.
 
-The API has one route, ``POST /webhook``; any other method or path gets API Gateway's own 404 and never
-reaches a Lambda. The receiver authenticates each delivery itself (HMAC ``X-Hub-Signature-256`` over the
-raw body), so nothing in front of it may change the body or the headers: no request parameter mapping,
-no caching, no body transformation.
+The API has two routes; any other method or path gets API Gateway's own 404 and never reaches a Lambda.
+
+- ``POST /webhook`` (no authorizer): the receiver authenticates each delivery itself (HMAC
+  ``X-Hub-Signature-256`` over the raw body), so nothing in front of it may change the body or the
+  headers: no request parameter mapping, no caching, no body transformation.
+- ``GET /chargeback?month=YYYY-MM`` (``AWS_IAM``): the month's chargeback report for a finance tool,
+  only for SigV4-signed requests of a principal allowed ``execute-api:Invoke`` on it (API Gateway answers
+  403 to any other, before the function); read-only.
 
 With ``customDomain`` set, CloudFront serves that name with an ACM certificate and forwards to the API
 (the original design: Route 53 + ACM + CloudFront).
@@ -22,7 +26,9 @@ from components.lambda_function import LambdaFunction
 from components.naming import Naming
 
 WEBHOOK_PATH = "/webhook"
-WEBHOOK_ROUTE_KEY = f"POST {WEBHOOK_PATH}"
+CHARGEBACK_PATH = "/chargeback"
+#: The report reads every page of a month's totals: HTTP APIs allow up to 30 s.
+CHARGEBACK_TIMEOUT_MS = 29_000
 #: github.com waits 10 s for the answer; API Gateway gives up first so the failure is ours to log.
 INTEGRATION_TIMEOUT_MS = 9_000
 #: CloudFront only serves ACM certificates from us-east-1, whatever the stack's region.
@@ -62,6 +68,7 @@ class IngressArgs:
     config: StackConfig
     naming: Naming
     receiver: LambdaFunction
+    chargeback_report: LambdaFunction | None = None
 
 
 class Ingress(pulumi.ComponentResource):
@@ -71,6 +78,7 @@ class Ingress(pulumi.ComponentResource):
     stage: aws.apigatewayv2.Stage
     domain: WebhookDomain | None
     webhook_url: pulumi.Output[str]
+    chargeback_url: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: IngressArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("github-automation:ingress:Ingress", name, None, opts)
@@ -81,37 +89,30 @@ class Ingress(pulumi.ComponentResource):
             f"{name}-api",
             name=naming("webhook"),
             protocol_type="HTTP",
-            description="Receives GitHub App webhook deliveries",
-            opts=child,
-        )
-        integration = aws.apigatewayv2.Integration(
-            f"{name}-receiver",
-            api_id=self.api.id,
-            integration_type="AWS_PROXY",
-            integration_method="POST",
-            integration_uri=args.receiver.arn,
-            payload_format_version="2.0",
-            timeout_milliseconds=INTEGRATION_TIMEOUT_MS,
-            description="The webhook receiver function",
+            description="Receives GitHub App webhook deliveries; serves the chargeback report (IAM)",
             opts=child,
         )
         # No API Gateway authorizer: the receiver verifies GitHub's signature over the raw body.
-        route = aws.apigatewayv2.Route(
-            f"{name}-webhook",
-            api_id=self.api.id,
-            route_key=WEBHOOK_ROUTE_KEY,
-            authorization_type="NONE",
-            target=pulumi.Output.concat("integrations/", integration.id),
-            opts=child,
-        )
-        aws.lambda_.Permission(
-            f"{name}-invoke-receiver",
-            action="lambda:InvokeFunction",
-            function=args.receiver.function.name,
-            principal="apigateway.amazonaws.com",
-            source_arn=pulumi.Output.concat(self.api.execution_arn, "/*/POST", WEBHOOK_PATH),
-            opts=child,
-        )
+        routes = [
+            self._lambda_route(
+                ProxyRoute(f"{name}-webhook", f"{name}-receiver", "POST", WEBHOOK_PATH, "NONE", INTEGRATION_TIMEOUT_MS),
+                args.receiver,
+                "The webhook receiver function",
+                child,
+            )
+        ]
+        if args.chargeback_report is not None:
+            chargeback = ProxyRoute(
+                f"{name}-chargeback",
+                f"{name}-chargeback-report",
+                "GET",
+                CHARGEBACK_PATH,
+                "AWS_IAM",
+                CHARGEBACK_TIMEOUT_MS,
+            )
+            routes.append(
+                self._lambda_route(chargeback, args.chargeback_report, "The chargeback report function", child)
+            )
 
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs",
@@ -131,7 +132,7 @@ class Ingress(pulumi.ComponentResource):
             access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
                 destination_arn=access_logs.arn, format=ACCESS_LOG_FORMAT
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[route]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=routes),
         )
 
         if config.custom_domain:
@@ -153,7 +154,65 @@ class Ingress(pulumi.ComponentResource):
                 lambda values: f"{values[0]}{WEBHOOK_PATH}"
             )
 
+        # Straight on the API (SigV4 signs the host the caller names: the custom domain is the webhook's).
+        self.chargeback_url = (
+            None
+            if args.chargeback_report is None
+            else pulumi.Output.all(self.api.api_endpoint, self.stage.id).apply(
+                lambda values: f"{values[0]}{CHARGEBACK_PATH}"
+            )
+        )
         self.register_outputs({"webhookUrl": self.webhook_url, "apiEndpoint": self.api.api_endpoint})
+
+    def _lambda_route(
+        self, route: ProxyRoute, function: LambdaFunction, description: str, child: pulumi.ResourceOptions
+    ) -> aws.apigatewayv2.Route:
+        """``METHOD /path`` to ``function`` (Lambda proxy, payload 2.0), which only this route may invoke."""
+        integration = aws.apigatewayv2.Integration(
+            route.integration_name,
+            api_id=self.api.id,
+            integration_type="AWS_PROXY",
+            integration_method="POST",
+            integration_uri=function.arn,
+            payload_format_version="2.0",
+            timeout_milliseconds=route.timeout_ms,
+            description=description,
+            opts=child,
+        )
+        created = aws.apigatewayv2.Route(
+            route.name,
+            api_id=self.api.id,
+            route_key=f"{route.method} {route.path}",
+            authorization_type=route.authorization,
+            target=pulumi.Output.concat("integrations/", integration.id),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            route.permission_name,
+            action="lambda:InvokeFunction",
+            function=function.function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=pulumi.Output.concat(self.api.execution_arn, f"/*/{route.method}", route.path),
+            opts=child,
+        )
+        return created
+
+
+@dataclass(frozen=True)
+class ProxyRoute:
+    """A route of the API and the names of its integration and invoke permission."""
+
+    name: str  # the route resource: <ingress>-webhook
+    integration_name: str  # <ingress>-receiver; its permission is <ingress>-invoke-receiver
+    method: str
+    path: str
+    authorization: str  # NONE or AWS_IAM
+    timeout_ms: int
+
+    @property
+    def permission_name(self) -> str:
+        ingress, _, function = self.integration_name.partition("-")
+        return f"{ingress}-invoke-{function}"
 
 
 @dataclass

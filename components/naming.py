@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.catalog import BUSINESS_FUNCTIONS, STORE_RECORDS
+from components.catalog import BUSINESS_FUNCTIONS, CHARGEBACK_REPORT, STORE_RECORDS
 
-_FUNCTION_KEYS = [spec.key for spec in (*BUSINESS_FUNCTIONS, STORE_RECORDS)]
+_FUNCTION_KEYS = [spec.key for spec in (*BUSINESS_FUNCTIONS, STORE_RECORDS, CHARGEBACK_REPORT)]
 #: (AWS name limit, longest suffix after the prefix) of the names that grow with a function's key:
 #: the function (Lambda: 64), its role (IAM: 64) and its dead-letter queue (SQS: 80). Every other name
 #: is shorter or has a larger limit; tests/unit/test_naming.py checks every name the program creates

@@ -224,6 +224,8 @@ class SharedResources(pulumi.ComponentResource):
             env["WORKFLOW_RUNS_TABLE"] = self.workflow_runs_table.name
         if {Needs.SAML_IDENTITIES_READ, Needs.SAML_IDENTITIES_WRITE} & spec.needs:
             env["SAML_IDENTITIES_TABLE"] = self.saml_identities_table.name
+        if Needs.CHARGEBACK_READS in spec.needs:
+            env["WORKFLOW_RUNS_TABLE"] = self.workflow_runs_table.name
         return env
 
     def _statements(self, spec: FunctionSpec) -> list[iam.Statement]:
@@ -248,7 +250,17 @@ class SharedResources(pulumi.ComponentResource):
             statements.append(
                 iam.allow(["dynamodb:GetItem"], [self.saml_identities_table.arn], sid="ReadSamlIdentities")
             )
+        if Needs.CHARGEBACK_READS in spec.needs:
+            statements.append(self.chargeback_read_statement())
         return statements
+
+    def chargeback_read_statement(self) -> iam.Statement:
+        """Read the chargeback: ``Query`` on the workflow-runs table and its ``period-index``, nothing else."""
+        return iam.allow(
+            ["dynamodb:Query"],
+            [self.workflow_runs_table.arn, pulumi.Output.concat(self.workflow_runs_table.arn, "/index/period-index")],
+            sid="ChargebackReads",
+        )
 
     def table_write_statement(self) -> iam.Statement:
         """Run the planned writes (a conditional TransactWriteItems) on the two tables."""

@@ -2,7 +2,8 @@
 
 - run:   deploy an sqs and a stepfunctions stack into the embedded AWS, replay a workload made from the
          webhook fixtures to both, wait until it is processed, print both side by side, and exit.
-- up:    deploy both and keep them running; print the webhook URLs and AWS_ENDPOINT_URL until Ctrl-C.
+- up:    deploy both and keep them running; print the webhook URLs and AWS_ENDPOINT_URL until Ctrl-C
+         (`up --workload`: replay `run`'s workload to both first, e.g. for `python -m stackops chargeback`).
 - bench: cold starts, warm receiver latency, end-to-end latency and events per second per architecture, and
          memory per function after a power-tuning sweep (`bench --power-tuning`: the sweep alone).
 """
@@ -51,6 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="deploy only this architecture (repeatable; default: both)",
     )
     parser.add_argument(
+        "--workload",
+        action="store_true",
+        help="up: replay the workload of `run` to every stack before waiting (the tables then hold its runs)",
+    )
+    parser.add_argument(
         "--throughput-only",
         action="store_true",
         help="bench: only the throughput burst (section 4), e.g. to profile the sandbox under load",
@@ -74,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return bench(console, architectures, options.time_scale, only_throughput=options.throughput_only)
     sandbox = _start(console, architectures, options.time_scale)
     try:
-        return run(console, sandbox, log_file) if options.command == "run" else up(console, sandbox)
+        if options.command == "run":
+            return run(console, sandbox, log_file)
+        return up(console, sandbox, workload=options.workload)
     finally:
         with console.status("Stopping the sandbox"):
             sandbox.stop()
@@ -122,8 +130,17 @@ def run(console: Console, sandbox: Sandbox, log_file: Path | None = None) -> int
     return 0 if failed_as_planned and consistent else 1
 
 
-def up(console: Console, sandbox: Sandbox) -> int:
+def up(console: Console, sandbox: Sandbox, *, workload: bool = False) -> int:
     assert sandbox.aws is not None and sandbox.github is not None
+    if workload:
+        deliveries = sandbox_workload(sandbox.seed)
+        with console.status(f"Replaying {len(deliveries)} deliveries to {', '.join(sandbox.stacks)}"):
+            reports = replay(sandbox, deliveries)
+        for name, report in reports.items():
+            differences = (
+                f"{len(report.oracle_differences)} differences" if report.oracle_differences else "no difference"
+            )
+            console.print(f"{name}: {len(deliveries)} deliveries replayed; tables against the oracle: {differences}")
     console.print(f"\nAWS_ENDPOINT_URL={sandbox.aws.endpoint_url}  (any access key; region us-east-1)")
     console.print(f"Fake GitHub: {sandbox.github.url}   webhook secret: {sandbox.webhook_secret}")
     for name, stack in sandbox.stacks.items():

@@ -10,6 +10,8 @@ of run attempts, issued tokens, pending faults, every request) and answers
 - ``PUT /orgs/{org}/teams/{team}/memberships/{user}``, ``GET /orgs/{org}/members`` (``Link``
   pagination), ``GET /users/{login}``,
   ``GET /repos/{owner}/{repo}/actions/runs/{id}/attempts/{n}/jobs`` (``Link`` pagination);
+- ``GET /organizations/{org}/settings/billing/usage`` (``year``/``month``/``day``): the org's billing usage
+  report, what GitHub bills the seeded runs (``sandbox/fake_billing.py``);
 - ``POST /graphql``: the ``organization.samlIdentityProvider.externalIdentities`` lookup by login, and
   the org's identities a page at a time (``first`` at most 100, ``after`` an opaque cursor, ``pageInfo``);
 - ``GET /directory/{login}``: an internal HTTP company directory (no token), so a stack's
@@ -272,6 +274,8 @@ class OrgSeed:
     # A GitHub user (no longer in the org) whose team membership PUT answers 502 every time: the
     # delivery that adds them fails on every try, through both architectures' retries to the end.
     unreachable: Person
+    # The free minutes a month of the org's plan, as the fake's billing report applies them.
+    included_minutes: int = 0
 
     def member(self, login: str) -> Person:
         return next(person for person in (*self.members, self.unreachable) if person.login == login)
@@ -373,6 +377,7 @@ def _sandbox_org() -> OrgSeed:
         repos={"payments": True, "website": False},
         runs=runs,
         unreachable=Person("departed-dev", 7_100_999, "E0999", "Departed", "Developer", "departed@example.com"),
+        included_minutes=10,
     )
 
 
@@ -437,6 +442,8 @@ class FakeGitHub:
     # org -> login -> samlIdentity; None: the org has no SAML provider (enterprise-level SSO)
     saml: dict[str, dict[str, dict[str, Any]] | None] = field(default_factory=dict)
     directory: dict[str, dict[str, Any]] = field(default_factory=dict)  # login -> company record JSON
+    # org -> the usage items of its billing usage report (sandbox/fake_billing.py has their shape)
+    billing_usage: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # REST API versions this server knows (github.com's by default; a GitHub Enterprise Server release
     # knows fewer): a request naming another in X-GitHub-Api-Version is a 400, as GitHub answers it.
     api_versions: frozenset[str] = GITHUB_COM_API_VERSIONS
@@ -466,6 +473,9 @@ class FakeGitHub:
         fake.users[seed.unreachable.login] = make_user(seed.unreachable.login, seed.unreachable.user_id)
         for run in seed.runs:
             fake.run_jobs[(seed.org, run.repo, run.run_id, run.attempt)] = run_jobs_json(seed.org, run)
+        from sandbox.fake_billing import billing_usage_items
+
+        fake.billing_usage[seed.org] = billing_usage_items(seed, included_minutes=seed.included_minutes)
         fake.fail(
             "server_error",
             times=None,
@@ -605,6 +615,7 @@ class FakeGitHub:
             ("GET", r"/orgs/([^/]+)/members", self._list_members),
             ("GET", r"/users/([^/]+)", self._get_user),
             ("GET", r"/repos/([^/]+)/([^/]+)/actions/runs/(\d+)/attempts/(\d+)/jobs", self._list_jobs),
+            ("GET", r"/organizations/([^/]+)/settings/billing/usage", self._billing_usage),
             ("POST", r"/graphql", self._graphql),
         )
         for route_method, pattern, handler in routes:
@@ -690,6 +701,22 @@ class FakeGitHub:
         jobs = self.run_jobs[key]
         items, headers = _page(url, jobs)
         return _json(200, {"total_count": len(jobs), "jobs": items}, headers)
+
+    def _billing_usage(self, url: str, body: bytes, org: str) -> Reply:
+        from sandbox.fake_billing import usage_report
+
+        if org not in self.billing_usage:
+            return _error(404, "Not Found")
+        params = {name: values[-1] for name, values in parse_qs(urlsplit(url).query).items()}
+        try:
+            year = int(params.get("year", datetime.now(UTC).year))
+            month = int(params["month"]) if "month" in params else None
+            day = int(params["day"]) if "day" in params else None
+        except ValueError:
+            return _error(400, "Invalid request: year, month and day must be integers")
+        if not (month is None or 1 <= month <= 12) or not (day is None or 1 <= day <= 31):
+            return _error(400, "Invalid request: month must be 1-12 and day 1-31")
+        return _json(200, usage_report(self.billing_usage[org], year, month, day))
 
     def _graphql(self, url: str, body: bytes) -> Reply:
         request = json.loads(body)

@@ -6,6 +6,8 @@ integration (payload format 2.0) on the ``$default`` stage:
 
 - matches the request to a route (``METHOD /path``, ``{param}``, ``{greedy+}``, ``ANY``, ``$default``);
   none matches: 404 ``{"message":"Not Found"}``;
+- on an ``AWS_IAM`` route, checks the request's SigV4 signature (``sandbox/sigv4.py``) with the sandbox's
+  credentials (:data:`IAM_CREDENTIALS`): 403 as API Gateway answers when it is missing or wrong;
 - applies the stage's throttling (token bucket: ``ThrottlingRateLimit`` per second, ``ThrottlingBurstLimit``
   deep, per route): 429 ``{"message":"Too Many Requests"}``;
 - checks that the function's resource policy lets API Gateway invoke it for this request's source ARN
@@ -44,13 +46,20 @@ from urllib.parse import parse_qsl, urlsplit
 
 from botocore.client import BaseClient
 
-from sandbox.lambda_runtime import InvokeResult
+from sandbox import sigv4
+from sandbox.lambda_runtime import FAKE_CREDENTIALS, InvokeResult
 
 log = logging.getLogger(__name__)
 
 Invoke = Callable[[str, bytes], InvokeResult]  # (function name or ARN, payload) -> result
 ClientFactory = Callable[[str], BaseClient]
 
+#: The principals an ``AWS_IAM`` route knows (access key id -> secret key): the sandbox's functions' and
+#: the ``python -m stackops`` clients' (stackops/stack_outputs.py).
+IAM_CREDENTIALS: Mapping[str, str] = {
+    FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]: FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    "sandbox": "sandbox",
+}
 DEFAULT_STAGE = "$default"
 DEFAULT_ROUTE = "$default"
 DEFAULT_INTEGRATION_TIMEOUT_MS = 30_000  # HTTP APIs: the maximum, and the default
@@ -98,6 +107,7 @@ class Route:
     timeout_seconds: float
     #: the ``AWS:SourceArn`` patterns under which the function lets API Gateway invoke it ("*": any)
     invoke_permissions: tuple[str, ...] = ("*",)
+    authorization_type: str = "NONE"  # or AWS_IAM: SigV4-signed requests only
     method: str = field(init=False)
     pattern: re.Pattern[str] | None = field(init=False)
     specificity: tuple[int, ...] = field(init=False)
@@ -194,6 +204,7 @@ def load_api_config(apigateway: BaseClient, lambda_client: BaseClient, api_id: s
                 payload_format=integration.get("PayloadFormatVersion", "2.0"),
                 timeout_seconds=int(integration.get("TimeoutInMillis", DEFAULT_INTEGRATION_TIMEOUT_MS)) / 1000,
                 invoke_permissions=invoke_permissions(lambda_client, function) if function else (),
+                authorization_type=item.get("AuthorizationType", "NONE"),
             )
         )
         settings = {**stage.get("DefaultRouteSettings", {}), **stage.get("RouteSettings", {}).get(item["RouteKey"], {})}
@@ -364,11 +375,13 @@ class HttpApiGateway:
         account_id: str = "123456789012",
         region: str = "us-east-1",
         max_concurrent_invokes: int = 16,
+        iam_credentials: Mapping[str, str] = IAM_CREDENTIALS,
     ) -> None:
         self._apigateway = clients("apigatewayv2")
         self._lambda = clients("lambda")
         self._invoke = invoke
         self.account_id, self.region = account_id, region
+        self.iam_credentials = dict(iam_credentials)
         self._pool = ThreadPoolExecutor(max_workers=max_concurrent_invokes, thread_name_prefix="http-api-invoke")
         self._lock = threading.Lock()
         self._servers: dict[str, tuple[_Server, threading.Thread]] = {}
@@ -459,6 +472,12 @@ class HttpApiGateway:
             status, response_headers, payload = NOT_FOUND
             return status, response_headers, [], payload
         route, params = found
+        if route.authorization_type == "AWS_IAM":
+            lowered = {name.lower(): value for name, value in headers}
+            url = f"http://{lowered.get('host', '')}{target}"
+            if (why := sigv4.refusal(method, url, lowered, body, self.iam_credentials, self.region)) is not None:
+                status, response_headers, payload = _message(HTTPStatus.FORBIDDEN, why)
+                return status, response_headers, [], payload
         bucket = config.buckets.get(route.key)
         if bucket is not None and not bucket.take():
             status, response_headers, payload = TOO_MANY_REQUESTS

@@ -1,4 +1,4 @@
-"""``python -m stackops compare | trace | redrive | screenshot``.
+"""``python -m stackops compare | trace | redrive | chargeback | screenshot``.
 
 compare     meter both architectures' usage, price it, and write usage.json, cost.json, report.html and
             report.md to --out. Without --stack it runs the workload through the sandbox stacks (sqs and
@@ -7,6 +7,9 @@ compare     meter both architectures' usage, price it, and write usage.json, cos
 trace       the path of one delivery through a stack, step by step (stackops/trace.py); --json for tools.
 redrive     send a stack's parked work back: dead-letter queues (sqs), failed executions (stepfunctions),
             for one delivery or every failure since a time (stackops/redrive.py).
+chargeback  per-repository GitHub Actions cost for a month, read from the stack's table (--repo: one
+            repository's runs; --format table|csv|json; functions/chargeback.py). `chargeback reconcile`
+            compares it with the org's bill from GitHub's billing usage report (stackops/reconcile.py).
 screenshot  open a report.html in headless Chromium and write a PNG of it (the README's picture).
 """
 
@@ -100,6 +103,37 @@ def delivery_argument(text: str) -> str:
     return text
 
 
+def whole_number(text: str) -> int:
+    """``--included-minutes``: a whole number of at least 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 0")
+    return value
+
+
+def month_option(text: str) -> str:
+    """``--month 2026-11``."""
+    from functions.chargeback import month_argument
+
+    try:
+        return month_argument(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def repository_option(text: str) -> str:
+    """``--repo owner/name``."""
+    from functions.chargeback import repository_argument
+
+    try:
+        return repository_argument(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def region_argument(text: str) -> str:
     """``--region us-east-1``: a region the price table has prices for."""
     if not _REGION.fullmatch(text):
@@ -160,12 +194,39 @@ def build_parser() -> argparse.ArgumentParser:
     _stack_options(redrive)
     redrive.add_argument("--dry-run", action="store_true", help="say what would be redriven, redrive nothing")
     redrive.add_argument("--json", action="store_true", help="print what was redriven as JSON")
+    _chargeback_parser(commands)
     shot = commands.add_parser("screenshot", help="a PNG of a report.html, drawn by headless Chromium")
     shot.set_defaults(parser=shot)
     shot.add_argument("html", type=Path, help="the report.html to open")
     shot.add_argument("png", type=Path, help="the PNG to write, e.g. docs/images/compare-report.png")
     shot.add_argument("--height", type=positive_int, help="only the page's top HEIGHT CSS pixels [the whole page]")
     return parser
+
+
+def _chargeback_parser(commands: Any) -> None:
+    chargeback = commands.add_parser(
+        "chargeback",
+        help="per-repository GitHub Actions cost for a month; `chargeback reconcile`: against GitHub's bill",
+    )
+    chargeback.set_defaults(parser=chargeback)
+    chargeback.add_argument(
+        "action", nargs="?", choices=("reconcile",), help="reconcile: compare with the org's bill from GitHub"
+    )
+    chargeback.add_argument(
+        "--stack",
+        type=stack_argument,
+        required=True,
+        help="the stack: a running sandbox's (`make up`: sandbox-sqs, sandbox-sfn) or a Pulumi stack's outputs",
+    )
+    chargeback.add_argument("--month", type=month_option, required=True, help="the month, YYYY-MM (UTC)")
+    chargeback.add_argument("--repo", type=repository_option, help="list this repository's runs (owner/name)")
+    chargeback.add_argument("--format", choices=("table", "csv", "json"), default="table", help="[%(default)s]")
+    chargeback.add_argument(
+        "--included-minutes",
+        type=whole_number,
+        help="the free minutes of the org's plan, allocated to repositories pro rata to billable minutes "
+        "[not allocated]",
+    )
 
 
 def _stack_options(parser: argparse.ArgumentParser) -> None:
@@ -189,6 +250,13 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     console = console or Console()
     if options.command == "screenshot":
         return screenshot(options.parser, options, console)
+    if options.command == "chargeback":
+        from stackops.chargeback_command import chargeback_command
+
+        if options.action == "reconcile" and (options.repo or options.included_minutes is not None):
+            which = "--repo" if options.repo else "--included-minutes"
+            options.parser.error(f"argument {which}: not with reconcile (it compares every repository, gross)")
+        return chargeback_command(options, console)
     if options.command in ("trace", "redrive"):
         from stackops.operate import redrive_command, trace_command
 

@@ -1,4 +1,5 @@
-"""A deployed stack's outputs: where `trace` and `redrive` find its queues, state machines and log groups.
+"""A deployed stack's outputs: where `trace`, `redrive` and `chargeback` find its queues, state machines, log
+groups, tables and GitHub App.
 
 Never names built here from a naming convention: the outputs the Pulumi program exports (``__main__.py``),
 read from the Pulumi stack (``pulumi stack output --json --stack NAME``) or, for a stack of the sandbox, from
@@ -37,6 +38,13 @@ class StackOutputs:
     #: every function's log group by function key; every state machine's by use case
     function_log_groups: Mapping[str, str] = field(default_factory=dict)
     state_machine_log_groups: Mapping[str, str] = field(default_factory=dict)
+    #: the chargeback table (``pk``/``sk``, GSI ``period-index``); None in outputs of a version without it
+    workflow_runs_table: str | None = None
+    #: the GitHub the App talks to, and the secret holding its identity (``chargeback reconcile``)
+    github_org: str | None = None
+    github_api_url: str | None = None
+    github_api_version: str | None = None
+    github_app_secret_arn: str | None = None
     #: the AWS endpoint the stack lives at: None is AWS itself; the sandbox's embedded AWS otherwise
     endpoint_url: str | None = None
     region: str | None = None
@@ -63,9 +71,23 @@ class StackOutputs:
             state_machine_arns=dict(exports.get("stateMachineArns", {})),
             function_log_groups=dict(exports["functionLogGroups"]),
             state_machine_log_groups=dict(exports.get("stateMachineLogGroups", {})),
+            workflow_runs_table=exports.get("workflowRunsTable"),
+            github_org=exports.get("githubOrg"),
+            github_api_url=exports.get("githubApiUrl"),
+            github_api_version=exports.get("githubApiVersion"),
+            github_app_secret_arn=exports.get("githubAppSecretArn"),
             endpoint_url=endpoint_url,
             region=region,
         )
+
+    def need(self, name: str, export: str) -> str:
+        """An output a command cannot work without, or a :class:`StackOutputsError` saying which is missing."""
+        value = getattr(self, name)
+        if not value:
+            raise StackOutputsError(
+                f"stack {self.stack!r}: its outputs have no {export}; run `pulumi up` with this version first"
+            )
+        return str(value)
 
     def client(self, service: str) -> Any:
         """A boto3 client for the place the stack lives (the sandbox's endpoint, or AWS)."""

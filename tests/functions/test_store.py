@@ -23,6 +23,7 @@ from functions.common.models import StoreRequest, TeamMembership, WorkflowRunRef
 from functions.directory import CompanyRecord, DirectoryResult
 from functions.pricing import JobUsage, price_run
 from tests.functions.fake_github import fixture_payload
+from tests.tables import create_workflow_runs_table
 
 MEMBERS_TABLE = "members"
 RUNS_TABLE = "workflow-runs"
@@ -57,26 +58,7 @@ def create_tables(dynamodb: Any) -> None:
         AttributeDefinitions=[{"AttributeName": "login", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    dynamodb.create_table(
-        TableName=RUNS_TABLE,
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-            {"AttributeName": "period", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "period-index",
-                "KeySchema": [
-                    {"AttributeName": "period", "KeyType": "HASH"},
-                    {"AttributeName": "pk", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_workflow_runs_table(dynamodb, RUNS_TABLE)
 
 
 @pytest.fixture

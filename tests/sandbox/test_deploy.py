@@ -349,8 +349,9 @@ def test_both_stacks_sit_side_by_side(aws: EmbeddedAws, stacks: dict[str, Deploy
     assert sqs.exports["architecture"] == "sqs" and sfn.exports["architecture"] == "stepfunctions"
     assert sqs.webhook_url != sfn.webhook_url
     names = [f["FunctionName"] for f in aws.client("lambda").list_functions()["Functions"]]
-    assert sum(name.startswith("github-automation-sandbox-sqs-") for name in names) == 6
-    assert sum(name.startswith("github-automation-sandbox-sfn-") for name in names) == 5
+    # the five business functions and the chargeback report; sqs also deploys its store step
+    assert sum(name.startswith("github-automation-sandbox-sqs-") for name in names) == 7
+    assert sum(name.startswith("github-automation-sandbox-sfn-") for name in names) == 6
     assert len(aws.client("apigatewayv2").get_apis()["Items"]) == 2
     for deployment in stacks.values():
         aws.client("sns").get_topic_attributes(TopicArn=deployment.exports["notificationTopicArn"])
@@ -365,10 +366,16 @@ def test_the_api_stage_keeps_the_programs_throttling(aws: EmbeddedAws, stacks: d
         stage = apigateway.get_stage(ApiId=api.id, StageName="$default")
         assert stage["DefaultRouteSettings"]["ThrottlingRateLimit"] == 50
         assert stage["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 100
-        [route] = apigateway.get_routes(ApiId=api.id)["Items"]
-        integration = apigateway.get_integration(ApiId=api.id, IntegrationId=route["Target"].split("/")[1])
-        assert route["RouteKey"] == "POST /webhook"
-        assert integration["IntegrationUri"].endswith(f"function:github-automation-{deployment.stack}-receiver")
+        routes = {route["RouteKey"]: route for route in apigateway.get_routes(ApiId=api.id)["Items"]}
+        assert sorted(routes) == ["GET /chargeback", "POST /webhook"]
+        for key, function, authorization in (
+            ("POST /webhook", "receiver", "NONE"),
+            ("GET /chargeback", "chargeback-report", "AWS_IAM"),
+        ):
+            integration_id = routes[key]["Target"].split("/")[1]
+            integration = apigateway.get_integration(ApiId=api.id, IntegrationId=integration_id)
+            assert integration["IntegrationUri"].endswith(f"function:github-automation-{deployment.stack}-{function}")
+            assert routes[key].get("AuthorizationType", "NONE") == authorization
 
 
 def test_a_signed_delivery_to_the_webhook_url_reaches_the_queue(

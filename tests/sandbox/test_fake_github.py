@@ -351,3 +351,44 @@ def test_slow_down_delays_the_matching_requests_outside_the_lock(monkeypatch: py
 def test_slow_down_refuses_a_negative_latency() -> None:
     with pytest.raises(ValueError, match="seconds must be >= 0, got -1"):
         FakeGitHub(public_key=app_key().public_key).slow_down(-1)
+
+
+def test_the_billing_usage_report_has_github_s_shape_and_filters_by_month_and_day(server: FakeGitHubServer) -> None:
+    github = client(server)
+    report = github.rest.billing.get_github_billing_usage_report_org(SEED.org, year=2026, month=3).json()
+    one_day = github.rest.billing.get_github_billing_usage_report_org(SEED.org, year=2026, month=3, day=20).json()
+    other_year = github.rest.billing.get_github_billing_usage_report_org(SEED.org, year=2025).json()
+
+    items = report["usageItems"]
+    assert set(items[0]) == {
+        "date",
+        "product",
+        "sku",
+        "quantity",
+        "unitType",
+        "pricePerUnit",
+        "grossAmount",
+        "discountAmount",
+        "netAmount",
+        "organizationName",
+        "repositoryName",
+    }
+    assert {item["date"][:7] for item in items} == {"2026-03"}
+    assert [(i["repositoryName"], i["sku"], i["quantity"]) for i in one_day["usageItems"]] == [
+        ("octo-org/payments", "linux", 2),
+        ("octo-org/payments", "windows", 10),
+    ]
+    assert other_year == {"usageItems": []}
+    # GitHub bills no free use: the public website's standard runners are not there, its GPU runner is
+    website = [(i["sku"], i["quantity"], i["grossAmount"]) for i in items if i["repositoryName"] == "octo-org/website"]
+    assert website == [("linux_4_core_gpu", 1, 0.052)]
+    # the plan's 10 included minutes a month come off March's first private standard-runner minutes
+    (first_linux,) = [i for i in items if i["date"] == "2026-03-05" and i["sku"] == "linux"]
+    assert (first_linux["grossAmount"], first_linux["discountAmount"], first_linux["netAmount"]) == (0.066, 0.06, 0.006)
+
+
+def test_the_billing_usage_report_refuses_a_month_that_is_not_one(server: FakeGitHubServer) -> None:
+    github = client(server)
+    with pytest.raises(RequestFailed) as refused:
+        github.rest.billing.get_github_billing_usage_report_org(SEED.org, year=2026, month=13)
+    assert refused.value.response.status_code == 400

@@ -59,10 +59,15 @@ def owned_arns(run: ProgramRun) -> set[str]:
 
 
 def is_scoped(resource: str, owned: set[str]) -> bool:
-    """This stack's resource, the items in it (``<arn>:*`` log streams, ``<bucket arn>/<prefix>*`` objects),
-    or the executions of one of its state machines (``execution:<machine>:*``, and a Distributed Map's child
-    executions ``execution:<machine>/*``); or an AWS-managed resource that is documented as needed."""
+    """This stack's resource, the items in it (``<arn>:*`` log streams, ``<table arn>/index/<name>``,
+    ``<bucket arn>/<prefix>*`` objects), or the executions of one of its state machines (``execution:<machine>:*``,
+    and a Distributed Map's child executions ``execution:<machine>/*``); or an AWS-managed resource that is
+    documented as needed."""
     if resource in owned or (resource.endswith(":*") and resource[:-2] in owned):
+        return True
+    if (index := re.fullmatch(r"(arn:aws:dynamodb:.+:table/[^/]+)/index/[\w.-]+", resource)) and index.group(
+        1
+    ) in owned:
         return True
     objects = re.fullmatch(r"(arn:aws:s3:::[a-z0-9.-]+)/[A-Za-z0-9/_-]*\*", resource)
     if objects and objects.group(1) in owned:
@@ -145,14 +150,15 @@ def test_only_the_store_steps_read_the_notification_marker_and_only_that(
     runs: dict[str, ProgramRun], name: str
 ) -> None:
     """Stored and notified are one unit: the store steps read the marker back (GetItem) and set it
-    (UpdateItem) on the two tables; nothing else reads them (lookup-directory reads the SAML identity cache
-    only: ``test_the_saml_identity_cache_is_written_by_the_listing_and_read_by_the_lookup_only``)."""
+    (UpdateItem) on the two tables; nothing else reads them but the chargeback report (its own test) and
+    lookup-directory, which reads the SAML identity cache only
+    (``test_the_saml_identity_cache_is_written_by_the_listing_and_read_by_the_lookup_only``)."""
     run = runs[name]
     cache = run.one("aws:dynamodb/table:Table", "saml-identities").outputs["arn"]
     tables = sorted(t.outputs["arn"] for t in run.of_type("aws:dynamodb/table:Table") if t.outputs["arn"] != cache)
     readers: dict[str, list[dict[str, Any]]] = {}
     for policy, statement in statements(run):
-        if statement["Resource"] == [cache]:
+        if statement["Resource"] == [cache] or policy == "chargeback-report-policy":
             continue
         if any(
             action.startswith(("dynamodb:Get", "dynamodb:Query", "dynamodb:Scan")) for action in statement["Action"]
@@ -183,3 +189,17 @@ def test_the_saml_identity_cache_is_written_by_the_listing_and_read_by_the_looku
         (["dynamodb:GetItem"], [cache]),
     ], "each grant names the cache alone"
     assert granted[0][0].endswith("list-org-members-policy") and granted[1][0].endswith("lookup-directory-policy")
+
+
+@pytest.mark.parametrize("name", ["sqs", "stepfunctions"])
+def test_the_chargeback_report_may_only_query_the_runs_table_and_its_index(
+    runs: dict[str, ProgramRun], name: str
+) -> None:
+    run = runs[name]
+    (table,) = [t for t in run.of_type("aws:dynamodb/table:Table") if t.inputs["hashKey"] == "pk"]
+    granted = [statement for policy, statement in statements(run) if policy == "chargeback-report-policy"]
+    queries = [s for s in granted if any(action.startswith("dynamodb:") for action in s["Action"])]
+    assert [(s["Action"], sorted(s["Resource"])) for s in queries] == [
+        (["dynamodb:Query"], sorted([table.outputs["arn"], f"{table.outputs['arn']}/index/period-index"]))
+    ]
+    assert not any(action.startswith(("secretsmanager:", "sns:", "kms:")) for s in granted for action in s["Action"])

@@ -1,5 +1,6 @@
-"""The ingress of both example stacks under Pulumi mocks: one route to the receiver, throttled and logged,
-and with ``customDomain`` the ACM certificate (us-east-1), CloudFront and Route 53 records in front."""
+"""The ingress of both example stacks under Pulumi mocks: the webhook route to the receiver, the IAM-authorized
+chargeback route to its report function, throttled and logged, and with ``customDomain`` the ACM
+certificate (us-east-1), CloudFront and Route 53 records in front."""
 
 from __future__ import annotations
 
@@ -48,6 +49,17 @@ class Stack:
         found = self.run.of_type(typ)
         assert len(found) == 1, f"expected one {typ}, found {[r.name for r in found]}"
         return found[0]
+
+    def named(self, typ: str, name: str) -> Resource:
+        (found,) = [r for r in self.run.of_type(typ) if r.name == name]
+        return found
+
+    def function(self, key: str) -> Resource:
+        return next(
+            r
+            for r in self.run.of_type("aws:lambda/function:Function")
+            if r.inputs["name"] == f"github-automation-dev-{key}"
+        )
 
     @property
     def receiver(self) -> Resource:
@@ -102,8 +114,12 @@ def stack(request: pytest.FixtureRequest, stacks: Callable[[str, bool], Stack]) 
 # --- The HTTP API, with or without a custom domain --------------------------------------------------------
 
 
+def test_two_routes_the_webhook_and_the_chargeback(stack: Stack) -> None:
+    assert sorted(r.inputs["routeKey"] for r in stack.run.of_type(ROUTE)) == ["GET /chargeback", "POST /webhook"]
+
+
 def test_one_route_post_webhook_to_the_receiver_integration(stack: Stack) -> None:
-    route, integration = stack.only(ROUTE), stack.only(INTEGRATION)
+    route, integration = stack.named(ROUTE, "ingress-webhook"), stack.named(INTEGRATION, "ingress-receiver")
     assert route.inputs["routeKey"] == "POST /webhook"
     assert route.inputs["authorizationType"] == "NONE"  # the receiver verifies X-Hub-Signature-256
     assert route.inputs["target"] == f"integrations/{integration.name}-id"  # RecordingMocks' id for it
@@ -112,7 +128,7 @@ def test_one_route_post_webhook_to_the_receiver_integration(stack: Stack) -> Non
 
 
 def test_integration_proxies_the_raw_request_to_the_receiver_within_githubs_timeout(stack: Stack) -> None:
-    integration = stack.only(INTEGRATION).inputs
+    integration = stack.named(INTEGRATION, "ingress-receiver").inputs
     assert integration["integrationType"] == "AWS_PROXY"
     assert integration["payloadFormatVersion"] == "2.0"
     assert integration["integrationUri"] == stack.receiver.outputs["arn"]
@@ -122,11 +138,28 @@ def test_integration_proxies_the_raw_request_to_the_receiver_within_githubs_time
 
 
 def test_permission_lets_only_that_route_invoke_the_receiver(stack: Stack) -> None:
-    permission = stack.only(PERMISSION).inputs
+    permission = stack.named(PERMISSION, "ingress-invoke-receiver").inputs
     assert permission["action"] == "lambda:InvokeFunction"
     assert permission["principal"] == "apigateway.amazonaws.com"
     assert permission["function"] == stack.receiver.inputs["name"]
     assert permission["sourceArn"] == f"{stack.only(API).outputs['executionArn']}/*/POST/webhook"
+
+
+def test_get_chargeback_needs_iam_and_reaches_only_the_report_function(stack: Stack) -> None:
+    route = stack.named(ROUTE, "ingress-chargeback")
+    integration = stack.named(INTEGRATION, "ingress-chargeback-report")
+    permission = stack.named(PERMISSION, "ingress-invoke-chargeback-report").inputs
+    report = stack.function("chargeback-report")
+    assert (route.inputs["routeKey"], route.inputs["authorizationType"]) == ("GET /chargeback", "AWS_IAM")
+    assert route.inputs["target"] == f"integrations/{integration.name}-id"
+    assert integration.inputs["integrationUri"] == report.outputs["arn"]
+    assert integration.inputs["payloadFormatVersion"] == "2.0"
+    assert integration.inputs["timeoutMilliseconds"] <= 30_000  # HTTP APIs' maximum
+    assert (permission["function"], permission["principal"]) == (report.inputs["name"], "apigateway.amazonaws.com")
+    assert permission["sourceArn"] == f"{stack.only(API).outputs['executionArn']}/*/GET/chargeback"
+    assert report.inputs["handler"] == "functions.chargeback_report.handler"
+    assert report.inputs["environment"]["variables"]["WORKFLOW_RUNS_TABLE"] == "github-automation-dev-workflow-runs"
+    assert stack.run.exports["chargebackUrl"] == f"{stack.only(API).outputs['apiEndpoint']}/chargeback"
 
 
 def test_default_stage_auto_deploys_with_the_configured_throttling(stack: Stack) -> None:

@@ -233,6 +233,18 @@ def test_queue_urls_are_exported(stack: Stack) -> None:
     }
 
 
+def test_what_chargeback_reads_is_exported_and_no_secret_value(stack: Stack) -> None:
+    """`python -m stackops chargeback [reconcile]` reads the table and the App's secret by these outputs."""
+    exports = stack.run.exports
+    runs_table = next(t for t in stack.run.of_type("aws:dynamodb/table:Table") if t.inputs["hashKey"] == "pk")
+    (app_secret,) = [s for s in stack.run.of_type("aws:secretsmanager/secret:Secret") if s.name == "github-app"]
+    assert exports["workflowRunsTable"] == runs_table.outputs["name"]
+    assert exports["githubAppSecretArn"] == app_secret.outputs["arn"]
+    assert (exports["githubOrg"], exports["githubApiUrl"]) == (stack.config.github_org, stack.config.github_api_url)
+    assert exports["githubApiVersion"] == stack.config.github_api_version
+    assert "BEGIN" not in json.dumps(exports), "no private key among the outputs"
+
+
 def test_tables_and_topic_are_encrypted(stack: Stack) -> None:
     for table in stack.run.of_type("aws:dynamodb/table:Table"):
         assert table.inputs["serverSideEncryption"] == {"enabled": True}, table.name

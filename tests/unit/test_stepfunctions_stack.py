@@ -14,7 +14,7 @@ import pytest
 from components import wiring
 from components.asl import PLACEHOLDER, DefinitionTemplate, key_values
 from components.backfill_bucket import PAGES_PREFIX
-from components.catalog import BUSINESS_FUNCTIONS, RECEIVER
+from components.catalog import BUSINESS_FUNCTIONS, CHARGEBACK_REPORT, RECEIVER
 from components.config import StackConfig, parse_config
 from components.naming import Naming
 from components.shared import METRICS_NAMESPACE
@@ -110,7 +110,7 @@ def test_the_stepfunctions_stack_has_no_pipeline_queue_and_no_store_lambda(sfn: 
     assert sfn.run.of_type("aws:sqs/queue:Queue") == []
     assert sfn.run.of_type("aws:lambda/eventSourceMapping:EventSourceMapping") == []
     assert sorted(f.inputs["name"] for f in sfn.run.of_type(FUNCTION)) == sorted(
-        sfn.naming(spec.key) for spec in BUSINESS_FUNCTIONS
+        sfn.naming(spec.key) for spec in (*BUSINESS_FUNCTIONS, CHARGEBACK_REPORT)
     )
 
 
