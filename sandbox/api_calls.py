@@ -82,6 +82,9 @@ def parse_request(environ: Mapping[str, Any], body: bytes) -> ApiCall:
         params = dict(urllib.parse.parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
     query = dict(urllib.parse.parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
     target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if service == "s3":
+        operation, bucket = s3_operation(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), query)
+        return ApiCall(time.time(), caller, service, operation, {**query, "Bucket": bucket}, len(body))
     if target:
         operation = target.rsplit(".", 1)[-1]
     elif "Action" in params or "Action" in query:
@@ -89,6 +92,21 @@ def parse_request(environ: Mapping[str, Any], body: bytes) -> ApiCall:
     else:
         operation = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}"
     return ApiCall(time.time(), caller, service, operation, {**query, **params}, len(body))
+
+
+def s3_operation(method: str, path: str, query: Mapping[str, str]) -> tuple[str, str]:
+    """The S3 operation and bucket of a path-style REST request (``PUT /<bucket>/<key>`` is PutObject), for the
+    object and listing calls the product makes; any other is named ``<METHOD> bucket`` or ``<METHOD> object``."""
+    bucket, _, key = path.lstrip("/").partition("/")
+    if key:
+        named = {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}
+        return named.get(method, f"{method} object"), bucket
+    if method == "GET" and query.get("list-type") == "2":
+        return "ListObjectsV2", bucket
+    named = {"GET": "ListObjects", "HEAD": "HeadBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}
+    if method in named and not query:
+        return named[method], bucket
+    return f"{method} bucket", bucket
 
 
 class ApiCallLog:

@@ -187,3 +187,15 @@ def test_the_backfill_bucket_s_requests_are_priced_by_s3_s_two_tiers() -> None:
     assert tally.quantity("s3", "tier1_requests", resource, operation="ListObjectsV2") == 1
     assert tally.quantity("s3", "tier2_requests", resource, operation="GetObject") == 2
     assert not [item for item in tally.items() if "DeleteObject" in str(item)], "DELETE is free"
+
+
+def test_an_s3_rest_request_is_named_by_its_method_path_and_query() -> None:
+    from sandbox.api_calls import s3_operation
+
+    assert s3_operation("PUT", "/pages/backfills/d/members-1.json", {}) == ("PutObject", "pages")
+    assert s3_operation("GET", "/pages/backfills/d/members-1.json", {}) == ("GetObject", "pages")
+    assert s3_operation("GET", "/pages", {"list-type": "2", "prefix": "backfills/d/"}) == ("ListObjectsV2", "pages")
+    assert s3_operation("DELETE", "/pages/k", {}) == ("DeleteObject", "pages")
+    assert s3_operation("PUT", "/pages", {"policy": ""}) == ("PUT bucket", "pages"), (
+        "a bucket setting, not CreateBucket"
+    )
