@@ -219,8 +219,8 @@ def meter_call(call: ApiCall, stack: StackNames, tally: Tally, email_subscriptio
         return _meter_dynamodb(call, stack, tally)
     if call.service == "s3":
         if call.operation not in S3_FREE_OPERATIONS:
-            unit = "tier2_requests" if call.operation in S3_TIER2_OPERATIONS else "tier1_requests"
-            tally.add("s3", unit, 1, resource, operation=call.operation)
+            tier = "tier2_requests" if call.operation in S3_TIER2_OPERATIONS else "tier1_requests"
+            tally.add("s3", tier, 1, resource, operation=call.operation)
         return None
     unit = REQUEST_UNITS.get(call.service)
     if unit is None:

@@ -165,7 +165,7 @@ def test_the_backfill_map_runs_onboarding_with_the_configured_concurrency(sfn: S
     assert pages["ToleratedFailurePercentage"] == sfn.config.backfill_tolerated_failure_percentage
     assert pages["ItemProcessor"]["ProcessorConfig"] == {
         "Mode": "DISTRIBUTED",
-        "ExecutionType": sfn.config.workflow_type,
+        "ExecutionType": "STANDARD",  # page_execution_type: Standard children, traced and metered
     }
     onboard = page_states(sfn)["OnboardMembers"]
     assert onboard["MaxConcurrency"] == sfn.config.backfill_max_concurrency
