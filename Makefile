@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt functions/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: venv run up bench compare screenshot lint test test-unit test-functions test-sandbox test-equivalence layer clean
+.PHONY: venv run up bench compare screenshot lint test test-unit test-functions test-sandbox test-equivalence test-large-backfill layer clean
 
 venv: $(STAMP)
 
@@ -57,6 +57,10 @@ test: venv lint
 	$(BIN)/python -m pytest -q tests/e2e tests/sandbox
 
 ## 52 generated workloads through both architectures against the oracle, in two halves (part of `make test`).
+## issue 10's 3,000-member backfill through both architectures (`make test` backfills 250).
+test-large-backfill: venv
+	BACKFILL_TEST_MEMBERS=3000 $(BIN)/python -m pytest -q tests/e2e/test_large_backfill.py
+
 test-equivalence: venv
 	$(BIN)/python -m pytest -q $(XDIST) tests/e2e/test_equivalence.py
 
