@@ -171,17 +171,18 @@ def test_member_added_through_stepfunctions(meter: SandboxMeter, design: str) ->
 
 def test_a_backfill_through_standard_counts_every_child_and_map_iteration(meter: SandboxMeter) -> None:
     usage = meter.phase(STANDARD_DESIGN, "installation", [installation_created(SANDBOX_ORG)])
-    # backfill.asl.json, the parent: FirstPage, ListOrgMembers, PutPage, MorePages (one page), OnboardPages
-    # (the Distributed Map), AnyFailed, NoneFailed, Summarize, NotifySummary; the page's child execution
-    # (billed as the backfill's): ReadPage, OnboardMembers (the inline Map) and, per member, OnboardMember
+    # backfill.asl.json, the parent: FirstPage; ListOrgMembers, PageHasMembers, MorePages twice (the SAML
+    # identities' call, which writes no page, then the one page of members), PutPage once, OnboardPages (the
+    # Distributed Map), AnyFailed, NoneFailed, Summarize, NotifySummary; the page's child execution (billed as
+    # the backfill's): ReadPage, OnboardMembers (the inline Map) and, per member, OnboardMember
     # (startExecution.sync:2 of onboarding), CheckOnboarding, MemberOnboarded; then CheckPageFailures,
     # AnyPageFailed, PageDone. Each onboarding execution enters its seven states and puts its latency (as in
     # test_member_added_through_stepfunctions).
     exact = _exact(usage.lines)
-    assert exact[_k("states", "standard_transitions", "backfill")] == 9 + 2 + 3 * MEMBERS_IN_ORG + 3
+    assert exact[_k("states", "standard_transitions", "backfill")] == 1 + 2 * 3 + 6 + 2 + 3 * MEMBERS_IN_ORG + 3
     assert exact[_k("states", "standard_transitions", "onboarding")] == 6 * MEMBERS_IN_ORG
     assert exact[_k("cloudwatch", "metric_api_requests", "", operation="PutMetricData")] == MEMBERS_IN_ORG
-    assert exact[_k("lambda", "requests", "list-org-members", trigger="states")] == 1
+    assert exact[_k("lambda", "requests", "list-org-members", trigger="states")] == 2, "identities, then members"
     # the page's object: written by PutPage, listed by the Distributed Map's ItemReader, read by its child
     for unit, operation in (("tier1", "PutObject"), ("tier1", "ListObjectsV2"), ("tier2", "GetObject")):
         assert exact[_k("s3", f"{unit}_requests", "backfill-pages", operation=operation)] == 1, operation
