@@ -84,6 +84,7 @@ def install(
             scale_wait_states(patches, time_scale)
             scale_message_delays(patches, time_scale)
             wake_long_polls(patches)
+            receive_each_message_once(patches)
             stop_synchronous_sqs_event_sources(patches)
             keep_batch_trace_headers(patches)
             isolate_dynamodb_writes(patches)
@@ -458,6 +459,39 @@ def wake_long_polls(patches: Patches) -> None:
 
     patches.replace(Queue, "wait_for_messages", wait_for_messages)
     patches.replace(SQSBackend, "change_message_visibility", change_visibility)
+
+
+def receive_each_message_once(patches: Patches) -> None:
+    """Concurrent ``ReceiveMessage`` calls on one queue never return the same message, as in SQS: a received
+    message stays invisible for its visibility timeout. moto's receive checks ``message.visible`` and then
+    marks the message received, unlocked: two pollers of one queue (the event source mapping's) each took
+    it, and the function ran it twice at once, ``receiveCount`` 1 and 2. A receive now takes its messages
+    holding the queue's lock, and waits for more (a long poll) without it."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import SQSBackend
+
+    receive_message = SQSBackend.receive_message
+
+    @functools.wraps(receive_message)
+    def receive(
+        self: SQSBackend,
+        queue_name: str,
+        count: int,
+        wait_seconds_timeout: int,
+        visibility_timeout: int,
+        message_attribute_names: list[str] | None = None,
+    ) -> list[Any]:
+        queue = self.get_queue(queue_name)
+        polling_end = unix_time() + wait_seconds_timeout
+        while True:
+            with queue._messages_lock:  # a scan and its marks at once (reentrant: moto's own calls take it)
+                received = receive_message(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            left = polling_end - unix_time()
+            if received or left <= 0:
+                return received
+            queue.wait_for_messages(min(1, left))
+
+    patches.replace(SQSBackend, "receive_message", receive)
 
 
 # --- SNS ---------------------------------------------------------------------------------------------

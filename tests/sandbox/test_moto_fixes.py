@@ -365,6 +365,37 @@ def test_patches_are_undone_in_reverse_order(aws: EmbeddedAws) -> None:
         moto_fixes.install(aws.runtime)
 
 
+def test_concurrent_receives_never_return_the_same_message(aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An event source mapping polls a queue with several receives at once; SQS hands each visible message
+    to one of them. moto checked and marked a message without a lock, so two receives could both take it
+    (here made likely by a slow mark)."""
+    from moto.sqs.models import Message
+
+    name = f"once-{uuid.uuid4().hex[:8]}"
+    _, _, url = _queue_backend(aws, name)
+    sqs = aws.client("sqs")
+    for start in range(0, 60, 10):
+        sqs.send_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(start, start + 10)]
+        )
+    mark_received = Message.mark_received
+
+    def slow_mark(self: Any, visibility_timeout: int | None = None) -> None:
+        time.sleep(0.002)
+        mark_received(self, visibility_timeout)
+
+    monkeypatch.setattr(Message, "mark_received", slow_mark)
+
+    def receive(_: int) -> list[str]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=120)
+        return [m["Body"] for m in messages.get("Messages", [])]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        bodies = [body for batch in pool.map(receive, range(12)) for body in batch]
+    assert len(bodies) == len(set(bodies)), "a message went to two receives at once"
+    assert set(bodies) == {f"m{n}" for n in range(60)}
+
+
 def test_concurrent_transactions_never_undo_each_other(aws: EmbeddedAws) -> None:
     """The store step's shape: a conditional Put of a run plus ADD to its totals, all or nothing. Threads
     storing the same runs at once (redeliveries racing their originals) must count each run once."""
