@@ -17,7 +17,7 @@ from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from components.retry_budget import TIMED_MACHINES, budget_seconds
-from functions.common.settings import DEFAULT_GITHUB_API_VERSION
+from functions.common.settings import DEFAULT_GITHUB_API_VERSION, DEFAULT_GITHUB_RATE_LIMIT_RESERVE
 
 PROJECT = "github-automation"
 
@@ -50,6 +50,8 @@ EXPRESS_MAX_SECONDS = 300  # an Express execution runs 5 minutes at most
 STANDARD_MAX_SECONDS = 365 * 24 * 3600  # a Standard execution runs a year at most
 #: rateLimitMaxWaitSeconds at most 12 hours: a GitHub primary limit resets within the hour.
 RATE_LIMIT_MAX_WAIT_LIMIT = 12 * 3600
+#: githubRateLimitReserve at most 1,000 requests: a fifth of the smallest primary quota (5,000 an hour).
+GITHUB_RATE_LIMIT_RESERVE_LIMIT = 1000
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,98}[A-Za-z0-9])?$")
 _ORG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
@@ -160,6 +162,13 @@ class StackConfig(BaseModel):
         ge=0,
         le=RATE_LIMIT_MAX_WAIT_LIMIT,
         json_schema_extra=_allowed(f"an integer from 0 to {RATE_LIMIT_MAX_WAIT_LIMIT} (seconds)"),
+    )
+    github_rate_limit_reserve: int = Field(
+        DEFAULT_GITHUB_RATE_LIMIT_RESERVE,
+        alias="githubRateLimitReserve",
+        ge=0,
+        le=GITHUB_RATE_LIMIT_RESERVE_LIMIT,
+        json_schema_extra=_allowed(f"an integer from 0 to {GITHUB_RATE_LIMIT_RESERVE_LIMIT} (requests)"),
     )
     state_machine_log_level: Literal["ALL", "ERROR", "FATAL", "OFF"] = Field(
         "ERROR",

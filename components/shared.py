@@ -219,6 +219,7 @@ class SharedResources(pulumi.ComponentResource):
             env["WEBHOOK_SECRET_ARN"] = self.webhook_secret.arn
         if Needs.GITHUB_APP_SECRET in spec.needs:
             env["GITHUB_APP_SECRET_ARN"] = self.github_app_secret.arn
+            env["GITHUB_RATE_LIMIT_RESERVE"] = str(config.github_rate_limit_reserve)
         if Needs.TABLE_NAMES in spec.needs:
             env["MEMBERS_TABLE"] = self.members_table.name
             env["WORKFLOW_RUNS_TABLE"] = self.workflow_runs_table.name

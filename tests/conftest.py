@@ -34,12 +34,16 @@ FIXTURES = Path(__file__).parent / "fixtures" / "github-webhooks"
 
 @pytest.fixture
 def function_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Set a function's environment variables with ``function_env.setenv``; settings re-read each test."""
+    """Set a function's environment variables with ``function_env.setenv``; settings re-read each test, and
+    the GitHub pacing starts from nothing (a test's rate limit is not the next test's)."""
+    from functions.common.github_pacing import pacer
     from functions.common.settings import settings
 
     settings.cache_clear()
+    pacer.resume()
     yield monkeypatch
     settings.cache_clear()
+    pacer.resume()
 
 
 #: The slowest modules of `make test`'s second process, slowest first (`--durations`): pytest-xdist's two

@@ -14,6 +14,8 @@ A step is ``step(message: In) -> Out | list[Out] | Page[Out, In]`` and knows not
   notification is published to ``NOTIFICATION_TOPIC_ARN`` (``_record_failed``: the one failure hook).
   A record that GitHub rate-limits is re-sent with a delay instead of failed, within
   ``RATE_LIMIT_MAX_WAIT_SECONDS`` (functions/common/rate_limits.py).
+- Both: a record or state that comes back from a rate-limit wait lets the process call GitHub again
+  (``github_pacing.resume``), whatever the pacing's clock says.
 - Both: every output message carries the input's ``receivedAt`` (when the receiver got the delivery) unless
   the step set it, so the last step can report the end-to-end latency (``_carry_received_at``).
 - Step Functions: the state's ``rateLimit`` (the execution's rate-limit waits so far) passes through a
@@ -35,7 +37,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from pydantic import ValidationError
 
-from functions.common import github_quota, rate_limits, tracing, tracking
+from functions.common import github_pacing, github_quota, rate_limits, tracing, tracking
 from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
@@ -52,6 +54,8 @@ LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 SEND_MESSAGE_BATCH_LIMIT = 10
 #: The state key where the state machines count an execution's rate-limit waits (``RateLimit*`` states).
 RATE_LIMIT_STATE = "rateLimit"
+#: The state key of a task's input after a rate-limit wait: the ``RateLimit*`` states keep the error there.
+RATE_LIMITED_STATE = "rateLimited"
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ def step_handler(
         correlation_id = _correlation_id(record)
         if rate_limits.still_waiting(record, correlation_id):
             return RateLimitWait(wait_seconds=None, reason="still waiting out a rate limit")
+        if rate_limits.waited(record):
+            github_pacing.resume()
         started = time.perf_counter()
         try:
             message = parsed.get(record.message_id)
@@ -152,6 +158,8 @@ def step_handler(
         logger.set_correlation_id(correlation_id)
         if isinstance(correlation_id, str):
             tracing.annotate_delivery(correlation_id)
+        if RATE_LIMITED_STATE in state_input:  # the task is retried after a rate-limit wait
+            github_pacing.resume()
         try:
             output = _state_output(run_step(input_model.model_validate(state_input)))
         except Exception:

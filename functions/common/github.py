@@ -4,7 +4,9 @@ Retries are the architecture's job (Step Functions ``Retry``, SQS redelivery), s
 retrying is off: a rate-limited call fails fast with ``GitHubRateLimited`` instead of sleeping
 inside a Lambda invocation, and a 5xx fails with ``GitHubUnavailable``.
 
-Every response's rate-limit headers feed the ``GitHubRateLimitRemaining`` metric (``functions.common.github_quota``).
+Every response's rate-limit headers feed the ``GitHubRateLimitRemaining`` metric (``functions.common.github_quota``)
+and the pacing (``functions.common.github_pacing``): a request the quota cannot afford is not sent, it
+fails with ``GitHubRateLimited`` until the quota resets.
 
 Every request names the REST API version of the target (``GITHUB_API_VERSION``, stack config
 ``githubApiVersion``), not githubkit's own newest schema version, which GitHub Enterprise Server
@@ -32,7 +34,7 @@ from githubkit.exception import (
     RequestTimeout,
 )
 
-from functions.common import github_quota
+from functions.common import github_pacing, github_quota
 from functions.common.errors import GitHubRateLimited, GitHubRequestRejected, GitHubUnavailable
 from functions.common.observability import GITHUB_PATCHED_MODULES, tracer
 from functions.common.secrets import GitHubAppCredentials, github_app_credentials
@@ -73,12 +75,20 @@ def _client_for(credentials: GitHubAppCredentials, base_url: str, api_version: s
         user_agent=USER_AGENT,
         timeout=HTTP_TIMEOUT,
         auto_retry=False,
-        event_hooks={"request": [api_version_hook(api_version)], "response": [github_quota.observe]},
+        event_hooks={
+            "request": [api_version_hook(api_version), github_pacing.pace(_reserve)],
+            "response": [github_quota.observe, github_pacing.observe],
+        },
         # No HTTP response cache: every call must see GitHub's current state. The strategy also
         # holds the installation token (about an hour), kept per client rather than process-wide.
         http_cache=False,
         cache_strategy=MemCacheStrategy(),
     )
+
+
+def _reserve() -> int:
+    """Requests of the quota left to the other processes' requests in flight (``functions.common.github_pacing``)."""
+    return settings().github_rate_limit_reserve
 
 
 def path_segment(value: str | int) -> str:
@@ -130,6 +140,8 @@ def translate(exc: GitHubException, action: str) -> Exception:
     if isinstance(exc, RequestError):
         # githubkit wraps what fails inside the auth flow (the installation token exchange).
         inner = exc.exc
+        if isinstance(inner, GitHubRateLimited):  # the pacing hook's: the request was not sent
+            return inner
         if isinstance(inner, GitHubException):
             return translate(inner, action)
         if isinstance(inner, httpx.TimeoutException):

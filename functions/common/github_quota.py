@@ -67,9 +67,14 @@ headroom = Headroom()
 _print_lock = threading.Lock()
 
 
+def is_token_exchange(path: str) -> bool:
+    """Whether ``path`` is the App's token exchange, which the installation's quota does not count."""
+    return _APP_TOKEN_EXCHANGE.search(path) is not None
+
+
 def observe(response: httpx.Response) -> None:
     """The client's httpx response hook: record the quota the response reports."""
-    if _APP_TOKEN_EXCHANGE.search(response.request.url.path):
+    if is_token_exchange(response.request.url.path):
         return
     headroom.record(response.headers)
 

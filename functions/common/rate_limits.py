@@ -52,6 +52,11 @@ def still_waiting(record: SQSRecord, correlation_id: str) -> bool:
     return True
 
 
+def waited(record: SQSRecord) -> bool:
+    """Whether the record comes back from a wait it has fully waited (its last hop): GitHub may be called again."""
+    return _seconds(record, WAITED) > 0 and _seconds(record, WAIT_LEFT) <= 0
+
+
 def wait_out(record: SQSRecord, correlation_id: str, error: GitHubRateLimited, max_wait_seconds: int) -> bool:
     """Re-send the record to wait ``error.wait_seconds``; False (nothing sent) if that exceeds the budget."""
     waited = _seconds(record, WAITED) + error.wait_seconds

@@ -19,6 +19,8 @@ __all__ = ["Architecture", "MissingSetting", "Settings", "settings"]
 #: The REST API version github.com uses without the header and every supported GitHub Enterprise Server
 #: release knows (githubkit would send its own newest, which GHES releases answer with a 400).
 DEFAULT_GITHUB_API_VERSION = "2022-11-28"
+#: Requests of the primary quota the pacing leaves to requests in flight elsewhere: GitHub allows 100 at once.
+DEFAULT_GITHUB_RATE_LIMIT_RESERVE = 100
 
 
 class Settings(BaseModel):
@@ -33,6 +35,10 @@ class Settings(BaseModel):
     directory: str = Field("github-saml", validation_alias="DIRECTORY")
     github_api_url: str = Field("https://api.github.com", validation_alias="GITHUB_API_URL")
     github_api_version: str = Field(DEFAULT_GITHUB_API_VERSION, validation_alias="GITHUB_API_VERSION")
+    # The pacing's reserve (functions.common.github_pacing); stack config githubRateLimitReserve.
+    github_rate_limit_reserve: int = Field(
+        DEFAULT_GITHUB_RATE_LIMIT_RESERVE, ge=0, validation_alias="GITHUB_RATE_LIMIT_RESERVE"
+    )
     github_app_secret_arn: str | None = Field(None, validation_alias="GITHUB_APP_SECRET_ARN")
     webhook_secret_arn: str | None = Field(None, validation_alias="WEBHOOK_SECRET_ARN")
     members_table: str | None = Field(None, validation_alias="MEMBERS_TABLE")

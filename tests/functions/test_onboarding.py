@@ -8,6 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from functions import directory
 from functions.add_team_member import add_team_member
+from functions.common import github_pacing
 from functions.common.errors import (
     DirectoryUnavailable,
     GitHubRateLimited,
@@ -149,6 +150,13 @@ def test_each_fault_maps_to_its_error_without_hidden_retries(
             assert raised.value.retry_after is None
         else:
             assert raised.value.retry_after == pytest.approx(retry_after, abs=5)
+    if isinstance(raised.value, GitHubRateLimited) and retry_after is not None and where != "/access_tokens":
+        # GitHub said how long to wait: a try before then is not sent (functions/common/github_pacing.py) ...
+        with pytest.raises(GitHubRateLimited, match="paced") as paced:
+            add_team_member(new_member())
+        assert paced.value.retry_after == pytest.approx(retry_after, abs=5)
+        assert len(github.calls(where)) == 1, "called GitHub before the advised wait"
+        github_pacing.resume()  # ... until the caller has waited (the architectures' rate-limit waits)
     # the fault was transient: the next try (a Step Functions Retry, an SQS redelivery) succeeds
     if error is not GitHubRequestRejected:
         assert add_team_member(new_member()).state == "active"

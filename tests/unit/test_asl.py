@@ -41,6 +41,7 @@ from components.stepfunctions_pipeline import (
     page_execution_type,
 )
 from functions import records
+from functions.common.adapter import RATE_LIMITED_STATE
 from functions.common.errors import RATE_LIMITED_ERROR_NAME, RETRYABLE_ERROR_NAMES, GitHubRateLimited
 from functions.common.models import TeamMembership, WorkflowRunRef
 from functions.common.observability import DELIVERY_LATENCY, STACK_DIMENSION, USE_CASE_DIMENSION
@@ -407,7 +408,14 @@ def test_rate_limited_lambda_tasks_wait_as_github_asks_instead_of_backing_off(fi
         assert first["ErrorEquals"] == [RATE_LIMITED_ERROR_NAME] and first["Next"] == f"{name}RateLimited", name
         assert states[f"{name}RateLimited"]["Parameters"]["task"] == name
         back = {choice["StringEquals"]: choice["Next"] for choice in states["RateLimitRetry"]["Choices"]}
-        assert back[name] == name
+        # back to the task, whose payload says it comes back from a wait (functions/common/github_pacing.py)
+        payload = state["Parameters"]["Payload.$"]
+        if payload == "$":
+            assert back[name] == name, name  # the whole state: $.rateLimited is in it
+        else:
+            after_wait = states[back[name]]
+            assert after_wait["Type"] == "Pass" and after_wait["Next"] == name, name
+            assert after_wait["ResultPath"] == f"{payload}.{RATE_LIMITED_STATE}", name
     assert states["RateLimitWait"]["SecondsPath"] == "$.rateLimit.waitSeconds"
     (within,) = states["RateLimitWithinBudget"]["Choices"]
     assert [rule["NumericLessThanEquals"] for rule in within["And"]] == [3600, 100]
@@ -1270,3 +1278,28 @@ def test_an_empty_org_runs_the_map_over_no_pages(distributed_map: Engine) -> Non
     assert objects.get("Contents", []) == []
     (summary,) = engine.notifications()
     assert summary["Subject"] == "Backfill of my-org: 0 members, 0 failed"
+
+
+def test_a_rate_limited_listing_waits_then_lists_the_same_page_saying_it_waited(distributed_map: Engine) -> None:
+    """The listing's payload is ``$.listing.next``, not the state: the retry says so in the payload, so the
+    function calls GitHub again whatever its pacing last saw (functions/common/github_pacing.py)."""
+    engine = distributed_map
+    pages = member_pages(["a"], ["c"])
+    payloads: list[dict[str, Any]] = []
+
+    def limited_once(event: dict[str, Any]) -> dict[str, Any]:
+        payloads.append(event)
+        if len(payloads) == 2:
+            raise GitHubRateLimited("paced: GET /orgs/my-org/members not sent", 900)
+        return pages(event)
+
+    machine = backfill_machine(engine, limited_once)
+
+    done = engine.run(machine, "delivery-rl", {"correlationId": "delivery-rl", "org": "my-org", "page": 1, "listed": 0})
+
+    assert done["status"] == "SUCCEEDED"
+    assert engine.waits == [900]
+    assert [(p.get("page"), RATE_LIMITED_STATE in p) for p in payloads] == [(1, False), (2, False), (2, True)]
+    assert payloads[2][RATE_LIMITED_STATE] == {"waitedSeconds": 900}
+    (summary,) = engine.notifications()
+    assert summary["Subject"] == "Backfill of my-org: 2 members, 0 failed"

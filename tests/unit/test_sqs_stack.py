@@ -33,6 +33,7 @@ OVERRIDES = {
     "maxReceiveCount": "4",
     "backfillMaxConcurrency": "6",
     "githubApiVersion": "2026-03-10",
+    "githubRateLimitReserve": "40",
 }
 
 
@@ -189,6 +190,7 @@ def test_each_github_caller_names_the_configured_api_version(stack: Stack, spec:
     env = stack.function(spec).inputs["environment"]["variables"]
     assert env["GITHUB_API_VERSION"] == stack.config.github_api_version == OVERRIDES["githubApiVersion"]
     assert env["GITHUB_API_URL"] == stack.config.github_api_url
+    assert env["GITHUB_RATE_LIMIT_RESERVE"] == str(stack.config.github_rate_limit_reserve) == "40"
 
 
 def test_the_receiver_dispatches_to_the_entry_queues_that_were_created(stack: Stack) -> None:
