@@ -8,6 +8,7 @@ everything has been processed, and read back tables, notifications, dead-letter 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import secrets as random_secrets
@@ -25,6 +26,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from sandbox.aws import EmbeddedAws
 from sandbox.deploy import Deployment, deploy_stack, sandbox_config
 from sandbox.fake_github import SANDBOX_ORG, AppKey, FakeGitHub, FakeGitHubServer, OrgSeed
+from sandbox.fake_rate_limits import RateLimitPolicy
 from sandbox.lambda_runtime import OutputSink
 from sandbox.workload import Delivery, signed_request
 
@@ -101,10 +103,15 @@ class Sandbox:
         max_processes: int = MAX_PROCESSES_PER_FUNCTION,
         designs: Mapping[str, StackDesign] | None = None,
         output: OutputSink | None = None,
+        github_rate_limits: RateLimitPolicy | None = None,
     ) -> None:
         """``architectures`` names the stacks to deploy: ``sqs``, ``stepfunctions``, or a key of ``designs``
         (further stacks, e.g. stepfunctions with STANDARD per-event machines); ``output`` receives every
-        line the functions write (function name, line)."""
+        line the functions write (function name, line).
+
+        ``github_rate_limits``: the rate limits the fake GitHub enforces (GitHub's defaults if None), on the
+        sandbox's clock: a policy whose ``time_scale`` is left at the default 1.0 gets the sandbox's
+        ``time_scale`` (one GitHub hour lasts ``3600 * time_scale`` real seconds); any other is kept."""
         self.designs = {**DESIGNS, **(designs or {})}
         unknown = [name for name in architectures if name not in self.designs]
         if unknown:
@@ -114,6 +121,10 @@ class Sandbox:
         self.seed = seed
         self.webhook_secret = random_secrets.token_hex(20)
         self._time_scale = time_scale
+        policy = github_rate_limits or RateLimitPolicy()
+        if policy.time_scale == RateLimitPolicy().time_scale:
+            policy = dataclasses.replace(policy, time_scale=time_scale)
+        self.github_rate_limits = policy
         self._overrides = overrides or {}
         self._max_processes = max_processes
         self._app_key = AppKey.generate()
@@ -128,7 +139,7 @@ class Sandbox:
             self.aws = EmbeddedAws(
                 time_scale=self._time_scale, max_processes=self._max_processes, output=self._output
             ).start()
-            self.github = FakeGitHubServer(FakeGitHub.seeded(self.seed, self._app_key.public_key)).start()
+            self.github = FakeGitHubServer(self.fake_github()).start()
             for architecture in self.architectures:
                 self.stacks[architecture] = self._deploy(architecture)
                 if on_deployed is not None:
@@ -137,6 +148,10 @@ class Sandbox:
             self.stop()
             raise
         return self
+
+    def fake_github(self) -> FakeGitHub:
+        """A fresh fake GitHub holding the seed, with the App's public key and ``github_rate_limits``."""
+        return FakeGitHub.seeded(self.seed, self._app_key.public_key, rate_limits=self.github_rate_limits)
 
     def stop(self) -> None:
         for stack in self.stacks.values():

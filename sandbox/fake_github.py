@@ -17,10 +17,19 @@ of run attempts, issued tokens, pending faults, every request) and answers
 - ``GET /directory/{login}``: an internal HTTP company directory (no token), so a stack's
   ``directory`` setting can point at ``<server url>/directory``.
 
+Every API request (not the App's token exchange, not the directory: :data:`QUOTA_PATHS`) goes through
+GitHub's rate limits, as ``rate_limits`` (:mod:`sandbox.fake_rate_limits`) enforces them on the sandbox's
+scaled clock: the primary quota per hour and resource (``core``, ``graphql``; a 403 ``API rate limit
+exceeded``, or GraphQL's ``RATE_LIMITED`` error, with ``x-ratelimit-remaining: 0``), and the secondary
+limits, points per minute and concurrent requests (a 403 with ``retry-after``); every API response carries
+the ``x-ratelimit-*`` headers of its resource.
+
 Faults (5xx, timeouts, 429 with ``Retry-After``, GitHub's 403 rate limits) and latency (``slow_down``:
 answer N seconds late) are switched on at run time for the next N requests whose path matches a pattern,
 or for all of them; ``exhaust_rate_limit`` spends the primary quota for a while (time-scaled like the
-sandbox); the core is thread-safe, and slow requests overlap.
+sandbox). Faults and an exhausted quota come before the rate limits (a faulted request counts nothing and
+keeps the rate-limit headers its fault sets). The core is thread-safe, and slow requests overlap (and are in
+flight, for the concurrency limit, while they wait).
 :class:`FakeGitHubServer` serves a core on 127.0.0.1 (a free port); :func:`httpx_handler` adapts it to
 httpx (respx routes, ``httpx.MockTransport``). :data:`SANDBOX_ORG` is the org the sandbox seeds.
 """
@@ -51,6 +60,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
+from sandbox.fake_rate_limits import (
+    GRAPHQL_RATE_LIMITED_MESSAGE,
+    PRIMARY_MESSAGE,
+    SECONDARY_MESSAGE,
+    RateLimitPolicy,
+    RateLimits,
+    Verdict,
+    resource_of,
+)
+
 API_URL = "https://api.github.test"  # the in-process (httpx) fake's base URL
 DIRECTORY_PREFIX = "/directory"
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "github-webhooks"
@@ -65,9 +84,6 @@ PRIMARY_RESET_SECONDS = 60
 #: What an installation's quota covers: the API, not the App's token exchange nor the company directory.
 QUOTA_PATHS = rf"^/(?!app/|{DIRECTORY_PREFIX.strip('/')}/)"
 PER_PAGE_DEFAULT, PER_PAGE_MAX = 30, 100
-#: An installation's primary quota per hour and resource (GitHub: 5,000 at least, REST ``core`` and ``graphql``).
-QUOTA_LIMIT = 5000
-QUOTA_WINDOW_SECONDS = 3600
 
 Fault = Literal[
     "server_error",  # 502 Bad Gateway
@@ -447,6 +463,8 @@ class FakeGitHub:
     # REST API versions this server knows (github.com's by default; a GitHub Enterprise Server release
     # knows fewer): a request naming another in X-GitHub-Api-Version is a 400, as GitHub answers it.
     api_versions: frozenset[str] = GITHUB_COM_API_VERSIONS
+    # GitHub's primary and secondary rate limits for the API requests (sandbox/fake_rate_limits.py)
+    rate_limits: RateLimits = field(default_factory=lambda: RateLimits(RateLimitPolicy()))
     # what happened
     requests: list[RecordedRequest] = field(default_factory=list)
     token_exchanges: int = 0
@@ -454,15 +472,21 @@ class FakeGitHub:
     _faults: list[_PendingFault] = field(default_factory=list, repr=False)
     _exhaustion: _Exhaustion | None = field(default=None, repr=False)
     _latencies: list[_PendingLatency] = field(default_factory=list, repr=False)
-    _quota_used: dict[str, int] = field(default_factory=dict, repr=False)  # resource -> requests this window
-    _quota_window_ends: int = field(default=0, repr=False)  # epoch seconds: x-ratelimit-reset
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
-    def seeded(cls, seed: OrgSeed, public_key: RSAPublicKey) -> FakeGitHub:
+    def seeded(
+        cls, seed: OrgSeed, public_key: RSAPublicKey, *, rate_limits: RateLimitPolicy | None = None
+    ) -> FakeGitHub:
         """A fake holding ``seed``: its members (with SAML identities and directory records), the team,
-        the jobs of its runs, and the always-failing team membership of ``seed.unreachable``."""
-        fake = cls(public_key=public_key, app_id=seed.app_id, installation_id=seed.installation_id)
+        the jobs of its runs, and the always-failing team membership of ``seed.unreachable``; its API
+        requests limited by ``rate_limits`` (GitHub's defaults at GitHub's pace, if None)."""
+        fake = cls(
+            public_key=public_key,
+            app_id=seed.app_id,
+            installation_id=seed.installation_id,
+            rate_limits=RateLimits(rate_limits or RateLimitPolicy()),
+        )
         fake.add_team(seed.org, seed.team)
         fake.saml[seed.org] = {}
         for person in seed.members:
@@ -556,51 +580,65 @@ class FakeGitHub:
     # --- the server --------------------------------------------------------------------------------
 
     def handle(self, method: str, url: str, headers: Mapping[str, str], body: bytes) -> Reply:
-        """Answer one request; raises :class:`SimulatedTimeout` for the ``timeout`` fault."""
+        """Answer one request; raises :class:`SimulatedTimeout` for the ``timeout`` fault.
+
+        On arrival, under the lock: the request's latency, then an exhausted quota or a fault, else (an API
+        request) the rate limits' verdict. An admitted request is in flight while its latency is slept
+        (outside the lock) and it is answered; ``rate_limits.done()`` once it has been.
+        """
         parts = urlsplit(url)
         path = unquote(parts.path)
+        method = method.upper()
         lowered = {k.lower(): v for k, v in headers.items()}
         version = lowered.get("x-github-api-version")
-        if (delay := self._take_latency(path)) > 0:
-            time.sleep(delay)
+        api = re.search(QUOTA_PATHS, path) is not None
+        verdict: Verdict | None = None
+        fault: Fault | None = None
         with self._lock:
-            try:
-                reply = self._answer(method.upper(), url, parts.path, lowered, body)
-            except SimulatedTimeout:
-                self.requests.append(RecordedRequest(method.upper(), path, parts.query, None, version, parts.path))
-                raise
-            self.requests.append(RecordedRequest(method.upper(), path, parts.query, reply.status, version, parts.path))
-            return self._count_quota(path, reply)
+            delay = self._take_latency(path)
+            early = self._exhausted(path)
+            if early is None and (fault := self._take_fault(path)) is None and api:
+                verdict = self.rate_limits.admit(method, path, body)
+                if not verdict.admitted:
+                    early = self._rate_limited(verdict)
+        try:
+            if delay > 0:
+                time.sleep(delay)
+            with self._lock:
+                try:
+                    if early is not None:
+                        reply = early
+                    elif fault is not None:
+                        reply = _fault_reply(fault, self.installation_id)
+                    else:
+                        reply = self._answer(method, url, parts.path, lowered, body)
+                except SimulatedTimeout:
+                    self.requests.append(RecordedRequest(method, path, parts.query, None, version, parts.path))
+                    raise
+                self.requests.append(RecordedRequest(method, path, parts.query, reply.status, version, parts.path))
+                if not api:
+                    return reply
+                # as GitHub, every API response says where its quota stands; a fault keeps the values it set
+                quota = verdict.headers if verdict is not None else self.rate_limits.headers(resource_of(path))
+                return reply._replace(headers={**quota, **reply.headers})
+        finally:
+            if verdict is not None and verdict.admitted:
+                self.rate_limits.done()
 
-    def _count_quota(self, path: str, reply: Reply) -> Reply:
-        """Count the request against its resource's quota and say so in the ``x-ratelimit-*`` headers, as
-        GitHub does on every API response (the App's token exchange and the directory are not the API's
-        quota). A fault or an exhausted quota keeps the values it set."""
-        if not re.search(QUOTA_PATHS, path):
-            return reply
-        now = int(time.time())
-        if now >= self._quota_window_ends:
-            self._quota_used.clear()
-            self._quota_window_ends = now + QUOTA_WINDOW_SECONDS
-        resource = "graphql" if path == "/graphql" else "core"
-        used = self._quota_used[resource] = self._quota_used.get(resource, 0) + 1
-        headers = {
-            "x-ratelimit-limit": str(QUOTA_LIMIT),
-            "x-ratelimit-remaining": str(max(0, QUOTA_LIMIT - used)),
-            "x-ratelimit-used": str(min(used, QUOTA_LIMIT)),
-            "x-ratelimit-reset": str(self._quota_window_ends),
-            "x-ratelimit-resource": resource,
-        }
-        return reply._replace(headers={**headers, **reply.headers})
+    def _rate_limited(self, verdict: Verdict) -> Reply:
+        """GitHub's answer to a request the rate limits refused."""
+        if verdict.refused == "secondary":
+            return _error(403, SECONDARY_MESSAGE, verdict.headers)
+        if verdict.resource == "graphql":
+            errors = {"errors": [{"type": "RATE_LIMITED", "message": GRAPHQL_RATE_LIMITED_MESSAGE}]}
+            return _json(200, errors, verdict.headers)
+        return _error(403, PRIMARY_MESSAGE.format(installation_id=self.installation_id), verdict.headers)
 
     def _answer(self, method: str, url: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
         """Routes match the raw path, one segment per ``/`` as sent, and each segment is then unescaped,
-        as GitHub does: an escaped ``%2F`` stays inside its segment."""
+        as GitHub does: an escaped ``%2F`` stays inside its segment. (An exhausted quota, a fault and the
+        rate limits were decided on arrival, in :meth:`handle`.)"""
         path = unquote(raw_path)
-        if (exhausted := self._exhausted(path)) is not None:
-            return exhausted
-        if (fault := self._take_fault(path)) is not None:
-            return _fault_reply(fault, self.installation_id)
         if method == "GET" and (match := re.fullmatch(rf"{DIRECTORY_PREFIX}/([^/]+)", raw_path)):
             return self._directory_record(unquote(match.group(1)))
         if (version := headers.get("x-github-api-version")) is not None and version not in self.api_versions:
@@ -846,7 +884,7 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 def _primary_rate_limit(installation_id: int, reset: int) -> Reply:
     exhausted = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
-    return _error(403, f"API rate limit exceeded for installation ID {installation_id}.", exhausted)
+    return _error(403, PRIMARY_MESSAGE.format(installation_id=installation_id), exhausted)
 
 
 def _fault_reply(kind: Fault, installation_id: int) -> Reply:
@@ -870,7 +908,7 @@ def _fault_reply(kind: Fault, installation_id: int) -> Reply:
         case "forbidden":
             return _error(403, "Resource not accessible by integration", quota)
         case "graphql_rate_limited":
-            errors = {"errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded for installation."}]}
+            errors = {"errors": [{"type": "RATE_LIMITED", "message": GRAPHQL_RATE_LIMITED_MESSAGE}]}
             return _json(200, errors, exhausted)
     raise ValueError(f"unknown fault {kind!r}")
 
