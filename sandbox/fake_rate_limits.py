@@ -14,9 +14,13 @@ limits"; what :class:`RateLimits` enforces, per installation:
 
 Every answer to an API request carries the ``x-ratelimit-*`` headers of its resource. Time is the sandbox's:
 one GitHub second lasts ``time_scale`` real seconds, so the hour lasts ``3600 * time_scale`` real seconds;
-windows run on ``clock`` (``time.monotonic``), and ``x-ratelimit-reset`` and ``retry-after`` count the
-time left at GitHub's pace (``wall() + left / time_scale``), as ``FakeGitHub.exhaust_rate_limit`` does, so a
-client that waits as told, with its waits scaled by the sandbox, calls again just when the window is over.
+windows run on ``clock`` (``time.monotonic``). ``retry-after`` counts the time left at GitHub's pace
+(``left / time_scale``). ``x-ratelimit-reset`` is fixed for a window, as GitHub's is: the wall time the
+window started plus an hour (``wall() + 3600``, rounded up), because clients tell windows apart by it (a
+later reset is a new window: ``functions/common/github_pacing.py``); a reset recomputed from the time left
+would move back by ``1 / time_scale - 1`` seconds every second and look like an older window. The price, in
+the sandbox only: a client that waits ``reset - now`` seconds, scaled by the sandbox, calls again late by the
+part of the window that had passed when it asked (at most one window), never early.
 """
 
 from __future__ import annotations
@@ -118,6 +122,7 @@ class Refusal:
 class _Window:
     ends_at: float | None = None  # clock seconds; None: not started (the next counted request starts it)
     used: int = 0
+    reset: int = 0  # epoch seconds: x-ratelimit-reset of a started primary window
 
 
 class RateLimits:
@@ -185,6 +190,7 @@ class RateLimits:
             for window, seconds in ((primary, HOUR_SECONDS), (minute, MINUTE_SECONDS)):
                 if window.ends_at is None:
                     window.ends_at = now + seconds * self.policy.time_scale
+                    window.reset = math.ceil(self._wall() + seconds)
             primary.used += 1
             minute.used += cost
             self._in_flight += 1
@@ -216,11 +222,11 @@ class RateLimits:
         window = self._current(self._primary[resource], now)
         limit = self.policy.primary_per_hour
         # a window not started yet would start now: it would end an hour of GitHub time from now
-        left = window.ends_at - now if window.ends_at is not None else HOUR_SECONDS * self.policy.time_scale
+        reset = window.reset if window.ends_at is not None else math.ceil(self._wall() + HOUR_SECONDS)
         return {
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": str(limit - window.used),
             "x-ratelimit-used": str(window.used),
-            "x-ratelimit-reset": str(math.ceil(self._wall() + left / self.policy.time_scale)),
+            "x-ratelimit-reset": str(reset),
             "x-ratelimit-resource": resource,
         }

@@ -116,6 +116,7 @@ def test_the_primary_quota_refuses_the_request_over_it_until_the_window_ends() -
     assert refused.refused == "primary" and not refused.admitted
     assert refused.headers["x-ratelimit-remaining"] == "0" and refused.headers["x-ratelimit-used"] == "3"
     assert int(refused.headers["x-ratelimit-reset"]) == math.ceil(clock.wall() + 3590) > clock.wall()
+    assert refused.headers["x-ratelimit-reset"] == first.headers["x-ratelimit-reset"], "one reset per window"
     graphql = answered(rate_limits, "POST", "/graphql", QUERY)
     assert graphql.admitted and graphql.headers["x-ratelimit-resource"] == "graphql"
     assert graphql.headers["x-ratelimit-remaining"] == "2", "graphql is a quota of its own"
@@ -129,13 +130,18 @@ def test_the_primary_quota_refuses_the_request_over_it_until_the_window_ends() -
     assert rate_limits.used("core") == 1
 
 
-def test_the_window_lasts_an_hour_of_github_time_and_the_reset_says_so_at_githubs_pace() -> None:
+def test_the_window_lasts_an_hour_of_github_time_and_its_reset_never_moves() -> None:
+    """The reset stays the window's start plus an hour, however the time scale, so a client tells windows
+    apart by it; waiting ``reset - now``, scaled, then ends after the window, never before it."""
     clock = Clock()
     rate_limits = limits(clock, primary_per_hour=2, time_scale=0.5)  # the hour lasts 1800 real seconds
+    started = clock.wall()
     answered(rate_limits, "GET", "/users/alice")
     clock.advance(100)
     verdict = answered(rate_limits, "GET", "/users/alice")
-    assert int(verdict.headers["x-ratelimit-reset"]) == math.ceil(clock.wall() + (1800 - 100) / 0.5)
+    reset = int(verdict.headers["x-ratelimit-reset"])
+    assert reset == math.ceil(started + 3600)
+    assert clock.wall() + (reset - clock.wall()) * 0.5 >= started + 1800, "a scaled wait ends after the window"
     clock.advance(1699.9)
     assert answered(rate_limits, "GET", "/users/alice").refused == "primary"
     clock.advance(0.1)
