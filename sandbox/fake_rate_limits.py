@@ -15,12 +15,13 @@ limits"; what :class:`RateLimits` enforces, per installation:
 Every answer to an API request carries the ``x-ratelimit-*`` headers of its resource. Time is the sandbox's:
 one GitHub second lasts ``time_scale`` real seconds, so the hour lasts ``3600 * time_scale`` real seconds;
 windows run on ``clock`` (``time.monotonic``). ``retry-after`` counts the time left at GitHub's pace
-(``left / time_scale``). ``x-ratelimit-reset`` is fixed for a window, as GitHub's is: the wall time the
-window started plus an hour (``wall() + 3600``, rounded up), because clients tell windows apart by it (a
-later reset is a new window: ``functions/common/github_pacing.py``); a reset recomputed from the time left
-would move back by ``1 / time_scale - 1`` seconds every second and look like an older window. The price, in
-the sandbox only: a client that waits ``reset - now`` seconds, scaled by the sandbox, calls again late by the
-part of the window that had passed when it asked (at most one window), never early.
+(``left / time_scale``). ``x-ratelimit-reset`` is fixed for a window, as GitHub's is (clients tell windows
+apart by it: a later reset is a new window, ``functions/common/github_pacing.py``), and it is on GitHub's
+own clock, which starts at the wall time and runs ``1 / time_scale`` times as fast: the window's start on
+that clock plus an hour. A client's clock (the wall's) never runs ahead of it, so a client that waits
+``reset - now``, scaled by the sandbox, calls again after the window has ended, never before (late by the
+part of the window that had passed when it asked, at most), and one that knows how long it has waited
+(``github_pacing.resume``) is on time.
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class RateLimits:
     ) -> None:
         self.policy = policy or RateLimitPolicy()
         self._clock, self._wall = clock, wall
+        self._started = (wall(), clock())  # GitHub's clock starts at the wall time and runs 1 / time_scale faster
         self._lock = threading.Lock()
         self._primary: dict[Resource, _Window] = {"core": _Window(), "graphql": _Window()}
         self._points: dict[Resource, _Window] = {"core": _Window(), "graphql": _Window()}
@@ -190,7 +192,7 @@ class RateLimits:
             for window, seconds in ((primary, HOUR_SECONDS), (minute, MINUTE_SECONDS)):
                 if window.ends_at is None:
                     window.ends_at = now + seconds * self.policy.time_scale
-                    window.reset = math.ceil(self._wall() + seconds)
+                    window.reset = math.ceil(self._github_time(now) + seconds)
             primary.used += 1
             minute.used += cost
             self._in_flight += 1
@@ -211,6 +213,11 @@ class RateLimits:
         self.refused.append(Refusal(method, path, kind, resource, now))
         return Verdict(resource, {**self._headers(resource, now), **extra}, kind)
 
+    def _github_time(self, now: float) -> float:
+        """GitHub's clock (epoch seconds) at ``now`` on ``clock``: it runs ``1 / time_scale`` times as fast."""
+        wall, clock = self._started
+        return wall + (now - clock) / self.policy.time_scale
+
     @staticmethod
     def _current(window: _Window, now: float) -> _Window:
         """``window``, emptied (not started) if it has ended."""
@@ -222,7 +229,7 @@ class RateLimits:
         window = self._current(self._primary[resource], now)
         limit = self.policy.primary_per_hour
         # a window not started yet would start now: it would end an hour of GitHub time from now
-        reset = window.reset if window.ends_at is not None else math.ceil(self._wall() + HOUR_SECONDS)
+        reset = window.reset if window.ends_at is not None else math.ceil(self._github_time(now) + HOUR_SECONDS)
         return {
             "x-ratelimit-limit": str(limit),
             "x-ratelimit-remaining": str(limit - window.used),

@@ -20,9 +20,12 @@ on a secondary limit) holds every request of the process until then.
 What is known per resource is the least remaining of the latest window: responses of one window carry
 the same reset and may arrive out of order (the record threads of a batch call at once), so the least is
 the latest; a later reset starts a new window; an earlier one is an old window's late answer, ignored.
-Knowledge ends at the reset by this process's clock, or at :func:`resume`: a caller that has waited what
-GitHub advised may try again even if the clocks disagree (GitHub's reset is by GitHub's clock; the
-sandbox scales waits, not clocks). The App's token exchange counts against the App, not the
+Knowledge ends at the reset by GitHub's clock as far as the process can tell: its own clock, or the time
+a caller back from a rate-limit wait vouches for (:func:`resume`: the reset it waited for, which GitHub's
+clock has passed: ``GitHubRateLimited.until``). GitHub's reset is by GitHub's clock, and the sandbox scales
+waits but not clocks: there a process's clock alone would hold an ended window's reset for an hour of real
+time, and the vouched time is what moves it on. Vouching never moves past GitHub's clock, so it never lets a
+request out early. The App's token exchange counts against the App, not the
 installation: it is never paced and teaches nothing.
 """
 
@@ -43,6 +46,7 @@ if TYPE_CHECKING:  # only the functions that call GitHub import httpx
 
 CORE = "core"
 GRAPHQL = "graphql"
+PRIMARY_WINDOW_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class Window:
     """What is known of one resource's current quota window."""
 
     remaining: int
-    reset: float  # epoch seconds
+    reset: float  # epoch seconds, on GitHub's clock
 
 
 def resource_of(path: str) -> str:
@@ -66,11 +70,16 @@ class Pacer:
         self._lock = threading.Lock()
         self._windows: dict[str, Window] = {}
         self._retry_at: float | None = None  # a secondary limit's Retry-After, epoch seconds
+        self._waited_until = 0.0  # GitHub's clock has reached at least this: callers have waited until then
+
+    def _now(self) -> float:
+        """GitHub's time as far as this process can tell: its clock, or later if a caller has waited longer."""
+        return max(self._clock(), self._waited_until)
 
     def observe(self, resource: str | None, headers: Mapping[str, str]) -> None:
         """Learn from one response's headers; ``resource`` is the request's, if the headers name none."""
-        now = self._clock()
         with self._lock:
+            now = self._now()
             if (retry_after := _number(headers.get("retry-after"))) is not None:
                 self._retry_at = max(self._retry_at or 0.0, now + retry_after)
             remaining, reset = _number(headers.get("x-ratelimit-remaining")), _number(headers.get("x-ratelimit-reset"))
@@ -78,17 +87,26 @@ class Pacer:
                 return
             resource = headers.get("x-ratelimit-resource") or resource or CORE
             known = self._windows.get(resource)
-            if known is None or reset > known.reset or reset == known.reset and remaining < known.remaining:
+            if known is None or reset > known.reset:
                 self._windows[resource] = Window(int(remaining), reset)
+            elif reset == known.reset:
+                self._windows[resource] = Window(min(int(remaining), known.remaining), reset)
 
     def wait_seconds(self, resource: str, reserve: int) -> float | None:
         """Seconds a request against ``resource`` must wait, or None to send it now."""
-        now = self._clock()
+        hold = self.hold(resource, reserve)
+        return None if hold is None else hold[0]
+
+    def hold(self, resource: str, reserve: int) -> tuple[float, float] | None:
+        """``(seconds to wait, until when on GitHub's clock)`` for a request against ``resource``, or None
+        to send it now. The wait is at most an hour, a primary window's length: a reset further away says
+        that the clocks disagree (in the sandbox, GitHub's runs faster), not that GitHub wants more."""
         with self._lock:
-            waits: list[float] = []
+            now = self._now()
+            holds: list[float] = []  # until when
             if self._retry_at is not None:
                 if now < self._retry_at:
-                    waits.append(self._retry_at - now)
+                    holds.append(self._retry_at)
                 else:
                     self._retry_at = None
             known = self._windows.get(resource)
@@ -96,18 +114,26 @@ class Pacer:
                 if now >= known.reset:
                     del self._windows[resource]
                 elif known.remaining <= reserve:
-                    waits.append(known.reset - now)
-            return max(waits) if waits else None
+                    holds.append(known.reset)
+            if not holds:
+                return None
+            until = max(holds)
+            return min(until - now, PRIMARY_WINDOW_SECONDS), until
 
     def known(self, resource: str) -> Window | None:
         with self._lock:
             return self._windows.get(resource)
 
-    def resume(self) -> None:
-        """Forget everything: the caller has waited what GitHub advised."""
+    def resume(self, until: float | None = None) -> None:
+        """A caller has waited until ``until`` (epoch seconds) on GitHub's clock: what ended by then is
+        over, whatever this process's clock says. None: forget everything (a fresh start)."""
         with self._lock:
-            self._windows.clear()
-            self._retry_at = None
+            if until is None:
+                self._windows.clear()
+                self._retry_at = None
+                self._waited_until = 0.0
+                return
+            self._waited_until = max(self._waited_until, until)
 
 
 pacer = Pacer()
@@ -122,13 +148,16 @@ def pace(reserve: Callable[[], int]) -> Callable[[httpx.Request], None]:
         if is_token_exchange(path):
             return
         resource = resource_of(path)
-        wait = pacer.wait_seconds(resource, reserve())
-        if wait is None:
+        hold = pacer.hold(resource, reserve())
+        if hold is None:
             return
+        wait, until = hold
         known = pacer.known(resource)
         left = "" if known is None else f", {known.remaining} left of the {resource} quota"
         raise GitHubRateLimited(
-            f"paced: {request.method} {path} not sent before GitHub's rate limit resets{left}", retry_after=wait
+            f"paced: {request.method} {path} not sent before GitHub's rate limit resets{left}",
+            retry_after=wait,
+            until=until,
         )
 
     return check
@@ -141,9 +170,10 @@ def observe(response: httpx.Response) -> None:
         pacer.observe(resource_of(path), response.headers)
 
 
-def resume() -> None:
-    """A caller has waited out a rate limit: the next request may probe GitHub (see the module docstring)."""
-    pacer.resume()
+def resume(until: float | None = None) -> None:
+    """A caller has waited out a rate limit until ``until`` (``GitHubRateLimited.until``: the reset it waited
+    for, on GitHub's clock): windows that ended by then hold this process's requests no more."""
+    pacer.resume(until)
 
 
 def _number(value: str | None) -> float | None:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.add_team_member import add_team_member
-from functions.common import github_pacing
+from functions.common import github_pacing, rate_limits
 from functions.common.errors import GitHubRateLimited
 from functions.common.github_pacing import Pacer, Window
 from functions.lookup_directory import lookup_directory
@@ -118,6 +118,20 @@ def test_resume_forgets_what_the_clock_has_not_expired(pacer: Pacer) -> None:
     assert pacer.wait_seconds("core", RESERVE) is None
 
 
+def test_a_caller_back_from_its_wait_moves_the_processs_idea_of_githubs_clock_on(pacer: Pacer) -> None:
+    """The sandbox scales waits, not clocks: a caller that began waiting 3590 s before the reset and waited
+    3590 s vouches that GitHub's clock has reached the reset, though this process's clock has barely moved.
+    A later window stays paced: its wait counts from the vouched time."""
+    pacer.observe("graphql", quota(0, NOW + 3600, "graphql") | {"retry-after": "60"})
+    pacer.observe("core", quota(RESERVE, NOW + 7200))
+    pacer.resume(NOW + 3600)
+    assert pacer.known("graphql") is not None and pacer.wait_seconds("graphql", RESERVE) is None
+    assert pacer.known("graphql") is None, "the ended window is forgotten, the Retry-After is over"
+    assert pacer.wait_seconds("core", RESERVE) == 3600, "the next window: until its reset, from the vouched time"
+    pacer.resume(NOW + 60)
+    assert pacer.wait_seconds("core", RESERVE) == 3600, "an earlier vouch moves nothing back"
+
+
 observations = st.lists(
     st.tuples(st.integers(0, 5000), st.integers(0, 5).map(lambda window: NOW + 60 + 3600 * window)), min_size=1
 )
@@ -164,29 +178,59 @@ def test_the_token_exchange_is_never_paced() -> None:
 # --- the architectures' waits let the process call again ----------------------------------------------
 
 
-def test_an_sqs_record_back_from_its_wait_calls_github_again(toy_queue: str) -> None:  # noqa: F811
+def test_an_sqs_record_back_from_its_wait_vouches_for_its_end(toy_queue: str) -> None:  # noqa: F811
     github_pacing.pacer.observe("core", quota(0, NOW * 2))
     record = _with_wait(count_record(3, "d-1"), waited=600, left=0)
+    until = {"stringValue": f"{NOW * 2:.3f}", "dataType": "Number"}
+    record["messageAttributes"][rate_limits.WAIT_UNTIL] = until
     handler({"Records": [record]}, FakeLambdaContext(function_name="toy-step"))
-    assert github_pacing.pacer.known("core") is None
+    assert github_pacing.pacer.wait_seconds("core", 0) is None
+
+
+def test_an_sqs_copy_without_its_end_vouches_for_when_it_was_sent(toy_queue: str) -> None:  # noqa: F811
+    github_pacing.pacer.observe("core", quota(0, NOW * 2))
+    record = _with_wait(count_record(3, "d-1"), waited=600, left=0)
+    record["attributes"]["SentTimestamp"] = str(int(NOW * 2 * 1000))
+    handler({"Records": [record]}, FakeLambdaContext(function_name="toy-step"))
+    assert github_pacing.pacer.wait_seconds("core", 0) is None
 
 
 def test_an_sqs_record_still_waiting_or_never_limited_forgets_nothing(toy_queue: str) -> None:  # noqa: F811
     github_pacing.pacer.observe("core", quota(0, NOW * 2))
     for record in (_with_wait(count_record(3, "d-2"), waited=1800, left=900), count_record(3, "d-3")):
         handler({"Records": [record]}, FakeLambdaContext(function_name="toy-step"))
-        assert github_pacing.pacer.known("core") == Window(0, NOW * 2)
+        assert github_pacing.pacer.wait_seconds("core", 0) is not None
     github_pacing.resume()
 
 
-@pytest.mark.parametrize(("state", "forgets"), [({"rateLimited": {"waitedSeconds": 60}}, True), ({}, False)])
-def test_a_state_retried_after_a_wait_calls_github_again(
-    function_env: Any, state: dict[str, Any], forgets: bool
+@pytest.mark.parametrize(
+    ("rate_limit", "vouched"),
+    [
+        ({"waitedSeconds": 60, "waits": 1, "waitSeconds": 60, "waitUntil": NOW * 2}, True),
+        ({"waitedSeconds": 60, "waits": 1, "waitSeconds": 60, "waitUntil": NOW}, False),
+        ({"waitedSeconds": 0, "waits": 0}, False),
+        ({"waitUntil": "tomorrow"}, False),
+        ({"waitUntil": True}, False),
+        (None, False),
+    ],
+)
+def test_a_state_after_a_wait_vouches_for_the_reset_it_waited_for(
+    function_env: Any, rate_limit: dict[str, Any] | None, vouched: bool
 ) -> None:
+    """$.rateLimit.waitUntil: the error's ``until``, carried by the RateLimitBudget state."""
     github_pacing.pacer.observe("core", quota(0, NOW * 2))
-    handler({"correlationId": "d-4", "upTo": 2, **state}, FakeLambdaContext(function_name="toy-step"))
-    assert (github_pacing.pacer.known("core") is None) is forgets
+    state = {"correlationId": "d-4", "upTo": 2} | ({"rateLimit": rate_limit} if rate_limit else {})
+    handler(state, FakeLambdaContext(function_name="toy-step"))
+    assert (github_pacing.pacer.wait_seconds("core", 0) is None) is vouched
     github_pacing.resume()
+
+
+def test_a_paced_request_says_until_when_and_waits_at_most_a_window(pacer: Pacer, clock: Clock) -> None:
+    """A reset more than an hour away is the clocks' disagreement (the sandbox's GitHub runs faster)."""
+    pacer.observe("core", quota(0, NOW + 5000))
+    assert pacer.hold("core", RESERVE) == (3600, NOW + 5000)
+    pacer.observe("core", {"retry-after": "6000"})
+    assert pacer.hold("core", RESERVE) == (3600, NOW + 6000)
 
 
 def test_graphql_keeps_its_own_budget(github: FakeGitHub) -> None:  # noqa: F811

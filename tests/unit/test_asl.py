@@ -41,7 +41,7 @@ from components.stepfunctions_pipeline import (
     page_execution_type,
 )
 from functions import records
-from functions.common.adapter import RATE_LIMITED_STATE
+from functions.common.adapter import RATE_LIMIT_STATE
 from functions.common.errors import RATE_LIMITED_ERROR_NAME, RETRYABLE_ERROR_NAMES, GitHubRateLimited
 from functions.common.models import TeamMembership, WorkflowRunRef
 from functions.common.observability import DELIVERY_LATENCY, STACK_DIMENSION, USE_CASE_DIMENSION
@@ -415,8 +415,11 @@ def test_rate_limited_lambda_tasks_wait_as_github_asks_instead_of_backing_off(fi
         else:
             after_wait = states[back[name]]
             assert after_wait["Type"] == "Pass" and after_wait["Next"] == name, name
-            assert after_wait["ResultPath"] == f"{payload}.{RATE_LIMITED_STATE}", name
+            assert after_wait["ResultPath"] == f"{payload}.{RATE_LIMIT_STATE}", name
+            assert after_wait["Parameters"] == {"waitUntil.$": "$.rateLimit.waitUntil"}, name
     assert states["RateLimitWait"]["SecondsPath"] == "$.rateLimit.waitSeconds"
+    # the reset waited for: the task back from the wait tells its process's pacing (github_pacing.resume)
+    assert states["RateLimitBudget"]["Parameters"]["waitUntil.$"] == "$.rateLimited.advice.until"
     (within,) = states["RateLimitWithinBudget"]["Choices"]
     assert [rule["NumericLessThanEquals"] for rule in within["And"]] == [3600, 100]
     assert states["RateLimitBudgetSpent"]["Next"] == "DescribeFailure"
@@ -1299,7 +1302,8 @@ def test_a_rate_limited_listing_waits_then_lists_the_same_page_saying_it_waited(
 
     assert done["status"] == "SUCCEEDED"
     assert engine.waits == [900]
-    assert [(p.get("page"), RATE_LIMITED_STATE in p) for p in payloads] == [(1, False), (2, False), (2, True)]
-    assert payloads[2][RATE_LIMITED_STATE] == {"waitedSeconds": 900}
+    assert [(p.get("page"), RATE_LIMIT_STATE in p) for p in payloads] == [(1, False), (2, False), (2, True)]
+    (until,) = payloads[2][RATE_LIMIT_STATE].values()
+    assert time.time() + 800 < until <= time.time() + 900, "the end of the wait it comes back from"
     (summary,) = engine.notifications()
     assert summary["Subject"] == "Backfill of my-org: 2 members, 0 failed"
