@@ -52,6 +52,7 @@ def function_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
 SLOWEST_FIRST = (
     "tests/e2e/test_equivalence.py",
     "tests/e2e/test_rate_limits.py",
+    "tests/e2e/test_pacing.py",
     "tests/e2e/test_redelivery.py",
     "tests/e2e/test_trace.py",
     "tests/e2e/test_end_to_end.py",
