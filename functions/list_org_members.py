@@ -116,16 +116,19 @@ def list_saml_identities(request: BackfillRequest) -> MemberPage:
         if last:
             return _identities_read(request, listed)
         cursor = page.next_cursor
-    following = request.model_copy(update={"identities_cursor": cursor, "identities_listed": listed})
-    return MemberPage(items=[], number=request.page - 1, listed=request.listed, next=following)
+    return _no_members(request, identities_cursor=cursor, identities_listed=listed)
 
 
 def _identities_read(request: BackfillRequest, listed: int) -> MemberPage:
     """The page after the last identity page: no members, and the request for member page 1."""
-    following = request.model_copy(
-        update={"identities_done": True, "identities_cursor": None, "identities_listed": listed}
+    return _no_members(request, identities_done=True, identities_cursor=None, identities_listed=listed)
+
+
+def _no_members(request: BackfillRequest, **following: object) -> MemberPage:
+    """A page of the identity listing: no members, and ``request`` updated with ``following`` to go on."""
+    return MemberPage(
+        items=[], number=request.page - 1, listed=request.listed, next=request.model_copy(update=following)
     )
-    return MemberPage(items=[], number=request.page - 1, listed=request.listed, next=following)
 
 
 def list_org_members(request: BackfillRequest) -> MemberPage:

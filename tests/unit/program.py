@@ -7,12 +7,13 @@ would give (ARNs, URLs, names), so tests can check the whole topology of a stack
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
+import pytest
 
 from sandbox.program import PROJECT, ROOT, placeholder_layer, stack_config  # noqa: F401 (re-exported)
 from sandbox.program import run_program as run_program_with
@@ -169,3 +170,18 @@ def run_program(
         plain_secrets=plain_secrets,
     )
     return run
+
+
+def run_stacks(
+    build_dir: Path, stack_files: Mapping[str, str], variants: Mapping[str, dict[str, str]] | None = None
+) -> dict[str, ProgramRun]:
+    """Run the program once per named stack file (its config updated with ``variants[name]``), all with
+    their placeholder layers in ``build_dir``."""
+    results = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(build_dir))
+        for name, stack_file in stack_files.items():
+            config = stack_config(stack_file) | (variants or {}).get(name, {})
+            prepare_layer(build_dir, config["lambdaArchitecture"])
+            results[name] = run_program(config)
+    return results

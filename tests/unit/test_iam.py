@@ -14,7 +14,7 @@ import pytest
 
 from components.iam import ACTIONS_WITHOUT_RESOURCE_SCOPE
 from components.stepfunctions_pipeline import SYNC_EVENTS_RULE
-from tests.unit.program import ProgramRun, prepare_layer, run_program, stack_config
+from tests.unit.program import ProgramRun, run_stacks
 
 EXAMPLE_STACKS = {
     "sqs": "Pulumi.dev.yaml",
@@ -30,16 +30,8 @@ AWS_MANAGED_RESOURCES = (re.compile(rf"^arn:aws:events:[a-z0-9-]+:\d{{12}}:{re.e
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ProgramRun]]:
-    build_dir = tmp_path_factory.mktemp("build")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(build_dir))
-        results = {}
-        for name, stack_file in EXAMPLE_STACKS.items():
-            config = stack_config(stack_file) | VARIANTS.get(name, {})
-            prepare_layer(build_dir, config["lambdaArchitecture"])
-            results[name] = run_program(config)
-        yield results
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ProgramRun]:
+    return run_stacks(tmp_path_factory.mktemp("build"), EXAMPLE_STACKS, VARIANTS)
 
 
 @pytest.fixture(params=list(EXAMPLE_STACKS))

@@ -3,14 +3,12 @@ encryption and backups, its export, and which functions know its name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from components.catalog import BUSINESS_FUNCTIONS, LIST_ORG_MEMBERS, LOOKUP_DIRECTORY
 from components.shared import SAML_IDENTITIES_TTL_ATTRIBUTE
 from functions import saml_identities
-from tests.unit.program import ProgramRun, Resource, prepare_layer, run_program, stack_config
+from tests.unit.program import ProgramRun, Resource, run_stacks
 
 STACKS = {"sqs": "Pulumi.dev.yaml", "stepfunctions": "Pulumi.dev-sfn.yaml"}
 TABLE = "aws:dynamodb/table:Table"
@@ -18,16 +16,8 @@ FUNCTION = "aws:lambda/function:Function"
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ProgramRun]]:
-    build_dir = tmp_path_factory.mktemp("build")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GITHUB_AUTOMATION_BUILD_DIR", str(build_dir))
-        results = {}
-        for name, stack_file in STACKS.items():
-            config = stack_config(stack_file)
-            prepare_layer(build_dir, config["lambdaArchitecture"])
-            results[name] = run_program(config)
-        yield results
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ProgramRun]:
+    return run_stacks(tmp_path_factory.mktemp("build"), STACKS)
 
 
 @pytest.fixture(params=list(STACKS))
