@@ -15,6 +15,9 @@ Each plan also says where its notification is marked (``StoreRequest.marker``): 
 the member item or on the run item (never on the totals), set by a conditional ``UpdateItem`` after the
 publish, so a retry or a redelivery that finds the record stored publishes only a missing notification.
 The marker is a boolean, the same in both architectures and in the oracle (``sandbox/workload.py``).
+The item also names the delivery that stored it (``correlationId``): that delivery announces it (its
+retries and redeliveries publish a missing notification), and another delivery that finds the item stored,
+a backfill next to a ``member_added`` or two at once, publishes nothing, so no record is announced twice.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeSerializer
 
 from functions.common.models import (
+    STORED_BY,
     Notification,
     NotificationMarker,
     StoreRequest,
@@ -40,6 +44,8 @@ TOTAL_SK = "TOTAL"
 ALL_PERIODS = "ALL"
 JOB_NAME_MAX = 200  # bounds the run item (DynamoDB items are at most 400 KB)
 NOTIFIED = "notified"  # set to true on a stored item once its success notification is published
+#: What a run that finds the item stored reads back (ProjectionExpression, in this order).
+READ_ATTRIBUTE_NAMES = {"#notified": NOTIFIED, "#storedBy": STORED_BY}
 
 _serializer = TypeSerializer()
 
@@ -88,6 +94,7 @@ def notification_marker(table: str, key: dict[str, Any]) -> NotificationMarker:
         condition_expression=" AND ".join(f"attribute_exists({name})" for name in key),
         expression_attribute_names={"#notified": NOTIFIED},
         expression_attribute_values=attributes({":notified": True}),
+        read_attribute_names=READ_ATTRIBUTE_NAMES,
     )
 
 

@@ -6,21 +6,24 @@ SNS integrations.) Stored and notified are one idempotent unit:
 - the plan is conditional: when DynamoDB cancels it only because its conditions failed, the record was
   stored by an earlier run (this message's earlier receive, a redelivery, or a backfill);
 - after a successful publish, the plan's marker (``notified = true`` on the stored item) is set;
-- a run that finds the record already stored reads the marker (consistent read) and publishes only when
-  it is missing: a publish that failed after the write is made good by the next receive.
+- a run that finds the record already stored reads the marker and the delivery that stored it (consistent
+  read) and publishes only when the marker is missing and the item is its own delivery's: a publish that
+  failed after the write is made good by the next receive; another delivery (a backfill next to a
+  ``member_added``, at once or later) leaves the announcement to the one that stored it.
 
 A failed publish raises ``NotificationPending`` (the record is retried and lands in the DLQ after
 ``maxReceiveCount``, where a redrive publishes only the notification). Duplicates of one record in the
 same batch (a redelivery next to its original, a backfill next to a member_added) run one after another
 (the handler's ``serial_key`` is the stored item), so the second finds the first stored and notified.
-Beyond that, notifications are at least once: a crash between the publish and the marker, or duplicates
-in two concurrent invocations, can publish twice; a notification is never skipped.
+Beyond that, notifications are at least once: a crash between the publish and the marker, or two copies
+of the same delivery in two concurrent invocations, can publish twice; a notification is never skipped.
 """
 
 from __future__ import annotations
 
 import threading
 from functools import cache
+from typing import Any
 
 import boto3
 from botocore.client import BaseClient
@@ -28,7 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from functions.common.adapter import sns_client, step_handler
 from functions.common.errors import NotificationPending
-from functions.common.models import StoreRequest
+from functions.common.models import STORED_BY, StoreRequest
 from functions.common.observability import emit_delivery_latency, logger
 from functions.common.settings import settings
 
@@ -48,10 +51,18 @@ def dynamodb_client() -> BaseClient:
 
 def store_records(request: StoreRequest) -> None:
     if not _write(request):
-        if _notified(request):
+        stored = _stored(request)
+        if request.marker.notified_attribute in stored:
             logger.info(
                 "already stored and notified by an earlier delivery: nothing written, nothing published",
                 extra={"kind": request.kind},
+            )
+            return
+        stored_by = stored.get(STORED_BY, {}).get("S")
+        if stored_by is not None and stored_by != request.correlation_id:
+            logger.info(
+                "already stored by another delivery, which announces it: nothing written, nothing published",
+                extra={"kind": request.kind, "storedBy": stored_by},
             )
             return
         logger.info("already stored, its notification is missing: publishing it", extra={"kind": request.kind})
@@ -77,10 +88,10 @@ def _write(request: StoreRequest) -> bool:
     return True
 
 
-def _notified(request: StoreRequest) -> bool:
-    """Whether the stored item carries the marker of a published notification."""
-    item = dynamodb_client().get_item(**request.marker.get_item_request()).get("Item", {})
-    return request.marker.notified_attribute in item
+def _stored(request: StoreRequest) -> dict[str, Any]:
+    """The stored item's marker and the delivery that stored it (low-level attribute JSON)."""
+    item: dict[str, Any] = dynamodb_client().get_item(**request.marker.get_item_request()).get("Item", {})
+    return item
 
 
 def _notify(request: StoreRequest) -> None:

@@ -179,13 +179,18 @@ class Notification(BaseModel):
     message: str
 
 
+#: On a stored item: the delivery whose plan stored it, which announces it (functions/records.py).
+STORED_BY = "correlationId"
+
+
 class NotificationMarker(BaseModel):
     """The ``UpdateItem`` that records on the stored item that its success notification went out.
 
     Both architectures run the same request after the publish (the store Lambda with boto3, the state
     machines through the native ``dynamodb:updateItem`` integration, reading every field from here), and
-    read the marker back with a consistent ``GetItem`` of ``key`` projecting ``notified_attribute`` when a
-    retry or a redelivery finds the record already stored. Built in ``functions/records.py``.
+    read the marker back with a consistent ``GetItem`` of ``key`` projecting ``read_attribute_names`` (the
+    marker and the id of the delivery that stored the item) when a retry or a redelivery finds the record
+    already stored. Built in ``functions/records.py``.
     """
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, defer_build=True)
@@ -196,6 +201,7 @@ class NotificationMarker(BaseModel):
     condition_expression: str  # the item exists: a marker never creates an item of its own
     expression_attribute_names: dict[str, str]
     expression_attribute_values: dict[str, Any]
+    read_attribute_names: dict[str, str]  # what GetItem projects: the marker and the storing delivery's id
 
     @property
     def item_identity(self) -> str:
@@ -214,8 +220,8 @@ class NotificationMarker(BaseModel):
             "TableName": self.table_name,
             "Key": self.key,
             "ConsistentRead": True,
-            "ProjectionExpression": next(iter(self.expression_attribute_names)),
-            "ExpressionAttributeNames": self.expression_attribute_names,
+            "ProjectionExpression": ", ".join(self.read_attribute_names),
+            "ExpressionAttributeNames": self.read_attribute_names,
         }
 
     def update_item_request(self) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -367,6 +368,60 @@ def test_a_marker_that_was_not_written_means_notified_again_never_skipped(
     store_records.store_records(request)  # the retry: stored, not marked, so it publishes again
     store_records.store_records(request)  # and the next one finds the marker
     assert len(store_env.notifications()) == 1
+    assert marker_of(store_env, request) is True
+
+
+def from_another_delivery(request: StoreRequest, correlation_id: str = "backfill-delivery") -> StoreRequest:
+    """The same record from another delivery (a backfill next to the member_added that stored it)."""
+    record = {**request.record, "correlationId": correlation_id}
+    (put,) = request.transact_items
+    item = {**put["Put"]["Item"], records.STORED_BY: {"S": correlation_id}}
+    return request.model_copy(
+        update={
+            "correlation_id": correlation_id,
+            "record": record,
+            "transact_items": [{"Put": {**put["Put"], "Item": item}}],
+        }
+    )
+
+
+def test_another_delivery_of_a_stored_record_leaves_its_announcement_to_the_one_that_stored_it(
+    store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored and published by its delivery, which crashed before the marker: a backfill of the same member
+    publishes nothing (the storing delivery's retry does), so the member is announced once."""
+    request = over_the_wire(member_request())
+    client = store_records.dynamodb_client()
+    update_item = client.update_item
+
+    def crash(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "gone"}}, "UpdateItem")
+
+    monkeypatch.setattr(client, "update_item", crash)
+    with pytest.raises(ClientError, match="InternalServerError"):
+        store_records.store_records(request)
+    monkeypatch.setattr(client, "update_item", update_item)
+
+    store_records.store_records(from_another_delivery(request))
+
+    assert len(store_env.notifications()) == 1, "the backfill published nothing"
+    assert marker_of(store_env, request) is None, "nor marked what it did not announce"
+
+
+def test_two_deliveries_of_one_record_at_once_announce_it_once(
+    store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A member_added and a backfill of the same member in two concurrent invocations (no serial key
+    between them): the one that stores it announces it, the other finds it stored by another delivery."""
+    SlowPublish(monkeypatch, 0.3)
+    request = over_the_wire(member_request())
+    requests = [request, from_another_delivery(request)]
+    threads = [threading.Thread(target=store_records.store_records, args=(r,)) for r in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    (notification,) = store_env.notifications()
     assert marker_of(store_env, request) is True
 
 

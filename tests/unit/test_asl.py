@@ -553,12 +553,23 @@ def test_per_event_machines_store_natively_once_then_notify(file_name: str) -> N
     assert already["Parameters"]["ConsistentRead"] is True, "the marker was written just before"
     assert already["Parameters"]["TableName.$"] == "$.marker.tableName"
     assert already["Parameters"]["Key.$"] == "$.marker.key"
-    assert already["Parameters"]["ProjectionExpression"] == "#notified"
+    assert already["Parameters"]["ProjectionExpression"] == ", ".join(records.READ_ATTRIBUTE_NAMES)
+    assert already["Parameters"]["ExpressionAttributeNames.$"] == "$.marker.readAttributeNames"
     was = states["WasNotified"]
-    assert was["Default"] == "NotifySuccess", "stored by an earlier delivery, never notified: notify now"
-    notified = f"$.stored.Item.{records.NOTIFIED}"
-    assert was["Choices"] == [{"Variable": notified, "IsPresent": True, "Next": "AlreadyNotified"}]
+    assert was["Default"] == "NotifySuccess", "stored by this delivery earlier, never notified: notify now"
+    notified, stored_by = f"$.stored.Item.{records.NOTIFIED}", f"$.stored.Item.{records.STORED_BY}.S"
+    assert was["Choices"] == [
+        {"Variable": notified, "IsPresent": True, "Next": "AlreadyNotified"},
+        {
+            "And": [
+                {"Variable": stored_by, "IsPresent": True},
+                {"Not": {"Variable": stored_by, "StringEqualsPath": "$.correlationId"}},
+            ],
+            "Next": "AnnouncedByItsDelivery",
+        },
+    ], "stored by another delivery: that one announces it"
     assert states["AlreadyNotified"]["Type"] == "Succeed", "a duplicate is neither notified nor failed"
+    assert states["AnnouncedByItsDelivery"]["Type"] == "Succeed"
     assert store["Next"] == "NotifySuccess"
     notify = states["NotifySuccess"]
     assert notify["Resource"] == SNS_PUBLISH and notify["Next"] == "MarkNotified"
@@ -842,6 +853,27 @@ def onboarding(engine: Engine, add: Fake = add_team_member, lookup: Fake = looku
             "Stack": STACK,
         },
     )
+
+
+@pytest.mark.parametrize(("delivery", "announced"), [("72d3162e-cc78-11e3-81ab-4c9367dc0958", True), ("other", False)])
+def test_a_stored_member_without_its_notification_is_announced_by_the_delivery_that_stored_it(
+    engine: Engine, delivery: str, announced: bool
+) -> None:
+    """The first run stored and published but crashed before the marker: its own redelivery publishes
+    again (at least once), another delivery of the same member (a backfill) leaves it alone."""
+    machine = onboarding(engine)
+    assert engine.run(machine, "delivery-1", MEMBER)["status"] == "SUCCEEDED"
+    engine.notifications()
+    engine.ddb.update_item(
+        TableName=f"{STACK}-members", Key={"login": {"S": "octocat"}}, UpdateExpression=f"REMOVE {records.NOTIFIED}"
+    )
+
+    again = engine.run(machine, "delivery-2", MEMBER | {"correlationId": delivery, "source": "backfill"})
+
+    assert again["status"] == "SUCCEEDED"
+    entered = [e["stateEnteredEventDetails"]["name"] for e in engine.history(again) if "stateEnteredEventDetails" in e]
+    assert ("NotifySuccess" in entered) is announced and ("AnnouncedByItsDelivery" in entered) is not announced
+    assert len(engine.notifications()) == (1 if announced else 0)
 
 
 def test_onboarding_stores_and_notifies_once_even_when_delivered_twice(engine: Engine) -> None:
