@@ -1462,3 +1462,69 @@ def test_an_sdk_s3_task_s_error_is_named_as_step_functions_names_it(aws: Embedde
 
     assert execution["status"] == "SUCCEEDED", execution.get("cause")
     assert json.loads(execution["output"])["error"]["Error"] == "S3.NoSuchBucketException"
+
+
+def _runs_table(dynamodb: Any) -> str:
+    table = f"totals-{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+    )
+    return table
+
+
+def test_a_cancelled_transaction_leaves_every_item_it_named_as_it_was(aws: EmbeddedAws) -> None:
+    dynamodb = aws.client("dynamodb")
+    table = _runs_table(dynamodb)
+    total = {"pk": {"S": "REPO#a"}, "sk": {"S": "TOTAL"}}
+    dynamodb.put_item(TableName=table, Item={**total, "runs": {"N": "1"}})
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "REPO#a"}, "sk": {"S": "RUN#1"}})
+
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
+        dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "REPO#a"}, "sk": {"S": "RUN#2"}}}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": total,
+                        "UpdateExpression": "ADD runs :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"pk": {"S": "REPO#a"}, "sk": {"S": "RUN#1"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+
+    items = dynamodb.scan(TableName=table)["Items"]
+    assert sorted(item["sk"]["S"] for item in items) == ["RUN#1", "TOTAL"], "the new run is gone again"
+    assert next(item for item in items if item["sk"]["S"] == "TOTAL")["runs"] == {"N": "1"}, "the ADD undone"
+
+
+def test_a_transaction_copies_the_items_it_names_not_their_tables(
+    aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto deep-copied every table a transaction touched: a write cost the size of its table."""
+    from moto.dynamodb.models.table import Table
+
+    def refuse(self: Any, memo: Any) -> Any:
+        raise AssertionError("a whole table was copied for one transaction")
+
+    dynamodb = aws.client("dynamodb")
+    table = _runs_table(dynamodb)
+    monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)
+    dynamodb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": table, "Item": {"pk": {"S": "REPO#a"}, "sk": {"S": "RUN#1"}}}}]
+    )
+    assert len(dynamodb.scan(TableName=table)["Items"]) == 1
