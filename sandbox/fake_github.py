@@ -630,9 +630,8 @@ class FakeGitHub:
         if verdict.refused == "secondary":
             return _error(403, SECONDARY_MESSAGE, verdict.headers)
         if verdict.resource == "graphql":
-            errors = {"errors": [{"type": "RATE_LIMITED", "message": GRAPHQL_RATE_LIMITED_MESSAGE}]}
-            return _json(200, errors, verdict.headers)
-        return _error(403, PRIMARY_MESSAGE.format(installation_id=self.installation_id), verdict.headers)
+            return _graphql_rate_limited(verdict.headers)
+        return _primary_refusal(self.installation_id, verdict.headers)
 
     def _answer(self, method: str, url: str, raw_path: str, headers: dict[str, str], body: bytes) -> Reply:
         """Routes match the raw path, one segment per ``/`` as sent, and each segment is then unescaped,
@@ -884,7 +883,17 @@ def _error(status: int, message: str, headers: Mapping[str, str] | None = None) 
 
 def _primary_rate_limit(installation_id: int, reset: int) -> Reply:
     exhausted = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
-    return _error(403, PRIMARY_MESSAGE.format(installation_id=installation_id), exhausted)
+    return _primary_refusal(installation_id, exhausted)
+
+
+def _primary_refusal(installation_id: int, headers: Mapping[str, str]) -> Reply:
+    """GitHub's 403 to a REST request once the installation's primary quota is spent."""
+    return _error(403, PRIMARY_MESSAGE.format(installation_id=installation_id), headers)
+
+
+def _graphql_rate_limited(headers: Mapping[str, str]) -> Reply:
+    """GitHub's answer to a GraphQL query once the quota is spent: a 200 with a ``RATE_LIMITED`` error."""
+    return _json(200, {"errors": [{"type": "RATE_LIMITED", "message": GRAPHQL_RATE_LIMITED_MESSAGE}]}, headers)
 
 
 def _fault_reply(kind: Fault, installation_id: int) -> Reply:
@@ -908,8 +917,7 @@ def _fault_reply(kind: Fault, installation_id: int) -> Reply:
         case "forbidden":
             return _error(403, "Resource not accessible by integration", quota)
         case "graphql_rate_limited":
-            errors = {"errors": [{"type": "RATE_LIMITED", "message": GRAPHQL_RATE_LIMITED_MESSAGE}]}
-            return _json(200, errors, exhausted)
+            return _graphql_rate_limited(exhausted)
     raise ValueError(f"unknown fault {kind!r}")
 
 
