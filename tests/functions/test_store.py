@@ -348,11 +348,8 @@ def test_the_handler_reports_a_pending_notification_as_the_record_s_failure(
     assert [n["Subject"] for n in store_env.notifications()] == [request.notification.subject]
 
 
-def test_a_marker_that_was_not_written_means_notified_again_never_skipped(
-    store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """At least once: a crash between the publish and the marker publishes again on the retry."""
-    request = over_the_wire(member_request())
+def store_crashing_before_the_marker(request: StoreRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Store and publish ``request``, then crash on the marker's UpdateItem (the store step raises)."""
     client = store_records.dynamodb_client()
     update_item = client.update_item
 
@@ -363,6 +360,14 @@ def test_a_marker_that_was_not_written_means_notified_again_never_skipped(
     with pytest.raises(ClientError, match="InternalServerError"):
         store_records.store_records(request)
     monkeypatch.setattr(client, "update_item", update_item)
+
+
+def test_a_marker_that_was_not_written_means_notified_again_never_skipped(
+    store_env: StoreEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At least once: a crash between the publish and the marker publishes again on the retry."""
+    request = over_the_wire(member_request())
+    store_crashing_before_the_marker(request, monkeypatch)
     assert len(store_env.notifications()) == 1
     assert marker_of(store_env, request) is None
     store_records.store_records(request)  # the retry: stored, not marked, so it publishes again
@@ -391,16 +396,7 @@ def test_another_delivery_of_a_stored_record_leaves_its_announcement_to_the_one_
     """Stored and published by its delivery, which crashed before the marker: a backfill of the same member
     publishes nothing (the storing delivery's retry does), so the member is announced once."""
     request = over_the_wire(member_request())
-    client = store_records.dynamodb_client()
-    update_item = client.update_item
-
-    def crash(**_: Any) -> Any:
-        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "gone"}}, "UpdateItem")
-
-    monkeypatch.setattr(client, "update_item", crash)
-    with pytest.raises(ClientError, match="InternalServerError"):
-        store_records.store_records(request)
-    monkeypatch.setattr(client, "update_item", update_item)
+    store_crashing_before_the_marker(request, monkeypatch)
 
     store_records.store_records(from_another_delivery(request))
 
