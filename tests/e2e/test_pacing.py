@@ -14,11 +14,8 @@ windows, as a burst larger than a window's quota needs.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 
@@ -26,6 +23,7 @@ from sandbox.environment import ARCHITECTURES, Sandbox
 from sandbox.fake_rate_limits import RateLimitPolicy, RateLimits
 from sandbox.workload import member_added
 from tests.e2e.test_large_backfill import large_org
+from tests.e2e.waits import rate_limit_waits
 
 MEMBERS = 24
 QUOTA = 30
@@ -37,38 +35,8 @@ TIMEOUT_SECONDS = 240
 MAX_WAIT_SECONDS = 7200
 
 
-@dataclass
-class Lines:
-    """Every line the functions wrote, by function name (the sandbox's output sink)."""
-
-    by_function: dict[str, list[str]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __call__(self, function: str, line: str) -> None:
-        with self.lock:
-            self.by_function.setdefault(function, []).append(line)
-
-    def records(self, function_suffix: str) -> list[dict[str, object]]:
-        with self.lock:
-            lines = [
-                line for name, found in self.by_function.items() if name.endswith(function_suffix) for line in found
-            ]
-        parsed = []
-        for line in lines:
-            try:
-                parsed.append(json.loads(line))
-            except ValueError:
-                continue
-        return [record for record in parsed if isinstance(record, dict)]
-
-
 @pytest.fixture(scope="module")
-def lines() -> Lines:
-    return Lines()
-
-
-@pytest.fixture(scope="module")
-def burst(lines: Lines) -> Iterator[tuple[Sandbox, dict[str, RateLimits]]]:
+def burst() -> Iterator[tuple[Sandbox, dict[str, RateLimits]]]:
     """The sandbox after each stack's burst, and the fake's rate limits that each burst met."""
     seed = large_org(MEMBERS)
     policy = RateLimitPolicy(primary_per_hour=QUOTA, time_scale=TIME_SCALE)
@@ -82,7 +50,6 @@ def burst(lines: Lines) -> Iterator[tuple[Sandbox, dict[str, RateLimits]]]:
             "workflowType": "STANDARD",
             "rateLimitMaxWaitSeconds": str(MAX_WAIT_SECONDS),
         },
-        output=lines,
     ) as sandbox:
         assert sandbox.github is not None
         for architecture in ARCHITECTURES:
@@ -116,17 +83,12 @@ def test_every_member_is_stored_once_and_notified_once(
     assert not [n.subject for n in sandbox.notifications(architecture) if n.failure]
 
 
-def test_sqs_records_waited_for_the_reset_without_calling_github(
-    burst: tuple[Sandbox, dict[str, RateLimits]], lines: Lines
-) -> None:
-    paced = [
-        record
-        for suffix in ("sqs-add-team-member", "sqs-lookup-directory")
-        for record in lines.records(suffix)
-        if str(record.get("error", "")).startswith("paced:")
-    ]
+def test_sqs_records_waited_for_the_reset_without_calling_github(burst: tuple[Sandbox, dict[str, RateLimits]]) -> None:
+    sandbox, _ = burst
+    waits = rate_limit_waits(sandbox, "add-team-member", "lookup-directory")
+    paced = [entry for entry in waits if str(entry.get("error", "")).startswith("paced:")]
     assert paced, "no sqs record was paced"
-    assert all(int(record["waitSeconds"]) > 0 for record in paced)  # type: ignore[call-overload]
+    assert all(int(entry["waitSeconds"]) > 0 for entry in paced)
 
 
 def test_stepfunctions_executions_waited_in_wait_states(burst: tuple[Sandbox, dict[str, RateLimits]]) -> None:

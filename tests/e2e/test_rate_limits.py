@@ -8,7 +8,6 @@ with its notification past its budget), whereas a STANDARD one waits up to rateL
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 from sandbox.environment import Sandbox
 from sandbox.replay import StackReport, replay
 from sandbox.workload import Delivery, sandbox_workload
+from tests.e2e.waits import rate_limit_waits
 
 ARCHITECTURES = ("sqs", "stepfunctions")
 #: 40 minutes of GitHub's time last 48 s here: longer than the whole workload takes to arrive, so every
@@ -47,14 +47,10 @@ def reports(sandbox: Sandbox, workload: list[Delivery]) -> dict[str, StackReport
 def test_github_rate_limited_the_stacks(sandbox: Sandbox, reports: dict[str, StackReport]) -> None:
     """GitHub refused the first calls; the rest were paced (functions/common/github_pacing.py): not sent
     while the quota is known to be spent, and waited out as the refusals were."""
-    assert sandbox.github is not None and sandbox.aws is not None
+    assert sandbox.github is not None
     team = rf"^/orgs/{sandbox.seed.org}/teams/{sandbox.seed.team}/memberships/([^/]+)$"
     assert any(r.status == 403 for r in sandbox.github.github.calls(team, "PUT")), "GitHub refused a PUT"
-    waiting = [
-        json.loads(line)
-        for line in sandbox.aws.runtime.output("github-automation-sandbox-sqs-add-team-member")
-        if '"step waiting out a rate limit"' in line
-    ]
+    waiting = rate_limit_waits(sandbox, "add-team-member")
     waited = {entry["input"]["login"] for entry in waiting}
     alice, bob, carol, *_ = sandbox.seed.members  # added by member_added deliveries (sandbox_workload)
     assert {alice.login, bob.login, carol.login} <= waited, ("each member_added waited in sqs", waited)
