@@ -26,7 +26,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from sandbox.aws import EmbeddedAws
 from sandbox.deploy import Deployment, deploy_stack, sandbox_config
 from sandbox.fake_github import SANDBOX_ORG, AppKey, FakeGitHub, FakeGitHubServer, OrgSeed
-from sandbox.fake_rate_limits import RateLimitPolicy
+from sandbox.fake_rate_limits import RateLimitPolicy, RateLimits
+from sandbox.github_clock import GitHubClock
 from sandbox.lambda_runtime import OutputSink
 from sandbox.workload import Delivery, signed_request
 
@@ -125,6 +126,8 @@ class Sandbox:
         if policy.time_scale == RateLimitPolicy().time_scale:
             policy = dataclasses.replace(policy, time_scale=time_scale)
         self.github_rate_limits = policy
+        #: GitHub's clock, on the rate limits' pace: the fake GitHub's and the function processes' pacing's.
+        self.github_clock = GitHubClock.starting_now(policy.time_scale)
         self._overrides = overrides or {}
         self._max_processes = max_processes
         self._app_key = AppKey.generate()
@@ -139,6 +142,7 @@ class Sandbox:
             self.aws = EmbeddedAws(
                 time_scale=self._time_scale, max_processes=self._max_processes, output=self._output
             ).start()
+            self.aws.runtime.github_clock = self.github_clock
             self.github = FakeGitHubServer(self.fake_github()).start()
             for architecture in self.architectures:
                 self.stacks[architecture] = self._deploy(architecture)
@@ -151,7 +155,17 @@ class Sandbox:
 
     def fake_github(self) -> FakeGitHub:
         """A fresh fake GitHub holding the seed, with the App's public key and ``github_rate_limits``."""
-        return FakeGitHub.seeded(self.seed, self._app_key.public_key, rate_limits=self.github_rate_limits)
+        return FakeGitHub.seeded(
+            self.seed, self._app_key.public_key, rate_limits=self.github_rate_limits, epoch=self.github_clock.epoch
+        )
+
+    def fresh_github_rate_limits(self) -> RateLimits:
+        """Give the fake GitHub fresh quotas (``github_rate_limits``, every window unstarted), on the clock the
+        function processes pace on, and return them."""
+        assert self.github is not None
+        limits = RateLimits(self.github_rate_limits, epoch=self.github_clock.epoch)
+        self.github.github.rate_limits = limits
+        return limits
 
     def stop(self) -> None:
         for stack in self.stacks.values():

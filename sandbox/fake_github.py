@@ -476,16 +476,22 @@ class FakeGitHub:
 
     @classmethod
     def seeded(
-        cls, seed: OrgSeed, public_key: RSAPublicKey, *, rate_limits: RateLimitPolicy | None = None
+        cls,
+        seed: OrgSeed,
+        public_key: RSAPublicKey,
+        *,
+        rate_limits: RateLimitPolicy | None = None,
+        epoch: float | None = None,
     ) -> FakeGitHub:
         """A fake holding ``seed``: its members (with SAML identities and directory records), the team,
         the jobs of its runs, and the always-failing team membership of ``seed.unreachable``; its API
-        requests limited by ``rate_limits`` (GitHub's defaults at GitHub's pace, if None)."""
+        requests limited by ``rate_limits`` (GitHub's defaults at GitHub's pace, if None), on GitHub's
+        clock from ``epoch`` (``RateLimits``)."""
         fake = cls(
             public_key=public_key,
             app_id=seed.app_id,
             installation_id=seed.installation_id,
-            rate_limits=RateLimits(rate_limits or RateLimitPolicy()),
+            rate_limits=RateLimits(rate_limits or RateLimitPolicy(), epoch=epoch),
         )
         fake.add_team(seed.org, seed.team)
         fake.saml[seed.org] = {}
@@ -531,7 +537,8 @@ class FakeGitHub:
         ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` at the end of the window.
 
         ``time_scale`` is the sandbox's: the window lasts ``seconds * time_scale`` real seconds, and the
-        reset header counts the time left at GitHub's pace (``now + left / time_scale``), so a product that
+        reset header counts the time left at GitHub's pace on GitHub's clock (``github_now + left / time_scale``),
+        so a product that
         waits as told, with its waits scaled by the sandbox, calls again just when the window is over.
         """
         if seconds < 0 or time_scale <= 0:
@@ -548,7 +555,7 @@ class FakeGitHub:
         left = exhaustion.ends_at - time.monotonic()
         if left <= 0:
             return None
-        reset = math.ceil(time.time() + left / exhaustion.time_scale)
+        reset = math.ceil(self.rate_limits.github_now() + left / exhaustion.time_scale)
         return _primary_rate_limit(self.installation_id, reset)
 
     def slow_down(self, seconds: float, *, times: int | None = None, path: str | None = None) -> None:
@@ -609,7 +616,7 @@ class FakeGitHub:
                     if early is not None:
                         reply = early
                     elif fault is not None:
-                        reply = _fault_reply(fault, self.installation_id)
+                        reply = _fault_reply(fault, self.installation_id, self.rate_limits.github_now())
                     else:
                         reply = self._answer(method, url, parts.path, lowered, body)
                 except SimulatedTimeout:
@@ -896,9 +903,10 @@ def _graphql_rate_limited(headers: Mapping[str, str]) -> Reply:
     return _json(200, {"errors": [{"type": "RATE_LIMITED", "message": GRAPHQL_RATE_LIMITED_MESSAGE}]}, headers)
 
 
-def _fault_reply(kind: Fault, installation_id: int) -> Reply:
+def _fault_reply(kind: Fault, installation_id: int, github_now: float) -> Reply:
+    """``kind``'s answer; a reset is on GitHub's clock (``github_now``: its time now)."""
     quota = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4990"}
-    reset = str(int(time.time()) + PRIMARY_RESET_SECONDS)
+    reset = str(int(github_now) + PRIMARY_RESET_SECONDS)
     exhausted = {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}
     match kind:
         case "server_error":

@@ -17,11 +17,10 @@ one GitHub second lasts ``time_scale`` real seconds, so the hour lasts ``3600 * 
 windows run on ``clock`` (``time.monotonic``). ``retry-after`` counts the time left at GitHub's pace
 (``left / time_scale``). ``x-ratelimit-reset`` is fixed for a window, as GitHub's is (clients tell windows
 apart by it: a later reset is a new window, ``functions/common/github_pacing.py``), and it is on GitHub's
-own clock, which starts at the wall time and runs ``1 / time_scale`` times as fast: the window's start on
-that clock plus an hour. A client's clock (the wall's) never runs ahead of it, so a client that waits
-``reset - now``, scaled by the sandbox, calls again after the window has ended, never before (late by the
-part of the window that had passed when it asked, at most), and one that knows how long it has waited
-(``github_pacing.resume``) is on time.
+own clock, which reads the wall's at ``epoch`` and runs ``1 / time_scale`` times as fast: the window's start
+on that clock plus an hour. The sandbox's function processes pace on the same clock
+(sandbox/github_clock.py), as a Lambda process's clock agrees with GitHub's on AWS: one that waits
+``reset - now``, scaled by the sandbox, calls again when the window has ended, not before.
 """
 
 from __future__ import annotations
@@ -140,10 +139,14 @@ class RateLimits:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        epoch: float | None = None,
     ) -> None:
+        """``epoch``: the wall time at which GitHub's clock read the wall's (now, if None): the sandbox's
+        ``GitHubClock.epoch``, so that the function processes' pacing reads the same clock."""
         self.policy = policy or RateLimitPolicy()
         self._clock, self._wall = clock, wall
-        self._started = (wall(), clock())  # GitHub's clock starts at the wall time and runs 1 / time_scale faster
+        self._started = (wall(), clock())
+        self.epoch = self._started[0] if epoch is None else epoch
         self._lock = threading.Lock()
         self._primary: dict[Resource, _Window] = {"core": _Window(), "graphql": _Window()}
         self._points: dict[Resource, _Window] = {"core": _Window(), "graphql": _Window()}
@@ -213,10 +216,15 @@ class RateLimits:
         self.refused.append(Refusal(method, path, kind, resource, now))
         return Verdict(resource, {**self._headers(resource, now), **extra}, kind)
 
+    def github_now(self) -> float:
+        """GitHub's clock now (epoch seconds): where a reset or a wait's end is reckoned from."""
+        return self._github_time(self._clock())
+
     def _github_time(self, now: float) -> float:
-        """GitHub's clock (epoch seconds) at ``now`` on ``clock``: it runs ``1 / time_scale`` times as fast."""
+        """GitHub's clock (epoch seconds) at ``now`` on ``clock``: equal to the wall's at ``epoch``, it runs
+        ``1 / time_scale`` times as fast."""
         wall, clock = self._started
-        return wall + (now - clock) / self.policy.time_scale
+        return self.epoch + (wall + (now - clock) - self.epoch) / self.policy.time_scale
 
     @staticmethod
     def _current(window: _Window, now: float) -> _Window:

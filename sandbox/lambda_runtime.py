@@ -42,6 +42,7 @@ from typing import Any
 
 from sandbox import lambda_platform_logs as platform
 from sandbox.api_calls import function_access_key
+from sandbox.github_clock import FUNCTION_SITE, GitHubClock
 from sandbox.log_shipper import LogShipper
 
 RUNTIME_API_PREFIX = "/2018-06-01/runtime"
@@ -216,8 +217,10 @@ class _Environment:
         sink: OutputSink,
         shipper: LogShipper | None = None,
         wrapper: ProcessWrapper | None = None,
+        site_dirs: Sequence[Path] = (),
     ) -> None:
         self.config = config
+        self._site_dirs = tuple(site_dirs)
         self.log_stream = f"{datetime.datetime.now(datetime.UTC):%Y/%m/%d}/[{config.version}]{uuid.uuid4().hex}"
         self._shipper = shipper
         self.spawned = time.perf_counter()
@@ -270,7 +273,7 @@ class _Environment:
             "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{self._server.server_address[1]}",
             "_HANDLER": config.handler,
             "LAMBDA_TASK_ROOT": str(code_dir),
-            "PYTHONPATH": str(code_dir),
+            "PYTHONPATH": os.pathsep.join(str(path) for path in (code_dir, *self._site_dirs)),
             "AWS_EXECUTION_ENV": f"AWS_Lambda_python{sys.version_info.major}.{sys.version_info.minor}",
             "AWS_LAMBDA_FUNCTION_NAME": config.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
@@ -558,6 +561,8 @@ class LocalLambdaRuntime:
         self.process_wrapper: ProcessWrapper | None = None
         #: Called with every invocation's configuration and payload before it runs (None: nothing).
         self.on_invoke: Callable[[FunctionConfig, bytes], None] | None = None
+        #: Environments started from now on pace GitHub requests on it (sandbox/github_clock.py; None: the wall's).
+        self.github_clock: GitHubClock | None = None
 
     # The invoke paths.
 
@@ -658,6 +663,9 @@ class LocalLambdaRuntime:
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         }
+        clock = self.github_clock
+        if clock is not None:
+            base_env |= clock.env()
         return _Environment(
             config,
             self._code_dir(config),
@@ -666,6 +674,7 @@ class LocalLambdaRuntime:
             self._collect,
             self.log_shipper,
             self.process_wrapper,
+            site_dirs=() if clock is None else (FUNCTION_SITE,),
         )
 
     def _code_dir(self, config: FunctionConfig) -> Path:

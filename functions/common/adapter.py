@@ -14,8 +14,6 @@ A step is ``step(message: In) -> Out | list[Out] | Page[Out, In]`` and knows not
   notification is published to ``NOTIFICATION_TOPIC_ARN`` (``_record_failed``: the one failure hook).
   A record that GitHub rate-limits is re-sent with a delay instead of failed, within
   ``RATE_LIMIT_MAX_WAIT_SECONDS`` (functions/common/rate_limits.py).
-- Both: a record or state that comes back from a rate-limit wait tells the process's pacing when the wait
-  ended (``github_pacing.resume``): windows that ended by then hold no more requests, whatever the clock says.
 - Both: every output message carries the input's ``receivedAt`` (when the receiver got the delivery) unless
   the step set it, so the last step can report the end-to-end latency (``_carry_received_at``).
 - Step Functions: the state's ``rateLimit`` (the execution's rate-limit waits so far) passes through a
@@ -37,7 +35,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.client import BaseClient
 from pydantic import ValidationError
 
-from functions.common import github_pacing, github_quota, rate_limits, tracing, tracking
+from functions.common import github_quota, rate_limits, tracing, tracking
 from functions.common.batch import process_batch
 from functions.common.dispatch import correlation_attributes, sqs_client
 from functions.common.errors import GitHubRateLimited
@@ -107,8 +105,6 @@ def step_handler(
         correlation_id = _correlation_id(record)
         if rate_limits.still_waiting(record, correlation_id):
             return RateLimitWait(wait_seconds=None, reason="still waiting out a rate limit")
-        if (until := rate_limits.waited_until(record)) is not None:
-            github_pacing.resume(until)
         started = time.perf_counter()
         try:
             message = parsed.get(record.message_id)
@@ -156,8 +152,6 @@ def step_handler(
         logger.set_correlation_id(correlation_id)
         if isinstance(correlation_id, str):
             tracing.annotate_delivery(correlation_id)
-        if (until := _waited_until(state_input)) is not None:
-            github_pacing.resume(until)
         try:
             output = _state_output(run_step(input_model.model_validate(state_input)))
         except Exception:
@@ -182,14 +176,6 @@ def step_handler(
             _publish_github_headroom(deliveries)
 
     return handler
-
-
-def _waited_until(state_input: dict[str, Any]) -> float | None:
-    """The reset the execution's latest rate-limit wait was for (``$.rateLimit.waitUntil``, the error's
-    ``until``), or None if the execution has not waited."""
-    rate_limit = state_input.get(RATE_LIMIT_STATE)
-    until = rate_limit.get("waitUntil") if isinstance(rate_limit, dict) else None
-    return float(until) if isinstance(until, int | float) and not isinstance(until, bool) else None
 
 
 def _deliveries(event: dict[str, Any]) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 
 #: GitHub's advice when a rate-limited answer says neither ``Retry-After`` nor an exhausted quota's reset:
 #: "wait for at least one minute before retrying" (REST API best practices).
@@ -29,19 +28,14 @@ class GitHubRateLimited(TransientError):
     """GitHub answered 429 or 403 with a rate limit; ``retry_after`` in seconds if it said.
 
     The message (``str(error)``, Lambda's ``errorMessage``) is JSON, ``{"message": ..., "retryAfterSeconds":
-    n, "until": epoch}``, so that a state machine can read the wait out of the error's ``Cause`` with
-    ``States.StringToJson`` (components/statemachines/*.asl.json, the ``RateLimit*`` states). ``until`` is
-    the reset waited for, which the retried step tells its process's pacing (functions/common/github_pacing.py).
+    n}``, so that a state machine can read the wait out of the error's ``Cause`` with ``States.StringToJson``
+    (components/statemachines/*.asl.json, the ``RateLimit*`` states).
     """
 
-    def __init__(self, message: str, retry_after: float | None = None, until: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
         self.reason = message
         self.retry_after = retry_after
-        #: when the limit is over (epoch seconds): GitHub's reset when it said one, else now plus the wait
-        self.until = until if until is not None else time.time() + self.wait_seconds
-        super().__init__(
-            json.dumps({"message": message, "retryAfterSeconds": self.wait_seconds, "until": round(self.until, 3)})
-        )
+        super().__init__(json.dumps({"message": message, "retryAfterSeconds": self.wait_seconds}))
 
     @property
     def wait_seconds(self) -> int:

@@ -72,11 +72,6 @@ class RecordAttributes(_View):
     def aws_trace_header(self) -> str | None:
         return self.get("AWSTraceHeader")
 
-    @property
-    def sent_timestamp(self) -> str:
-        """When the message was sent, epoch milliseconds."""
-        return str(self["SentTimestamp"])
-
 
 class SQSRecord(_View):
     """One record of an SQS event."""

@@ -9,10 +9,7 @@ bookkeeping from copy to copy, in relative seconds only (the sandbox scales dela
 
 - ``rateLimitWaitedSeconds``: the waits granted so far; a wait that would take it past
   ``RATE_LIMIT_MAX_WAIT_SECONDS`` is refused and the record fails as any other failure would;
-- ``rateLimitWaitLeftSeconds``: the part of the current wait still to be delayed;
-- ``rateLimitWaitUntil``: the reset the current wait is for (``GitHubRateLimited.until``, epoch seconds);
-  the step that comes back from it tells its process's pacing that GitHub's clock has reached it
-  (``functions/common/github_pacing.py``: the sandbox scales the delay but not the clocks).
+- ``rateLimitWaitLeftSeconds``: the part of the current wait still to be delayed.
 
 A copy starts with a receive count of 1, so waiting spends none of the record's ``maxReceiveCount``.
 If the send fails the error propagates and the record fails (and is retried) as before.
@@ -28,7 +25,6 @@ from functions.common.events import SQSRecord
 MAX_DELAY_SECONDS = 900  # SQS: DelaySeconds is at most 15 minutes
 WAITED = "rateLimitWaitedSeconds"
 WAIT_LEFT = "rateLimitWaitLeftSeconds"
-WAIT_UNTIL = "rateLimitWaitUntil"
 
 
 def queue_url(queue_arn: str) -> str:
@@ -47,28 +43,13 @@ def _seconds(record: SQSRecord, name: str) -> int:
     return int(attribute.string_value)
 
 
-def _until(record: SQSRecord) -> float:
-    """When the record's current wait ends; a copy sent before the attribute existed: when it was sent."""
-    attribute = record.message_attributes[WAIT_UNTIL]
-    if attribute is not None and attribute.string_value:
-        return float(attribute.string_value)
-    return int(record.attributes.sent_timestamp) / 1000
-
-
 def still_waiting(record: SQSRecord, correlation_id: str) -> bool:
     """If the record is a hop of a wait longer than one delay, send the next hop and say so."""
     left = _seconds(record, WAIT_LEFT)
     if left <= 0:
         return False
-    _send(record, correlation_id, waited=_seconds(record, WAITED), left=left, until=_until(record))
+    _send(record, correlation_id, waited=_seconds(record, WAITED), left=left)
     return True
-
-
-def waited_until(record: SQSRecord) -> float | None:
-    """When the wait ended that the record comes back from (its last hop), or None if it did not wait."""
-    if _seconds(record, WAITED) > 0 and _seconds(record, WAIT_LEFT) <= 0:
-        return _until(record)
-    return None
 
 
 def wait_out(record: SQSRecord, correlation_id: str, error: GitHubRateLimited, max_wait_seconds: int) -> bool:
@@ -76,11 +57,11 @@ def wait_out(record: SQSRecord, correlation_id: str, error: GitHubRateLimited, m
     waited = _seconds(record, WAITED) + error.wait_seconds
     if waited > max_wait_seconds:
         return False
-    _send(record, correlation_id, waited=waited, left=error.wait_seconds, until=error.until)
+    _send(record, correlation_id, waited=waited, left=error.wait_seconds)
     return True
 
 
-def _send(record: SQSRecord, correlation_id: str, *, waited: int, left: int, until: float) -> None:
+def _send(record: SQSRecord, correlation_id: str, *, waited: int, left: int) -> None:
     delay = min(left, MAX_DELAY_SECONDS)
     sqs_client().send_message(
         QueueUrl=queue_url(record.event_source_arn),
@@ -90,7 +71,6 @@ def _send(record: SQSRecord, correlation_id: str, *, waited: int, left: int, unt
             **correlation_attributes(correlation_id),
             WAITED: {"DataType": "Number", "StringValue": str(waited)},
             WAIT_LEFT: {"DataType": "Number", "StringValue": str(left - delay)},
-            WAIT_UNTIL: {"DataType": "Number", "StringValue": f"{until:.3f}"},
         },
         **tracing.message_system_attributes(),
     )

@@ -53,7 +53,7 @@ def burst() -> Iterator[tuple[Sandbox, dict[str, RateLimits]]]:
     ) as sandbox:
         assert sandbox.github is not None
         for architecture in ARCHITECTURES:
-            met[architecture] = sandbox.github.github.rate_limits = RateLimits(policy)
+            met[architecture] = sandbox.fresh_github_rate_limits()
             for person in seed.members:
                 assert sandbox.send(architecture, member_added(seed, person)).status == 202
             sandbox.wait_until_idle(timeout=TIMEOUT_SECONDS)

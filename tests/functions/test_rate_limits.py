@@ -4,7 +4,6 @@ carries the execution's rate-limit bookkeeping from step to step; the error's ma
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -107,10 +106,7 @@ def test_a_rate_limited_record_is_resent_to_its_queue_delayed_instead_of_failed(
     (resent,) = sent
     assert resent["QueueUrl"] == "https://sqs.us-east-1.amazonaws.com/123456789012/toy"
     assert resent["MessageBody"] == record["body"] and resent["DelaySeconds"] == 600
-    attributes = _attributes(resent)
-    until = float(attributes.pop(rate_limits.WAIT_UNTIL))
-    assert attributes == {"correlationId": "d-1", rate_limits.WAITED: "600", rate_limits.WAIT_LEFT: "0"}
-    assert time.time() + 595 < until <= time.time() + 600, "the reset waited for: now plus the wait, here"
+    assert _attributes(resent) == {"correlationId": "d-1", rate_limits.WAITED: "600", rate_limits.WAIT_LEFT: "0"}
     assert _delayed(toy_queue) == 1
 
 
@@ -121,15 +117,12 @@ def test_a_wait_longer_than_sqs_can_delay_takes_hops_that_do_not_call_github(
     hop = _attributes(sent[-1])
     assert sent[-1]["DelaySeconds"] == rate_limits.MAX_DELAY_SECONDS == 900
     assert (hop[rate_limits.WAITED], hop[rate_limits.WAIT_LEFT]) == ("2000", "1100")
-    until = hop[rate_limits.WAIT_UNTIL]
 
     calls.clear()
     for left, delay, rest in ((1100, 900, "200"), (200, 200, "0")):
         record = _with_wait(count_record(-2000, "d-2"), waited=2000, left=left)
-        record["messageAttributes"][rate_limits.WAIT_UNTIL] = {"stringValue": until, "dataType": "Number"}
         assert handler({"Records": [record]}, CONTEXT) == {"batchItemFailures": []}
         assert sent[-1]["DelaySeconds"] == delay
-        assert _attributes(sent[-1])[rate_limits.WAIT_UNTIL] == until, "every hop keeps when the wait ends"
         assert _attributes(sent[-1])[rate_limits.WAIT_LEFT] == rest
         assert _attributes(sent[-1])[rate_limits.WAITED] == "2000"
     assert calls == [], "GitHub is not called before the wait is over"
@@ -166,16 +159,8 @@ def test_the_error_message_says_the_wait_in_whole_seconds_for_the_state_machines
     retry_after: float | None, wait: int
 ) -> None:
     error = GitHubRateLimited("list jobs of run 42: GitHub answered 429", retry_after)
-    message = json.loads(str(error))
-    until = message.pop("until")
-    assert message == {"message": "list jobs of run 42: GitHub answered 429", "retryAfterSeconds": wait}
-    assert until == pytest.approx(time.time() + wait, abs=2) == error.until, "no reset said: now plus the wait"
+    assert json.loads(str(error)) == {"message": "list jobs of run 42: GitHub answered 429", "retryAfterSeconds": wait}
     assert error.wait_seconds == wait and error.retry_after == retry_after
-
-
-def test_the_error_says_the_reset_it_waits_for_when_github_said_one() -> None:
-    error = GitHubRateLimited("PUT team membership: GitHub answered 403", 1800, until=1_800_000_000.5)
-    assert json.loads(str(error))["until"] == 1_800_000_000.5 == error.until
 
 
 @pytest.mark.parametrize("arn", ["", "arn:aws:sns:us-east-1:123456789012:toy", "arn:aws:sqs:us-east-1:toy"])

@@ -64,14 +64,14 @@ def probe_zip() -> bytes:
     return zip_files({"probe.py": PROBE})
 
 
-def functions_package_zip() -> bytes:
-    """The Lambda code asset: the ``functions`` package at the zip root."""
+def functions_package_zip(extra: dict[str, str] | None = None) -> bytes:
+    """The Lambda code asset: the ``functions`` package at the zip root (and ``extra`` files beside it)."""
     files = {
         str(path.relative_to(ROOT)): path.read_text()
         for path in sorted((ROOT / "functions").rglob("*"))
         if path.is_file() and "__pycache__" not in path.parts
     }
-    return zip_files(files)
+    return zip_files(files | (extra or {}))
 
 
 def role_arn(aws: Any) -> str:
