@@ -40,10 +40,10 @@ def function_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch
     from functions.common.settings import settings
 
     settings.cache_clear()
-    pacer.resume()
+    pacer.forget()
     yield monkeypatch
     settings.cache_clear()
-    pacer.resume()
+    pacer.forget()
 
 
 #: The slowest modules of `make test`'s second process, slowest first (`--durations`): pytest-xdist's two

@@ -15,7 +15,6 @@ releases do not know.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -132,7 +131,8 @@ def translate(exc: GitHubException, action: str) -> Exception:
         response = exc.response.raw_response
         message = _error_message(response) or "rate limit exceeded"
         return GitHubRateLimited(
-            f"{action}: GitHub answered {response.status_code} ({message})", *_wait(response, exhausted=True)
+            f"{action}: GitHub answered {response.status_code} ({message})",
+            retry_after=_retry_after(response, exhausted=True),
         )
     if isinstance(exc, RequestFailed):
         return _from_response(exc.response.raw_response, action)
@@ -162,7 +162,7 @@ def _from_response(response: httpx.Response, action: str) -> Exception:
         return GitHubUnavailable(described)
     if status == 429 or (status == 403 and _is_rate_limit(response, message)):
         exhausted = response.headers.get("x-ratelimit-remaining") == "0"
-        return GitHubRateLimited(described, *_wait(response, exhausted=exhausted))
+        return GitHubRateLimited(described, retry_after=_retry_after(response, exhausted=exhausted))
     return GitHubRequestRejected(described)
 
 
@@ -174,22 +174,22 @@ def _is_rate_limit(response: httpx.Response, message: str) -> bool:
     )
 
 
-def _wait(response: httpx.Response, *, exhausted: bool) -> tuple[float | None, float | None]:
-    """``(seconds to wait, until when)``: ``Retry-After``, else (quota ``exhausted``) until
-    ``x-ratelimit-reset`` (at most an hour, a primary window: a reset further away is the clocks'
-    disagreement); None where GitHub said nothing."""
+def _retry_after(response: httpx.Response, *, exhausted: bool) -> float | None:
+    """Seconds to wait: ``Retry-After``, else (quota ``exhausted``) until ``x-ratelimit-reset``, reckoned on
+    the pacing's clock (``github_pacing.now``) and at most an hour, a primary window; None where GitHub said
+    nothing."""
     if (value := response.headers.get("retry-after")) is not None:
         try:
-            return max(0.0, float(value)), None
+            return max(0.0, float(value))
         except ValueError:
-            return None, None
+            return None
     if exhausted and (reset := response.headers.get("x-ratelimit-reset")) is not None:
         try:
             reset_at = float(int(reset))
         except ValueError:
-            return None, None
-        return min(max(0.0, reset_at - time.time()), github_pacing.PRIMARY_WINDOW_SECONDS), reset_at
-    return None, None
+            return None
+        return min(max(0.0, reset_at - github_pacing.now()), github_pacing.PRIMARY_WINDOW_SECONDS)
+    return None
 
 
 def _error_message(response: httpx.Response) -> str:

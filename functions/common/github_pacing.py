@@ -20,13 +20,10 @@ on a secondary limit) holds every request of the process until then.
 What is known per resource is the least remaining of the latest window: responses of one window carry
 the same reset and may arrive out of order (the record threads of a batch call at once), so the least is
 the latest; a later reset starts a new window; an earlier one is an old window's late answer, ignored.
-Knowledge ends at the reset by GitHub's clock as far as the process can tell: its own clock, or the time
-a caller back from a rate-limit wait vouches for (:func:`resume`: the reset it waited for, which GitHub's
-clock has passed: ``GitHubRateLimited.until``). GitHub's reset is by GitHub's clock, and the sandbox scales
-waits but not clocks: there a process's clock alone would hold an ended window's reset for an hour of real
-time, and the vouched time is what moves it on. Vouching never moves past GitHub's clock, so it never lets a
-request out early. The App's token exchange counts against the App, not the
-installation: it is never paced and teaches nothing.
+Knowledge ends at the reset, read on the pacer's clock (the process's: on AWS it agrees with GitHub's, and
+the sandbox gives its function processes the fake GitHub's, sandbox/github_clock.py), so a caller that
+waited the seconds it was told finds the request let out. The App's token exchange counts against the App,
+not the installation: it is never paced and teaches nothing.
 """
 
 from __future__ import annotations
@@ -70,16 +67,11 @@ class Pacer:
         self._lock = threading.Lock()
         self._windows: dict[str, Window] = {}
         self._retry_at: float | None = None  # a secondary limit's Retry-After, epoch seconds
-        self._waited_until = 0.0  # GitHub's clock has reached at least this: callers have waited until then
-
-    def _now(self) -> float:
-        """GitHub's time as far as this process can tell: its clock, or later if a caller has waited longer."""
-        return max(self._clock(), self._waited_until)
 
     def observe(self, resource: str | None, headers: Mapping[str, str]) -> None:
         """Learn from one response's headers; ``resource`` is the request's, if the headers name none."""
         with self._lock:
-            now = self._now()
+            now = self._clock()
             if (retry_after := _number(headers.get("retry-after"))) is not None:
                 self._retry_at = max(self._retry_at or 0.0, now + retry_after)
             remaining, reset = _number(headers.get("x-ratelimit-remaining")), _number(headers.get("x-ratelimit-reset"))
@@ -93,16 +85,10 @@ class Pacer:
                 self._windows[resource] = Window(min(int(remaining), known.remaining), reset)
 
     def wait_seconds(self, resource: str, reserve: int) -> float | None:
-        """Seconds a request against ``resource`` must wait, or None to send it now."""
-        hold = self.hold(resource, reserve)
-        return None if hold is None else hold[0]
-
-    def hold(self, resource: str, reserve: int) -> tuple[float, float] | None:
-        """``(seconds to wait, until when on GitHub's clock)`` for a request against ``resource``, or None
-        to send it now. The wait is at most an hour, a primary window's length: a reset further away says
-        that the clocks disagree (in the sandbox, GitHub's runs faster), not that GitHub wants more."""
+        """Seconds a request against ``resource`` must wait, or None to send it now. At most an hour, a
+        primary window's length: GitHub never asks for more, whatever a reset header says."""
         with self._lock:
-            now = self._now()
+            now = self._clock()
             holds: list[float] = []  # until when
             if self._retry_at is not None:
                 if now < self._retry_at:
@@ -117,23 +103,21 @@ class Pacer:
                     holds.append(known.reset)
             if not holds:
                 return None
-            until = max(holds)
-            return min(until - now, PRIMARY_WINDOW_SECONDS), until
+            return min(max(holds) - now, PRIMARY_WINDOW_SECONDS)
+
+    def now(self) -> float:
+        """The time on the pacer's clock, which every reset and wait is reckoned against."""
+        return self._clock()
 
     def known(self, resource: str) -> Window | None:
         with self._lock:
             return self._windows.get(resource)
 
-    def resume(self, until: float | None = None) -> None:
-        """A caller has waited until ``until`` (epoch seconds) on GitHub's clock: what ended by then is
-        over, whatever this process's clock says. None: forget everything (a fresh start)."""
+    def forget(self) -> None:
+        """Start afresh, knowing nothing (tests: one test's rate limit is not the next one's)."""
         with self._lock:
-            if until is None:
-                self._windows.clear()
-                self._retry_at = None
-                self._waited_until = 0.0
-                return
-            self._waited_until = max(self._waited_until, until)
+            self._windows.clear()
+            self._retry_at = None
 
 
 pacer = Pacer()
@@ -148,16 +132,14 @@ def pace(reserve: Callable[[], int]) -> Callable[[httpx.Request], None]:
         if is_token_exchange(path):
             return
         resource = resource_of(path)
-        hold = pacer.hold(resource, reserve())
-        if hold is None:
+        wait = pacer.wait_seconds(resource, reserve())
+        if wait is None:
             return
-        wait, until = hold
         known = pacer.known(resource)
         left = "" if known is None else f", {known.remaining} left of the {resource} quota"
         raise GitHubRateLimited(
             f"paced: {request.method} {path} not sent before GitHub's rate limit resets{left}",
             retry_after=wait,
-            until=until,
         )
 
     return check
@@ -170,10 +152,13 @@ def observe(response: httpx.Response) -> None:
         pacer.observe(resource_of(path), response.headers)
 
 
-def resume(until: float | None = None) -> None:
-    """A caller has waited out a rate limit until ``until`` (``GitHubRateLimited.until``: the reset it waited
-    for, on GitHub's clock): windows that ended by then hold this process's requests no more."""
-    pacer.resume(until)
+def now() -> float:
+    """The time on the pacing's clock: a wait until a reset is reckoned from it, as the pacing reckons it."""
+    return pacer.now()
+
+
+def forget() -> None:
+    pacer.forget()
 
 
 def _number(value: str | None) -> float | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 import httpx
@@ -10,18 +12,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from functions.add_team_member import add_team_member
-from functions.common import github_pacing, rate_limits
+from functions.common import github_pacing
 from functions.common.errors import GitHubRateLimited
 from functions.common.github_pacing import Pacer, Window
 from functions.lookup_directory import lookup_directory
-from tests.functions.fake_github import FakeGitHub
+from tests.functions.fake_github import PRIMARY_RESET_SECONDS, FakeGitHub
 from tests.functions.fake_github import github_app as github_app  # noqa: F401  (fixture of github)
-from tests.functions.test_adapter import count_record
 from tests.functions.test_onboarding import github as github  # noqa: F401  (fixture)
 from tests.functions.test_onboarding import membership, new_member
-from tests.functions.test_rate_limits import _with_wait, handler
-from tests.functions.test_rate_limits import toy_queue as toy_queue  # noqa: F401  (fixture)
-from tests.functions.webhooks import FakeLambdaContext
 
 NOW = 1_800_000_000.0
 RESERVE = 10
@@ -112,24 +110,10 @@ def test_headers_that_say_nothing_usable_teach_nothing(pacer: Pacer, headers: di
     assert pacer.wait_seconds("core", 0) is None
 
 
-def test_resume_forgets_what_the_clock_has_not_expired(pacer: Pacer) -> None:
+def test_forget_forgets_what_the_clock_has_not_expired(pacer: Pacer) -> None:
     pacer.observe("core", quota(0, NOW + 3600) | {"retry-after": "60"})
-    pacer.resume()
+    pacer.forget()
     assert pacer.wait_seconds("core", RESERVE) is None
-
-
-def test_a_caller_back_from_its_wait_moves_the_processs_idea_of_githubs_clock_on(pacer: Pacer) -> None:
-    """The sandbox scales waits, not clocks: a caller that began waiting 3590 s before the reset and waited
-    3590 s vouches that GitHub's clock has reached the reset, though this process's clock has barely moved.
-    A later window stays paced: its wait counts from the vouched time."""
-    pacer.observe("graphql", quota(0, NOW + 3600, "graphql") | {"retry-after": "60"})
-    pacer.observe("core", quota(RESERVE, NOW + 7200))
-    pacer.resume(NOW + 3600)
-    assert pacer.known("graphql") is not None and pacer.wait_seconds("graphql", RESERVE) is None
-    assert pacer.known("graphql") is None, "the ended window is forgotten, the Retry-After is over"
-    assert pacer.wait_seconds("core", RESERVE) == 3600, "the next window: until its reset, from the vouched time"
-    pacer.resume(NOW + 60)
-    assert pacer.wait_seconds("core", RESERVE) == 3600, "an earlier vouch moves nothing back"
 
 
 observations = st.lists(
@@ -161,9 +145,31 @@ def test_a_request_the_reserve_cannot_afford_is_not_sent(github: FakeGitHub, fun
         add_team_member(new_member())
     assert 3000 < paced.value.wait_seconds <= 3601, "until the window's reset (a whole second, rounded up)"
     assert len(github.calls("/memberships/")) == 1, "the paced request never reached GitHub"
-    github_pacing.resume()
+    github_pacing.forget()
     add_team_member(new_member())
     assert len(github.calls("/memberships/")) == 2
+
+
+def test_the_wait_github_asks_for_is_reckoned_on_the_pacings_clock(
+    github: FakeGitHub,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wait a spent quota's 403 asks for (until ``x-ratelimit-reset``) counts from the clock the pacing
+    holds requests on, so a caller that waits it out finds its request let out, not paced for the rest. On
+    AWS that clock is the wall's; the sandbox gives it GitHub's (sandbox/github_clock.py). Here it lags the
+    fake GitHub's by 1000 s."""
+    clock = Clock()
+    clock.now = time.time() - 1000
+    monkeypatch.setattr(github_pacing, "pacer", Pacer(clock))
+    github.fail("primary_rate_limit", path="/memberships/")
+    with pytest.raises(GitHubRateLimited) as limited:
+        add_team_member(new_member())
+    held = github_pacing.pacer.wait_seconds("core", RESERVE)
+    assert held is not None and 1000 + PRIMARY_RESET_SECONDS - 5 < held <= 1000 + PRIMARY_RESET_SECONDS
+    assert limited.value.wait_seconds == math.ceil(held)
+    clock.now += limited.value.wait_seconds
+    add_team_member(new_member())
+    assert len(github.calls("/memberships/")) == 2, "back from its wait, the request is sent"
 
 
 def test_the_token_exchange_is_never_paced() -> None:
@@ -172,65 +178,15 @@ def test_the_token_exchange_is_never_paced() -> None:
     check(httpx.Request("POST", "https://api.github.test/app/installations/7/access_tokens"))
     with pytest.raises(GitHubRateLimited):
         check(httpx.Request("GET", "https://api.github.test/orgs/o/members"))
-    github_pacing.resume()
+    github_pacing.forget()
 
 
-# --- the architectures' waits let the process call again ----------------------------------------------
-
-
-def test_an_sqs_record_back_from_its_wait_vouches_for_its_end(toy_queue: str) -> None:  # noqa: F811
-    github_pacing.pacer.observe("core", quota(0, NOW * 2))
-    record = _with_wait(count_record(3, "d-1"), waited=600, left=0)
-    until = {"stringValue": f"{NOW * 2:.3f}", "dataType": "Number"}
-    record["messageAttributes"][rate_limits.WAIT_UNTIL] = until
-    handler({"Records": [record]}, FakeLambdaContext(function_name="toy-step"))
-    assert github_pacing.pacer.wait_seconds("core", 0) is None
-
-
-def test_an_sqs_copy_without_its_end_vouches_for_when_it_was_sent(toy_queue: str) -> None:  # noqa: F811
-    github_pacing.pacer.observe("core", quota(0, NOW * 2))
-    record = _with_wait(count_record(3, "d-1"), waited=600, left=0)
-    record["attributes"]["SentTimestamp"] = str(int(NOW * 2 * 1000))
-    handler({"Records": [record]}, FakeLambdaContext(function_name="toy-step"))
-    assert github_pacing.pacer.wait_seconds("core", 0) is None
-
-
-def test_an_sqs_record_still_waiting_or_never_limited_forgets_nothing(toy_queue: str) -> None:  # noqa: F811
-    github_pacing.pacer.observe("core", quota(0, NOW * 2))
-    for record in (_with_wait(count_record(3, "d-2"), waited=1800, left=900), count_record(3, "d-3")):
-        handler({"Records": [record]}, FakeLambdaContext(function_name="toy-step"))
-        assert github_pacing.pacer.wait_seconds("core", 0) is not None
-    github_pacing.resume()
-
-
-@pytest.mark.parametrize(
-    ("rate_limit", "vouched"),
-    [
-        ({"waitedSeconds": 60, "waits": 1, "waitSeconds": 60, "waitUntil": NOW * 2}, True),
-        ({"waitedSeconds": 60, "waits": 1, "waitSeconds": 60, "waitUntil": NOW}, False),
-        ({"waitedSeconds": 0, "waits": 0}, False),
-        ({"waitUntil": "tomorrow"}, False),
-        ({"waitUntil": True}, False),
-        (None, False),
-    ],
-)
-def test_a_state_after_a_wait_vouches_for_the_reset_it_waited_for(
-    function_env: Any, rate_limit: dict[str, Any] | None, vouched: bool
-) -> None:
-    """$.rateLimit.waitUntil: the error's ``until``, carried by the RateLimitBudget state."""
-    github_pacing.pacer.observe("core", quota(0, NOW * 2))
-    state = {"correlationId": "d-4", "upTo": 2} | ({"rateLimit": rate_limit} if rate_limit else {})
-    handler(state, FakeLambdaContext(function_name="toy-step"))
-    assert (github_pacing.pacer.wait_seconds("core", 0) is None) is vouched
-    github_pacing.resume()
-
-
-def test_a_paced_request_says_until_when_and_waits_at_most_a_window(pacer: Pacer, clock: Clock) -> None:
-    """A reset more than an hour away is the clocks' disagreement (the sandbox's GitHub runs faster)."""
+def test_a_paced_request_waits_at_most_a_window(pacer: Pacer) -> None:
+    """GitHub never asks for more than an hour: a reset further away is a clock that disagrees."""
     pacer.observe("core", quota(0, NOW + 5000))
-    assert pacer.hold("core", RESERVE) == (3600, NOW + 5000)
+    assert pacer.wait_seconds("core", RESERVE) == 3600
     pacer.observe("core", {"retry-after": "6000"})
-    assert pacer.hold("core", RESERVE) == (3600, NOW + 6000)
+    assert pacer.wait_seconds("core", RESERVE) == 3600
 
 
 def test_graphql_keeps_its_own_budget(github: FakeGitHub) -> None:  # noqa: F811

@@ -156,7 +156,7 @@ def test_each_fault_maps_to_its_error_without_hidden_retries(
             add_team_member(new_member())
         assert paced.value.retry_after == pytest.approx(retry_after, abs=5)
         assert len(github.calls(where)) == 1, "called GitHub before the advised wait"
-        github_pacing.resume()  # ... until the caller has waited (the architectures' rate-limit waits)
+        github_pacing.forget()  # ... until the caller has waited (the architectures' rate-limit waits)
     # the fault was transient: the next try (a Step Functions Retry, an SQS redelivery) succeeds
     if error is not GitHubRequestRejected:
         assert add_team_member(new_member()).state == "active"

@@ -41,7 +41,6 @@ from components.stepfunctions_pipeline import (
     page_execution_type,
 )
 from functions import records
-from functions.common.adapter import RATE_LIMIT_STATE
 from functions.common.errors import RATE_LIMITED_ERROR_NAME, RETRYABLE_ERROR_NAMES, GitHubRateLimited
 from functions.common.models import TeamMembership, WorkflowRunRef
 from functions.common.observability import DELIVERY_LATENCY, STACK_DIMENSION, USE_CASE_DIMENSION
@@ -408,18 +407,8 @@ def test_rate_limited_lambda_tasks_wait_as_github_asks_instead_of_backing_off(fi
         assert first["ErrorEquals"] == [RATE_LIMITED_ERROR_NAME] and first["Next"] == f"{name}RateLimited", name
         assert states[f"{name}RateLimited"]["Parameters"]["task"] == name
         back = {choice["StringEquals"]: choice["Next"] for choice in states["RateLimitRetry"]["Choices"]}
-        # back to the task, whose payload says it comes back from a wait (functions/common/github_pacing.py)
-        payload = state["Parameters"]["Payload.$"]
-        if payload == "$":
-            assert back[name] == name, name  # the whole state: $.rateLimited is in it
-        else:
-            after_wait = states[back[name]]
-            assert after_wait["Type"] == "Pass" and after_wait["Next"] == name, name
-            assert after_wait["ResultPath"] == f"{payload}.{RATE_LIMIT_STATE}", name
-            assert after_wait["Parameters"] == {"waitUntil.$": "$.rateLimit.waitUntil"}, name
+        assert back[name] == name, name
     assert states["RateLimitWait"]["SecondsPath"] == "$.rateLimit.waitSeconds"
-    # the reset waited for: the task back from the wait tells its process's pacing (github_pacing.resume)
-    assert states["RateLimitBudget"]["Parameters"]["waitUntil.$"] == "$.rateLimited.advice.until"
     (within,) = states["RateLimitWithinBudget"]["Choices"]
     assert [rule["NumericLessThanEquals"] for rule in within["And"]] == [3600, 100]
     assert states["RateLimitBudgetSpent"]["Next"] == "DescribeFailure"
@@ -1315,9 +1304,8 @@ def test_an_empty_org_runs_the_map_over_no_pages(distributed_map: Engine) -> Non
     assert summary["Subject"] == "Backfill of my-org: 0 members, 0 failed"
 
 
-def test_a_rate_limited_listing_waits_then_lists_the_same_page_saying_it_waited(distributed_map: Engine) -> None:
-    """The listing's payload is ``$.listing.next``, not the state: the retry says so in the payload, so the
-    function calls GitHub again whatever its pacing last saw (functions/common/github_pacing.py)."""
+def test_a_rate_limited_listing_waits_then_lists_the_same_page(distributed_map: Engine) -> None:
+    """The listing's payload is ``$.listing.next``, not the state: after the wait it is the same page's."""
     engine = distributed_map
     pages = member_pages(["a"], ["c"])
     payloads: list[dict[str, Any]] = []
@@ -1334,8 +1322,7 @@ def test_a_rate_limited_listing_waits_then_lists_the_same_page_saying_it_waited(
 
     assert done["status"] == "SUCCEEDED"
     assert engine.waits == [900]
-    assert [(p.get("page"), RATE_LIMIT_STATE in p) for p in payloads] == [(1, False), (2, False), (2, True)]
-    (until,) = payloads[2][RATE_LIMIT_STATE].values()
-    assert time.time() + 800 < until <= time.time() + 900, "the end of the wait it comes back from"
+    assert [p.get("page") for p in payloads] == [1, 2, 2]
+    assert payloads[2] == payloads[1]
     (summary,) = engine.notifications()
     assert summary["Subject"] == "Backfill of my-org: 2 members, 0 failed"
