@@ -85,6 +85,8 @@ def install(
             scale_message_delays(patches, time_scale)
             wake_long_polls(patches)
             receive_each_message_once(patches)
+            read_queue_attributes_once(patches)
+            list_moto_modules_once(patches)
             stop_synchronous_sqs_event_sources(patches)
             keep_batch_trace_headers(patches)
             journal_transaction_rollbacks(patches)
@@ -493,6 +495,40 @@ def receive_each_message_once(patches: Patches) -> None:
             queue.wait_for_messages(min(1, left))
 
     patches.replace(SQSBackend, "receive_message", receive)
+
+
+def read_queue_attributes_once(patches: Patches) -> None:
+    """``GetQueueAttributes`` reads the queue's attributes once. moto's rebuilt ``Queue.attributes`` (which
+    walks every message three times, for the approximate counts) two or three times per name asked for:
+    with thousands of messages queued (a large backfill's fan-out), the pollers' and the harness's idle checks
+    spent more time there than the functions did. The answer is moto's own, to the attribute."""
+    from moto.sqs.exceptions import InvalidAttributeName
+    from moto.sqs.models import SQSBackend
+
+    def get_queue_attributes(self: SQSBackend, queue_name: str, attribute_names: list[str]) -> dict[str, Any]:
+        queue = self.get_queue(queue_name)
+        if not attribute_names:
+            return {}
+        valid = {"All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES}
+        invalid = next((name for name in attribute_names if name not in valid), None)
+        if invalid is not None:
+            raise InvalidAttributeName(invalid)
+        everything = queue.attributes
+        if "All" in attribute_names:
+            return everything
+        return {name: everything[name] for name in attribute_names if everything.get(name) is not None}
+
+    patches.replace(SQSBackend, "get_queue_attributes", get_queue_attributes)
+
+
+def list_moto_modules_once(patches: Patches) -> None:
+    """moto's server looks up each request's backend among its own package's directories, listing them from
+    disk every time (about 150 ``stat`` calls a request, under the dispatcher's lock, which serializes every
+    request): they are listed once. The package does not change while the emulator runs."""
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    patches.replace(backends, "list_of_moto_modules", lambda: modules)
 
 
 # --- SNS ---------------------------------------------------------------------------------------------

@@ -396,6 +396,56 @@ def test_concurrent_receives_never_return_the_same_message(aws: EmbeddedAws, mon
     assert set(bodies) == {f"m{n}" for n in range(60)}
 
 
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["All"],
+        ["QueueArn"],
+        ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "VisibilityTimeout"],
+        ["RedrivePolicy", "DelaySeconds"],  # a queue without a redrive policy: only DelaySeconds
+    ],
+)
+def test_get_queue_attributes_reads_the_queues_attributes_once(
+    aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch, names: list[str]
+) -> None:
+    """moto rebuilt every attribute (walking every message for the counts) two or three times per name."""
+    from moto.sqs.models import Queue
+
+    backend, queue, url = _queue_backend(aws, f"attributes-{uuid.uuid4().hex[:8]}")
+    aws.client("sqs").send_message_batch(
+        QueueUrl=url, Entries=[{"Id": str(n), "MessageBody": f"m{n}", "DelaySeconds": n % 2} for n in range(6)]
+    )
+    aws.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=2)
+    built = Queue.attributes.fget
+    reads: list[int] = []
+
+    def counted(self: Any) -> dict[str, Any]:
+        reads.append(1)
+        return built(self)  # type: ignore[misc]
+
+    monkeypatch.setattr(Queue, "attributes", property(counted))
+    answer = aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    assert len(reads) == 1
+    everything = built(queue)  # type: ignore[misc]
+    expected = everything if names == ["All"] else {n: everything[n] for n in names if n in everything}
+    assert answer == {name: str(value) for name, value in expected.items() if value is not None}, "moto's answer"
+    with pytest.raises(ClientError, match="InvalidAttributeName"):
+        aws.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout", "Colour"])
+
+
+def test_the_servers_backends_are_looked_up_without_listing_motos_package(
+    aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import backends
+
+    def no_listing(path: str) -> list[str]:
+        raise AssertionError(f"listed {path}")
+
+    monkeypatch.setattr(backends.os, "listdir", no_listing)
+    assert "sqs" in backends.list_of_moto_modules() and "__pycache__" not in backends.list_of_moto_modules()
+    assert aws.client("sqs").list_queues() is not None
+
+
 def test_concurrent_transactions_never_undo_each_other(aws: EmbeddedAws) -> None:
     """The store step's shape: a conditional Put of a run plus ADD to its totals, all or nothing. Threads
     storing the same runs at once (redeliveries racing their originals) must count each run once."""
