@@ -894,6 +894,59 @@ def test_a_jsonata_evaluation_error_fails_the_state(aws: EmbeddedAws) -> None:
     assert "division by zero" in execution["cause"]
 
 
+def test_a_jsonata_expression_is_parsed_once_and_sees_the_states_and_the_variables(
+    aws: EmbeddedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto wrote $states and the variables into the expression's text, so each evaluation parsed the whole
+    input again; they are bound to an expression parsed once, with the same results."""
+    import jsonata as jsonata_python
+
+    moto_fixes._parsed_jsonata.cache_clear()
+    parses: list[str] = []
+    init = jsonata_python.Jsonata.__init__
+
+    def counted(self: Any, expression: str, *args: Any) -> None:
+        parses.append(expression)
+        init(self, expression, *args)
+
+    monkeypatch.setattr(jsonata_python.Jsonata, "__init__", counted)
+    states = {
+        "Remember": {
+            "Type": "Pass",
+            "QueryLanguage": "JSONata",
+            "Assign": {"greeting": "{% 'hello ' & $states.input.name %}"},
+            "Next": "Answer",
+        },
+        "Answer": {
+            "Type": "Pass",
+            "QueryLanguage": "JSONata",
+            "Output": "{% {'said': $greeting, 'length': $length($states.input.name), 'none': $states.input.absent} %}",
+            "End": True,
+        },
+    }
+    machine = _state_machine(aws, {"StartAt": "Remember", "States": states})
+    outputs = [
+        json.loads(_run(aws, machine, {"name": name, "padding": "x" * 5000})["output"]) for name in ("ada", "bo")
+    ]
+    assert outputs == [{"said": "hello ada", "length": 3}, {"said": "hello bo", "length": 2}]
+    assert len(parses) == 3, "each expression parsed once, whatever the input (and the string's $type check)"
+    assert all("x" * 100 not in expression for expression in parses), "the input is bound, not parsed"
+
+
+def test_concurrent_evaluations_of_one_parsed_expression_keep_their_own_bindings_and_clock() -> None:
+    moto_fixes._parsed_jsonata.cache_clear()
+    expression = "($sleep := $states.input.n; {'n': $states.input.n, 'at': $millis()})"
+
+    def evaluate(n: int) -> dict[str, Any]:
+        return moto_fixes.evaluate_parsed_jsonata(expression, {"states": {"input": {"n": n}}})
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(evaluate, range(200)))
+    assert [result["n"] for result in results] == list(range(200))
+    now = time.time() * 1000
+    assert all(now - 60_000 < result["at"] <= now for result in results)
+
+
 def test_each_asl_parse_has_its_own_query_language_scopes(aws: EmbeddedAws) -> None:
     """Two definitions parsed at once (a JSONata state in one) must not see each other's scopes."""
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
