@@ -537,9 +537,9 @@ class FakeGitHub:
         ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` at the end of the window.
 
         ``time_scale`` is the sandbox's: the window lasts ``seconds * time_scale`` real seconds, and the
-        reset header counts the time left at GitHub's pace on GitHub's clock (``github_now + left / time_scale``),
-        so a product that
-        waits as told, with its waits scaled by the sandbox, calls again just when the window is over.
+        reset header counts the time left at GitHub's pace on GitHub's clock (``github_now + left /
+        time_scale``), so a product that waits as told, with its waits scaled by the sandbox, calls again
+        just when the window is over.
         """
         if seconds < 0 or time_scale <= 0:
             raise ValueError(f"seconds must be >= 0 and time_scale > 0, not {seconds} and {time_scale}")

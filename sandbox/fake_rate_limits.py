@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from sandbox.github_clock import GitHubClock
+
 Resource = Literal["core", "graphql"]
 RefusalKind = Literal["primary", "secondary"]
 
@@ -146,7 +148,7 @@ class RateLimits:
         self.policy = policy or RateLimitPolicy()
         self._clock, self._wall = clock, wall
         self._started = (wall(), clock())
-        self.epoch = self._started[0] if epoch is None else epoch
+        self._github = GitHubClock(self._started[0] if epoch is None else epoch, self.policy.time_scale)
         self._lock = threading.Lock()
         self._primary: dict[Resource, _Window] = {"core": _Window(), "graphql": _Window()}
         self._points: dict[Resource, _Window] = {"core": _Window(), "graphql": _Window()}
@@ -224,7 +226,7 @@ class RateLimits:
         """GitHub's clock (epoch seconds) at ``now`` on ``clock``: equal to the wall's at ``epoch``, it runs
         ``1 / time_scale`` times as fast."""
         wall, clock = self._started
-        return self.epoch + (wall + (now - clock) - self.epoch) / self.policy.time_scale
+        return self._github.at(wall + (now - clock))
 
     @staticmethod
     def _current(window: _Window, now: float) -> _Window:
