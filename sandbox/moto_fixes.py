@@ -920,15 +920,23 @@ def evaluate_jsonata(patches: Patches) -> None:
     from moto.stepfunctions.parser.asl.jsonata import jsonata, validations
 
     def eval_jsonata_expression(expression: str) -> Any:
-        try:
-            result = jsonata_python.Jsonata(expression).evaluate(None)
-            return None if result is None else json.loads(json.dumps(result))
-        except Exception as error:  # noqa: BLE001 - the bridge reports every evaluation failure this way
-            raise jsonata.JSONataException("UNKNOWN", str(error)) from error
+        return _as_the_bridge_answers(lambda: jsonata_python.Jsonata(expression).evaluate(None))
 
     for module in (jsonata, string_expression, validations):
         patches.replace(module, "eval_jsonata_expression", eval_jsonata_expression)
     bind_jsonata_values(patches)
+
+
+def _as_the_bridge_answers(evaluate: Callable[[], Any]) -> Any:
+    """``evaluate()``'s result made plain JSON, as moto's JVM bridge answers it; any evaluation error raised
+    as the bridge's ``JSONataException``."""
+    from moto.stepfunctions.parser.asl.jsonata import jsonata
+
+    try:
+        result = evaluate()
+        return None if result is None else json.loads(json.dumps(result))
+    except Exception as error:  # noqa: BLE001 - the bridge reports every evaluation failure this way
+        raise jsonata.JSONataException("UNKNOWN", str(error)) from error
 
 
 @functools.lru_cache(maxsize=1024)
@@ -968,11 +976,7 @@ def bind_jsonata_values(patches: Patches) -> None:
         functions = string_expression.get_intrinsic_functions_declarations(variable_references=references)
         store = env.variable_store
         bindings = {**store._outer_scope, **store._inner_scope, "states": env.states._states_data}
-        try:
-            result = evaluate_parsed_jsonata(f"({functions}{self.expression})", bindings)
-            result = None if result is None else json.loads(json.dumps(result))
-        except Exception as error:  # noqa: BLE001 - the bridge reports every evaluation failure this way
-            raise jsonata.JSONataException("UNKNOWN", str(error)) from error
+        result = _as_the_bridge_answers(lambda: evaluate_parsed_jsonata(f"({functions}{self.expression})", bindings))
         # moto's checks of the result: nothing (undefined) fails; a string must be of a JSON type (moto asks
         # $type() of the expression it composed, here of the bound one); either failure is moto's own
         if result is None or (
