@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import json
 import time
@@ -14,6 +15,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sandbox import moto_fixes
 from sandbox.aws import EmbeddedAws
@@ -1122,6 +1125,73 @@ def test_a_json_path_is_parsed_once_and_still_found(aws: EmbeddedAws) -> None:
     assert json_path.parse("$.member.login") is json_path.parse("$.member.login")
     assert json_path.extract_json("$.member.login", {"member": {"login": "alice"}}) == "alice"
     assert json_path.extract_json("$.member.login", {"member": {"login": "bob"}}) == "bob"
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4),
+    max_leaves=30,
+)
+
+
+def _containers(value: Any) -> list[Any]:
+    found = [value] if isinstance(value, (dict, list)) else []
+    for item in value.values() if isinstance(value, dict) else value if isinstance(value, list) else ():
+        found += _containers(item)
+    return found
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON_VALUES)
+def test_a_json_value_is_copied_as_deepcopy_copies_it_with_no_container_shared(value: Any) -> None:
+    copied = moto_fixes.copy_json_value(value)
+    assert copied == copy.deepcopy(value)
+    originals = {id(container) for container in _containers(value)}
+    assert not originals & {id(container) for container in _containers(copied)}
+
+
+def test_what_is_not_json_is_deep_copied() -> None:
+    when = datetime.datetime(2026, 12, 5, tzinfo=datetime.UTC)
+    marker = types.SimpleNamespace(items=[1])
+    copied = moto_fixes.copy_json_value({"at": when, "marker": marker, "pair": (1, [2])})
+    assert copied["at"] == when and copied["pair"] == (1, [2])
+    assert (
+        copied["marker"] is not marker and copied["marker"].items == [1] and copied["marker"].items is not marker.items
+    )
+
+
+def test_the_engine_copies_state_data_as_json_and_each_iteration_gets_its_own(aws: EmbeddedAws) -> None:
+    from moto.stepfunctions.parser.asl.eval import states
+
+    assert states.copy.deepcopy is moto_fixes.copy_json_value
+    # every iteration writes its result into its own copy of the shared item: no iteration sees another's
+    definition = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.members",
+                "ItemSelector": {"member.$": "$$.Map.Item.Value", "page.$": "$.page"},
+                "ItemProcessor": {
+                    "StartAt": "Mark",
+                    "States": {
+                        "Mark": {
+                            "Type": "Pass",
+                            "Result": "marked",
+                            "ResultPath": "$.page.mark",
+                            "OutputPath": "$.page",
+                            "End": True,
+                        }
+                    },
+                },
+                "End": True,
+            }
+        },
+    }
+    page = {"n": 1, "members": ["a", "b"]}
+    execution = _run(aws, _state_machine(aws, definition), {"members": ["alice", "bob", "carol"], "page": page})
+    assert execution["status"] == "SUCCEEDED", execution
+    assert json.loads(execution["output"]) == [{**page, "mark": "marked"}] * 3
 
 
 # --- Distributed Map --------------------------------------------------------------------------------------
