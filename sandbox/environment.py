@@ -235,13 +235,8 @@ class Sandbox:
 
     def running_executions(self, architecture: str) -> int:
         stack = self.stacks[architecture]
-        if "stateMachineArns" not in stack.exports:
-            return 0
-        sfn = self._client("stepfunctions")
-        return sum(
-            len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"])
-            for arn in stack.exports["stateMachineArns"].values()
-        )
+        assert self.aws is not None, "the sandbox is not running"
+        return self.aws.running_executions(stack.exports.get("stateMachineArns", {}).values())
 
     def idle(self, architecture: str) -> bool:
         return self.stacks[architecture].deployment.idle() and self.running_executions(architecture) == 0

@@ -138,3 +138,32 @@ def test_a_client_of_a_stopped_emulator_fails_as_over_http() -> None:
         client.list_queues()
     with pytest.raises(EndpointConnectionError):
         client.list_queues()
+
+
+def test_running_executions_are_counted_per_machine_as_list_executions_counts_them(aws: EmbeddedAws) -> None:
+    sfn = aws.client("stepfunctions")
+    role = "arn:aws:iam::123456789012:role/sandbox-tests-sfn"
+
+    def machine(name: str, seconds: int) -> str:
+        definition = {"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": seconds, "End": True}}}
+        return sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=role)["stateMachineArn"]
+
+    slow, quick, other = machine("slow", 300), machine("quick", 0), machine("other", 300)  # 3 s scaled
+    for arn in (slow, slow, quick, other):
+        sfn.start_execution(stateMachineArn=arn)
+    deadline = time.monotonic() + 10
+    while sfn.list_executions(stateMachineArn=quick, statusFilter="RUNNING")["executions"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    def listed(arns: tuple[str, ...]) -> int:
+        return sum(len(sfn.list_executions(stateMachineArn=a, statusFilter="RUNNING")["executions"]) for a in arns)
+
+    assert aws.running_executions([slow, quick]) == listed((slow, quick)) == 2
+    assert aws.running_executions([other]) == 1
+    assert aws.running_executions([]) == 0
+    deadline = time.monotonic() + 10
+    while listed((slow, other)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert aws.running_executions([slow, quick, other]) == 0
